@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _ingest_dry_run(args)
+    return _ingest_into_library(args)
+
+
+def _ingest_dry_run(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def _ingest_into_library(args: argparse.Namespace) -> int:
     raise NotImplementedError
 
 
