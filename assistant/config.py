@@ -1,0 +1,31 @@
+"""The assistant's one config object: the library it reads plus answer settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from index.config import LibraryConfig
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """An OpenAI-compatible endpoint; each field falls back to an ASKDOCS_LLM_* variable."""
+
+    base_url: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_BASE_URL", ""))
+    model: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_MODEL", ""))
+    api_key: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_API_KEY", ""))
+    timeout: float = 30.0  # whole answer; connecting gets a few seconds of it
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url)
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    library: LibraryConfig = field(default_factory=LibraryConfig)
+    k: int = 5  # sources shown under an answer
+    mode: str = "extractive"  # "extractive" | "llm"
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    lang: str | None = None  # restrict sources to "zh" or "en"; None = all
