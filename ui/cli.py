@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="show what would be indexed")
     p.add_argument("--json", action="store_true", help="with --dry-run: one JSON line per chunk")
     p.add_argument("--prune", action="store_true", help="forget documents whose files are gone")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the library from scratch")
     p.add_argument("--include", action="append", default=[], help="glob of files to include")
     p.add_argument("--exclude", action="append", default=[], help="glob of files to skip")
     p.set_defaults(func=cmd_ingest)
@@ -94,15 +95,157 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _ingest_dry_run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Show what would be indexed (a table, or one JSON line per chunk) without touching a
+    library; warnings go to stderr, and only "nothing readable at all" is an error."""
+    import json
+
+    from ingest.chunking import ChunkSettings, chunk_document
+    from ingest.errors import InputError
+    from ingest.loading import load_paths
+
+    report = load_paths(args.paths, include=args.include, exclude=args.exclude)
+    for warning in report.warnings:
+        print(f"askdocs: warning: {warning}", file=sys.stderr)
+    if not report.documents:
+        raise InputError(
+            "nothing could be read from " + " ".join(args.paths),
+            hint="give .md .markdown .txt .rst .html .htm or .pdf files, or folders holding them",
+        )
+    settings = ChunkSettings()
+    rows = [("FILE", "FORMAT", "ENCODING", "LANG", "CHUNKS")]
+    total = 0
+    for doc in report.documents:
+        chunks = chunk_document(doc, settings)
+        total += len(chunks)
+        if args.json:
+            for c in chunks:
+                line = {"source": c.source, "start": c.start, "end": c.end, "heading": c.heading}
+                line.update(lang=c.lang, text=c.text, doc_id=c.doc_id, chunk_id=c.chunk_id)
+                print(json.dumps(line, ensure_ascii=False))
+        rows.append((doc.source, doc.format, doc.encoding, doc.lang, str(len(chunks))))
+    if args.json:
+        return 0
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:4], widths, strict=False)] + [
+            row[4].rjust(widths[4])
+        ]
+        print("  ".join(cells))
+    skipped = f", {len(report.failed)} skipped" if report.failed else ""
+    print(f"total: {len(report.documents)} files, {total} chunks{skipped}")
+    return 0
+
+
+def _library_config(args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN202
+    """The LibraryConfig of --library/--model. Without --model a library keeps the model it
+    was built with; an explicit other --model is refused by Library.open (ModelMismatchError)."""
+    from dataclasses import replace
+
+    from index.config import DEFAULT_MODEL, LibraryConfig
+    from index.library import Library
+
+    config = LibraryConfig(name=args.library, model=args.model or DEFAULT_MODEL)
+    if args.model is None:
+        try:
+            config = replace(config, model=Library.built_model(config) or DEFAULT_MODEL)
+        except AskdocsError:
+            if not rebuild:  # a damaged library: opening it reports the damage and the fix
+                raise
+    return config
+
+
+def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a terminal
+    """tqdm bars on stderr (files scanned and loaded, chunks embedded with chunks/s)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    units = {"scan": "file", "load": "file", "embed": "chunk", "index": "lang"}
+    labels = {"scan": "hashing", "load": "reading", "embed": "embedding", "index": "indexing"}
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            unit = units.get(stage, "item")
+            bars[stage] = tqdm(total=total, unit=unit, desc=labels.get(stage, stage), leave=False)
+        bar = bars[stage]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
 
 
 def _ingest_into_library(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+    from dataclasses import asdict
+
+    from index.library import Library
+    from ingest.errors import InputError
+
+    config = _library_config(args, rebuild=args.rebuild)
+    library = Library.open(config, create=True, fresh=args.rebuild)
+    report = library.ingest(
+        args.paths,
+        prune=args.prune,
+        include=args.include,
+        exclude=args.exclude,
+        progress=_progress_bar(),
+    )
+    for warning in report.warnings:
+        print(f"askdocs: warning: {warning}", file=sys.stderr)
+    if report.nothing_read:
+        raise InputError(
+            "nothing could be read from " + " ".join(map(str, args.paths)),
+            hint="give .md .markdown .txt .rst .html .htm or .pdf files, or folders holding them",
+        )
+    if args.json:
+        print(json.dumps({**asdict(report), "library": config.name}, ensure_ascii=False))
+    else:
+        print(f"{config.name}: {report.summary()}")
+    return 0
+
+
+def _assistant(args: argparse.Namespace):
+    from assistant.config import AssistantConfig
+    from assistant.service import Assistant
+
+    return Assistant(AssistantConfig(library=_library_config(args)))
+
+
+def _open_assistant(args: argparse.Namespace):
+    """An Assistant over an existing library (reading never creates or rebuilds one)."""
+    from index.library import Library
+
+    return _assistant_for(args, Library.open(_library_config(args)))
+
+
+def _assistant_for(args: argparse.Namespace, library):
+    from assistant.config import AssistantConfig
+    from assistant.service import Assistant
+
+    return Assistant(AssistantConfig(library=_library_config(args)), library=library)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+
+    retrieval = _open_assistant(args).search(args.question, k=args.k)
+    if args.json:
+        print(json.dumps(retrieval.to_json(), ensure_ascii=False))
+        return 0
+    if not retrieval.answerable:
+        print("(the library probably does not cover this question; nearest passages:)")
+    for h in retrieval.hits:
+        where = f"{h.chunk.source}:{h.chunk.start}-{h.chunk.end}"
+        print(f"{h.rank:>2}. {h.score:6.2f}  {where}  [{h.chunk.lang}] {h.chunk.heading}")
+        print("    " + " ".join(h.chunk.text.split())[:200])
+    if not retrieval.hits:
+        print("no passages found")
+    return 0
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -114,15 +257,86 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+
+    from assistant import evaluate
+    from assistant.retrieve import Retriever
+
+    questions = evaluate.load_questions(args.questions)
+    assistant = _open_assistant(args)
+    methods = ["bm25", "dense", "hybrid"] if args.compare else ["hybrid"]
+    reports = {}
+    for method in methods:
+        retriever = Retriever(assistant.library, method=method)
+
+        def search(q: str, k: int, r: Retriever = retriever) -> tuple[list[dict], bool]:
+            result = r.search(q, k=k)
+            return [h.to_json() for h in result.hits], result.answerable
+
+        reports[method] = evaluate.summarize(evaluate.run(search, questions, args.k), args.k)
+    if args.json:
+        out = dict(reports["hybrid"])
+        if args.compare:
+            out["compare"] = {
+                m: {k: v for k, v in r.items() if k != "questions"} for m, r in reports.items()
+            }
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    print(evaluate.format_table(reports))
+    return 0
+
+
+def _when(stamp: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+    from dataclasses import asdict
+
+    from index.library import Library
+
+    docs = Library.open(_library_config(args)).documents()
+    if args.json:
+        rows = [{**asdict(d), "ingested": _when(d.ingested_at)} for d in docs]
+        print(json.dumps({"library": args.library, "documents": rows}, ensure_ascii=False))
+        return 0
+    table = [("SOURCE", "LANG", "CHUNKS", "INGESTED")]
+    table += [(d.source, d.lang, str(d.chunks), _when(d.ingested_at)) for d in docs]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+    from dataclasses import asdict
+
+    from index.library import Library
+
+    stats = Library.open(_library_config(args)).stats()
+    if args.json:
+        print(json.dumps(asdict(stats), ensure_ascii=False))
+        return 0
+    chunks = ", ".join(f"{lang} {n}" for lang, n in stats.chunks.items()) or "none"
+    backends = ", ".join(f"{lang} {b}" for lang, b in stats.backends.items()) or "none"
+    sizes = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in stats.bytes.items())
+    lines = [
+        ("library", f"{stats.name} ({stats.path})"),
+        ("documents", str(stats.documents)),
+        ("chunks", f"{sum(stats.chunks.values())} ({chunks})"),
+        ("model", f"{stats.model} (embedder {stats.embedder}, dimension {stats.dim})"),
+        ("indexes", f"FAISS {backends}; BM25 per language"),
+        ("on disk", sizes),
+        ("updated", f"{_when(stats.updated_at)} (generation {stats.generation})"),
+    ]
+    for key, value in lines:
+        print(f"{key:<10} {value}")
+    return 0
 
 
 def cmd_model_build(args: argparse.Namespace) -> int:
@@ -130,7 +344,43 @@ def cmd_model_build(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Serve ui/app.py with Streamlit on 127.0.0.1; the library travels in ASKDOCS_* variables."""
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from ui.upload import MAX_UPLOAD_MB
+
+    app = Path(__file__).resolve().with_name("app.py")
+    env = dict(os.environ, ASKDOCS_LIBRARY=args.library)
+    if args.model:
+        env["ASKDOCS_MODEL"] = args.model
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", "127.0.0.1",
+        "--server.port", str(args.port),
+        # Streamlit opens the browser itself unless headless; never ask for an e-mail address.
+        "--server.headless", "true" if args.no_browser else "false",
+        "--server.showEmailPrompt", "false",
+        "--browser.gatherUsageStats", "false",
+        "--server.maxUploadSize", str(MAX_UPLOAD_MB),
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    print(f"askdocs: library “{args.library}” at http://127.0.0.1:{args.port}/", file=sys.stderr)
+    proc = subprocess.Popen(command, env=env)
+
+    def stop(signum: int, frame: object) -> None:  # pass a terminate on to the server
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the server got the same Ctrl+C; let it finish shutting down
+        proc.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

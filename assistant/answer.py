@@ -1,0 +1,216 @@
+"""Extractive answers: the few source sentences that answer the question, with exact citations.
+
+Candidates are the sentences of the top passages, read from the stored document text around
+each chunk so that a sentence cut by a chunk boundary is whole again. They are scored by the
+library's embedder (question as query, sentence as passage), by shared terms (identifiers,
+English words, jieba words) and by the rank of their passage; the best few are shown in reading
+order, each citing its own exact span `[n]` (`Citation.text == document.text[start:end]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from assistant.records import Answer, Citation, Hit, Sentence
+from assistant.sentences import display, split, text_lang
+from assistant.support import overlap, terms
+
+TextLookup = Callable[[str], str]  # doc_id -> stored document text
+
+TOP_HITS = 5  # passages whose sentences compete
+MAX_CANDIDATES = 30  # sentences embedded per question: keeps a warm answer near 50 ms
+MARGIN = 300  # characters read around a chunk to complete its edge sentences
+WEIGHTS = (0.55, 0.30, 0.15)  # dense, lexical, passage rank
+KEEP_WITHIN = 0.12  # further sentences must score within this of the best one
+LEADS = 3  # nearest sections listed when the library does not cover a question
+
+NOTICES = {
+    ("zh", "all"): "以下内容来自英文文档。",
+    ("zh", "some"): "以下部分内容来自英文文档。",
+    ("en", "all"): "The following comes from the Chinese documents.",
+    ("en", "some"): "Some of the following comes from the Chinese documents.",
+}
+REFUSAL = {
+    "zh": "文档库中没有找到这个问题的答案。以下是最接近的章节，可供参考：",
+    "en": "The library does not cover this question. The nearest sections, as leads:",
+}
+EMPTY = {
+    "zh": "文档库中没有找到这个问题的答案。",
+    "en": "The library does not cover this question.",
+}
+
+
+class RetrievalLike(Protocol):
+    query: str
+    hits: tuple[Hit, ...]
+    answerable: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hit: Hit
+    start: int
+    end: int
+    raw: str  # document.text[start:end]
+    shown: str  # display form
+    lang: str
+
+
+def candidates(
+    hits: Sequence[Hit], text_of: TextLookup | None, code: bool = False
+) -> list[Candidate]:
+    """Whole sentences overlapping the given hits, deduplicated by span, in hit order."""
+    seen: set[tuple[str, int, int]] = set()
+    out: list[Candidate] = []
+    for hit in hits:
+        c = hit.chunk
+        text = text_of(c.doc_id) if text_of else None
+        if text is not None and text[c.start : c.end] == c.text:
+            base, lo, hi = 0, max(0, c.start - MARGIN), min(len(text), c.end + MARGIN)
+        else:  # no document text: the chunk alone (edge sentences may be cut)
+            text, base, lo, hi = c.text, c.start, 0, len(c.text)
+        for s in split(text, lo, hi):
+            a, b = base + s.start, base + s.end
+            cut = (s.start == lo and lo > 0) or (s.end == hi and hi < len(text))
+            if cut or b <= c.start or a >= c.end or (s.kind == "code") != code:
+                continue
+            if s.kind == "heading" or (c.doc_id, a, b) in seen:
+                continue
+            raw = text[s.start : s.end]
+            shown = raw.strip() if code else display(raw)
+            if not code and not _informative(shown):
+                continue
+            seen.add((c.doc_id, a, b))
+            out.append(Candidate(hit, a, b, raw, shown, text_lang(shown)))
+    return out
+
+
+def _informative(shown: str) -> bool:
+    """Skip bare list labels ("整数", "CPython"): a sentence needs a few words."""
+    han = sum("\u3400" <= ch <= "\u9fff" for ch in shown)
+    return han >= 6 or len(shown.split()) >= 4
+
+
+def score(query: str, cands: list[Candidate], embedder=None) -> np.ndarray:
+    """Combined relevance of each candidate to the (resolved) query."""
+    q = terms(query)
+    lex = np.array([overlap(q, terms(c.shown)) for c in cands], dtype=np.float32)
+    prior = np.array([1.0 - (c.hit.rank - 1) / (2 * TOP_HITS) for c in cands], dtype=np.float32)
+    if embedder is None or not cands:
+        return 0.75 * lex + 0.25 * prior
+    qv = embedder.embed([query], kind="query")[0]
+    cos = embedder.embed([c.shown for c in cands], kind="passage") @ qv
+    spread = float(cos.max() - cos.min())
+    dense = (cos - cos.min()) / spread if spread > 1e-6 else np.ones_like(cos)
+    wd, wl, wr = WEIGHTS
+    return wd * dense + wl * lex + wr * prior
+
+
+def _prefilter(query: str, cands: list[Candidate]) -> list[Candidate]:
+    """Cheap cut to MAX_CANDIDATES so that one small embedding batch stays fast."""
+    if len(cands) <= MAX_CANDIDATES:
+        return cands
+    cheap = score(query, cands)
+    keep = sorted(np.argsort(-cheap, kind="stable")[:MAX_CANDIDATES])
+    return [cands[i] for i in keep]
+
+
+def select(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[Candidate]:
+    """The best sentence and those close to it, without repeats, in reading order."""
+    order = np.argsort(-scores, kind="stable")
+    best = float(scores[order[0]])
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) >= limit or float(scores[i]) < best - KEEP_WITHIN:
+            break
+        if any(_same(cands[i].shown, cands[j].shown) for j in chosen):
+            continue
+        chosen.append(int(i))
+    # Reading order: documents by their best sentence, sentences by position.
+    doc_rank = {}
+    for i in chosen:
+        doc_rank.setdefault(cands[i].hit.chunk.doc_id, len(doc_rank))
+    chosen.sort(key=lambda i: (doc_rank[cands[i].hit.chunk.doc_id], cands[i].start))
+    return [cands[i] for i in chosen]
+
+
+def _same(a: str, b: str) -> bool:
+    ta, tb = terms(a), terms(b)
+    return a == b or (bool(ta) and len(ta & tb) / len(ta | tb) > 0.8)
+
+
+def _cite(n: int, hit: Hit, start: int, end: int, text: str) -> Citation:
+    c = hit.chunk
+    return Citation(n, c.source, c.doc_id, start, end, text, c.heading, c.lang)
+
+
+def compose_extractive(
+    question: str,
+    retrieval: RetrievalLike,
+    text_of: TextLookup | None = None,
+    embedder=None,
+    query: str | None = None,
+    max_sentences: int = 5,
+) -> Answer:
+    """The extractive answer to `question`; `query` is what was searched (default: question)."""
+    query = query or retrieval.query or question
+    lang = text_lang(question)
+    hits = tuple(retrieval.hits)
+    if not retrieval.answerable or not hits:
+        return refusal(question, query, hits, text_of)
+    top = hits[:TOP_HITS]
+    cands = candidates(top, text_of) or candidates(top, text_of, code=True)
+    if not cands:
+        return refusal(question, query, hits, text_of)
+    cands = _prefilter(query, cands)
+    chosen = select(cands, score(query, cands, embedder), max_sentences)
+    sentences, citations = [], []
+    for n, c in enumerate(chosen, start=1):
+        citations.append(_cite(n, c.hit, c.start, c.end, c.raw))
+        sentences.append(Sentence(c.shown, (n,)))
+    foreign = sum(c.lang != lang for c in chosen)
+    notice = NOTICES.get((lang, "all" if foreign == len(chosen) else "some"), "") if foreign else ""
+    return Answer(question, True, tuple(sentences), tuple(citations), hits, query, notice)
+
+
+def refusal(
+    question: str, query: str, hits: Sequence[Hit], text_of: TextLookup | None = None
+) -> Answer:
+    """'Not in the library', in the question's language, with the nearest sections as leads."""
+    lang = text_lang(question)
+    if not hits:
+        return Answer(question, False, (Sentence(EMPTY[lang]),), (), tuple(hits), query)
+    sentences, citations = [Sentence(REFUSAL[lang])], []
+    for n, hit in enumerate(hits[:LEADS], start=1):
+        c = hit.chunk
+        first = next(iter(candidates([hit], text_of)), None)
+        gist = first.shown if first else display(c.text)
+        gist = gist if len(gist) <= 120 else gist[:117] + "…"
+        where = f"{c.source} › {c.heading}" if c.heading else c.source
+        citations.append(_cite(n, hit, c.start, c.end, c.text))
+        sentences.append(Sentence(f"{where}: {gist}", (n,)))
+    return Answer(question, False, tuple(sentences), tuple(citations), tuple(hits), query)
+
+
+class ExtractiveAnswerer:
+    """Holds what a warm service reuses: the embedder and a document-text cache."""
+
+    def __init__(self, library, embedder=None) -> None:
+        self.library = library
+        self.embedder = embedder if embedder is not None else getattr(library, "embedder", None)
+        self._texts: dict[str, str] = {}
+
+    def text_of(self, doc_id: str) -> str:
+        # doc_id is a content hash, so a cached text can never be stale.
+        if doc_id not in self._texts:
+            if len(self._texts) > 16:
+                self._texts.clear()
+            self._texts[doc_id] = self.library.document(doc_id).text
+        return self._texts[doc_id]
+
+    def answer(self, question: str, retrieval: RetrievalLike, query: str | None = None) -> Answer:
+        return compose_extractive(question, retrieval, self.text_of, self.embedder, query)

@@ -1,0 +1,175 @@
+"""Conversations: follow-up questions resolved against earlier turns, saved as JSON.
+
+A follow-up ("那它和 list 有什么区别？", "what about in Python 3.8?", "它的参数是什么？") names its
+topic only by a pronoun, an ellipsis or not at all. Rules, not a model, spot it: pronouns and
+follow-up openers in Chinese or English, or a very short question. The searched query is then
+the previous query's key terms (code identifiers, content words, jieba words) followed by the
+question, so the topic carries through a chain of follow-ups.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.records import Answer, Citation
+from assistant.sentences import text_lang
+from assistant.support import EN_STOP, ZH_STOP, cut, wordset
+
+ZH_PRONOUNS = wordset(
+    "它 它们 它的 这 那 这个 那个 这些 那些 此 该 其 上述 上面 前面 刚才 这种 那种 这样 那样 后者 前者"
+)
+ZH_OPENERS = ("那", "那么", "还有", "另外", "那如果", "如果是", "和", "跟", "与", "而")
+EN_PRONOUNS = wordset(
+    "it its it's they them their this that these those former latter one ones same"
+)
+EN_OPENERS = ("what about", "how about", "and ", "also", "what if", "but ", "or ", "then ", "so ")
+QUESTION_WORDS = wordset(
+    "what which who how why when where does do did is are can could should would will"
+)
+MAX_TOPIC_TERMS = 6
+_WORD = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?|\d+(?:\.\d+)*|[\u3400-\u9fff]+"
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether `question` leans on an earlier turn for its topic."""
+    q = question.strip()
+    if text_lang(q) == "zh":
+        han = [w for w in cut(q) if re.match(r"[\u3400-\u9fff]", w)]
+        if q.startswith(ZH_OPENERS) or any(w in ZH_PRONOUNS for w in han):
+            return True
+        short = sum(len(w) for w in han) <= 4 and not _identifiers(q)
+        return short or (q.rstrip("？?。 ").endswith("呢") and sum(len(w) for w in han) <= 10)
+    low = q.lower()
+    words = re.findall(r"[a-z0-9_.']+", low)
+    if low.startswith(EN_OPENERS) or any(w in EN_PRONOUNS for w in words):
+        return True
+    return len(words) <= 3
+
+
+def _identifiers(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text) if "_" in w or "." in w[1:] or w.endswith("()")]
+
+
+def key_terms(text: str, limit: int = MAX_TOPIC_TERMS) -> list[str]:
+    """The topic of a query in reading order: identifiers, content words, jieba words."""
+    out: list[str] = []
+    for tok in _WORD.findall(text):
+        if "\u3400" <= tok[0] <= "\u9fff":
+            words = [
+                w for w in cut(tok) if len(w) >= 2 and w not in ZH_STOP and w not in ZH_PRONOUNS
+            ]
+        elif tok.lower() in EN_STOP or tok.lower() in QUESTION_WORDS or tok.lower() in EN_PRONOUNS:
+            words = []
+        else:
+            words = [tok]
+        for w in words:
+            if w.lower() not in (o.lower() for o in out):
+                out.append(w)
+    return out[:limit]
+
+
+def resolve(question: str, previous_query: str | None) -> str:
+    """The query to search: the question, prefixed by the previous topic when it is a follow-up."""
+    question = question.strip()
+    if not previous_query or not is_follow_up(question):
+        return question
+    own = question.lower()
+    topic = [t for t in key_terms(previous_query) if t.lower() not in own]
+    return " ".join([*topic, question]) if topic else question
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    query: str
+    answer: str  # the answer as shown (Answer.text)
+    answered: bool
+    mode: str = "extractive"
+    citations: tuple[Citation, ...] = ()
+
+    @classmethod
+    def of(cls, answer: Answer) -> Turn:
+        return cls(
+            answer.question,
+            answer.query or answer.question,
+            answer.text,
+            answer.answered,
+            answer.mode,
+            tuple(answer.citations),
+        )
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["citations"] = [c.to_json() for c in self.citations]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> Turn:
+        cites = tuple(Citation(**c) for c in d.get("citations", []))
+        return cls(
+            d["question"],
+            d["query"],
+            d["answer"],
+            d["answered"],
+            d.get("mode", "extractive"),
+            cites,
+        )
+
+
+@dataclass
+class Conversation:
+    turns: list[Turn] = field(default_factory=list)
+
+    def resolve(self, question: str) -> str:
+        """The query to search for `question` in this conversation."""
+        return resolve(question, self.turns[-1].query if self.turns else None)
+
+    def add(self, answer: Answer) -> Turn:
+        turn = Turn.of(answer)
+        self.turns.append(turn)
+        return turn
+
+    def clear(self) -> None:
+        self.turns.clear()
+
+    @property
+    def last(self) -> Turn | None:
+        return self.turns[-1] if self.turns else None
+
+    def to_json(self) -> dict:
+        return {"version": 1, "turns": [t.to_json() for t in self.turns]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Conversation:
+        return cls([Turn.from_json(t) for t in data.get("turns", [])])
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: an interrupted save leaves the old file intact."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.to_json(), f, ensure_ascii=False, indent=1)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Conversation:
+        from ingest.errors import InputError
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls.from_json(data)
+        except FileNotFoundError:
+            return cls()
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(
+                f"{path} is not an askdocs conversation file ({exc}).",
+                "Give another --conversation file, or delete this one to start afresh.",
+            ) from exc

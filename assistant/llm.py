@@ -1,0 +1,239 @@
+"""Optional LLM answers from any OpenAI-compatible endpoint, checked before they are shown.
+
+The prompt holds the top passages as numbered sources and asks for an answer in the question's
+language citing [n]. Tokens stream through `on_token` (plain http.client + server-sent events,
+so the `openai` package is not needed). Afterwards every [n] must name a given source (others
+are removed and reported) and every sentence is checked against the span(s) it cites; an
+unsupported sentence keeps `supported=False`. If the endpoint fails, times out or says nothing,
+the caller's extractive answer is returned with the reason in its notice and warnings.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
+
+from assistant.config import LLMSettings
+from assistant.records import Answer, Citation, Hit, Sentence
+from assistant.sentences import display, split, text_lang
+from assistant.support import SupportChecker
+from ingest.errors import LLMError
+
+SOURCES = 5  # passages given to the model
+SOURCE_CHARS = 800  # per passage: small models have small contexts
+CONNECT_TIMEOUT = 5.0
+MAX_TOKENS = 400
+_MARK = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
+
+SYSTEM = {
+    "en": (
+        "Answer the question using only the numbered sources. After each sentence, cite the "
+        "source it comes from as [n]. If the sources do not answer the question, say so. "
+        "Answer in English, in a few sentences."
+    ),
+    "zh": (
+        "只根据编号的资料回答问题。每句话后面用 [n] 注明它来自哪一条资料。"
+        "如果资料里没有答案，就直接说没有。请用中文简短回答。"
+    ),
+}
+FALLBACK = {
+    "en": "The LLM endpoint could not answer ({reason}); showing the extractive answer instead.",
+    "zh": "LLM 服务无法回答（{reason}），改用摘录式回答。",
+}
+
+
+def messages(question: str, hits: Sequence[Hit]) -> list[dict]:
+    """Chat messages: instructions in the question's language, numbered sources, question."""
+    lang = text_lang(question)
+    parts = []
+    for n, hit in enumerate(hits, start=1):
+        text = display(hit.chunk.text)
+        text = text if len(text) <= SOURCE_CHARS else text[:SOURCE_CHARS] + "…"
+        head = f" ({hit.chunk.heading})" if hit.chunk.heading else ""
+        parts.append(f"[{n}] {hit.chunk.source}{head}:\n{text}")
+    label = ("资料", "问题") if lang == "zh" else ("Sources", "Question")
+    user = f"{label[0]}:\n\n" + "\n\n".join(parts) + f"\n\n{label[1]}: {question}"
+    return [{"role": "system", "content": SYSTEM[lang]}, {"role": "user", "content": user}]
+
+
+def stream_chat(
+    settings: LLMSettings, msgs: list[dict], on_token: Callable[[str], None] | None = None
+) -> str:
+    """POST /chat/completions with stream=true; returns the whole text. Raises LLMError."""
+    url = urlsplit(settings.base_url.rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise LLMError(
+            f"LLM base URL {settings.base_url!r} is not an http(s) URL.",
+            "Set ASKDOCS_LLM_BASE_URL to e.g. http://127.0.0.1:8080/v1.",
+        )
+    deadline = time.monotonic() + settings.timeout
+    conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(url.hostname, url.port, timeout=min(CONNECT_TIMEOUT, settings.timeout))
+    body = {"model": settings.model or "default", "messages": msgs, "stream": True}
+    body |= {"temperature": 0.2, "max_tokens": MAX_TOKENS}
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    hint = "Check that the server runs, or use the extractive mode."
+    pieces: list[str] = []
+    try:
+        conn.connect()
+        conn.sock.settimeout(max(0.1, deadline - time.monotonic()))
+        conn.request("POST", f"{url.path}/chat/completions", json.dumps(body), headers)
+        resp = conn.getresponse()
+        if resp.status != 200:
+            detail = resp.read(300).decode("utf-8", "replace").strip()
+            raise LLMError(f"LLM endpoint answered HTTP {resp.status}: {detail}", hint)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LLMError(f"LLM answer took longer than {settings.timeout:g} s.", hint)
+            conn.sock.settimeout(left)
+            line = resp.readline()
+            if not line:
+                break
+            line = line.decode("utf-8", "replace").strip()
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            piece = _delta(data)
+            if piece:
+                pieces.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+    except TimeoutError as exc:
+        raise LLMError(f"LLM endpoint timed out after {settings.timeout:g} s.", hint) from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise LLMError(f"LLM endpoint unreachable: {exc or type(exc).__name__}", hint) from exc
+    finally:
+        conn.close()
+    return "".join(pieces)
+
+
+def _delta(data: str) -> str:
+    try:
+        choice = json.loads(data)["choices"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    return (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # the sentence without its markers
+    cites: tuple[int, ...]
+
+
+def parse_citations(text: str, n_sources: int) -> tuple[list[Claim], list[str]]:
+    """Sentences of an LLM answer with their valid [n]s; warnings for the removed ones.
+
+    A marker after a sentence's full stop ("… Py_False. [1]") belongs to that sentence.
+    """
+    # Move markers that follow a full stop in front of it, so they stay with their sentence.
+    text = re.sub(rf"([.!?。！？])((?:\s*{_MARK.pattern})+)", r"\2\1 ", text)
+    claims: list[Claim] = []
+    bad: list[int] = []
+    for span in split(text):
+        raw = text[span.start : span.end]
+        lead = re.match(rf"(?:\s*{_MARK.pattern})+", raw)
+        head, body = (raw[: lead.end()], raw[lead.end() :]) if lead else ("", raw)
+        words = display(_MARK.sub("", body))
+        words = re.sub(r"\s+([.,;:!?。，；：！？])", r"\1", words).strip()
+        head_n, body_n = _numbers(head, n_sources, bad), _numbers(body, n_sources, bad)
+        if claims and (head_n or not words):  # markers opening a span close the previous one
+            extra = head_n + (body_n if not words else [])
+            prev = claims[-1]
+            claims[-1] = Claim(
+                prev.text, prev.cites + tuple(n for n in extra if n not in prev.cites)
+            )
+            head_n = []
+        if words:
+            cites = list(dict.fromkeys(head_n + body_n))
+            claims.append(Claim(words, tuple(cites)))
+    warnings = [f"Removed citation [{n}]: there are only {n_sources} sources." for n in bad]
+    return claims, warnings
+
+
+def _numbers(raw: str, n_sources: int, bad: list[int]) -> list[int]:
+    """Valid source numbers in `raw`, in order; invalid ones are appended to `bad`."""
+    out: list[int] = []
+    for m in _MARK.finditer(raw):
+        for num in re.split(r"\s*[,，、]\s*", m.group(1)):
+            n = int(num)
+            if 1 <= n <= n_sources:
+                out.append(n) if n not in out else None
+            elif n not in bad:
+                bad.append(n)
+    return out
+
+
+class LLMAnswerer:
+    def __init__(self, settings: LLMSettings, embedder=None, checker: SupportChecker | None = None):
+        self.settings = settings
+        self.checker = checker or SupportChecker(embedder)
+
+    def answer(
+        self,
+        question: str,
+        retrieval,
+        fallback: Callable[[], Answer],
+        on_token: Callable[[str], None] | None = None,
+        query: str | None = None,
+    ) -> Answer:
+        """The checked LLM answer, or `fallback()` with the reason when the endpoint fails."""
+        if not retrieval.answerable or not retrieval.hits:
+            return fallback()  # an honest refusal needs no model
+        lang = text_lang(question)
+        if not self.settings.configured:
+            return _fell_back(fallback(), lang, "ASKDOCS_LLM_BASE_URL is not set")
+        hits = tuple(retrieval.hits[:SOURCES])
+        try:
+            text = stream_chat(self.settings, messages(question, hits), on_token)
+            if not text.strip():
+                raise LLMError("LLM endpoint returned an empty answer.")
+        except LLMError as exc:
+            return _fell_back(fallback(), lang, exc.message)
+        return self.checked(question, text, hits, tuple(retrieval.hits), query or retrieval.query)
+
+    def checked(
+        self, question: str, text: str, sources: Sequence[Hit], hits: Sequence[Hit], query: str = ""
+    ) -> Answer:
+        """Validate citations and support of a generated `text` over numbered `sources`."""
+        claims, warnings = parse_citations(text, len(sources))
+        evidence = [
+            [sources[n - 1].chunk.text for n in c.cites] or [h.chunk.text for h in sources]
+            for c in claims
+        ]
+        support = self.checker.check([c.text for c in claims], evidence)
+        sentences = []
+        for i, (claim, sup) in enumerate(zip(claims, support, strict=True), start=1):
+            sentences.append(Sentence(claim.text, claim.cites, sup.supported))
+            if not sup.supported:
+                warnings.append(
+                    f"Sentence {i} is not supported by {'its sources' if claim.cites else 'any source'}"
+                    f" (similarity {sup.dense:.2f}, shared terms {sup.lexical:.2f}): {claim.text}"
+                )
+        used = sorted({n for c in claims for n in c.cites})
+        citations = tuple(_source_citation(n, sources[n - 1]) for n in used)
+        return Answer(
+            question, True, tuple(sentences), citations, tuple(hits), query or question,
+            mode="llm", warnings=tuple(warnings),
+        )  # fmt: skip
+
+
+def _source_citation(n: int, hit: Hit) -> Citation:
+    c = hit.chunk
+    return Citation(n, c.source, c.doc_id, c.start, c.end, c.text, c.heading, c.lang)
+
+
+def _fell_back(answer: Answer, lang: str, reason: str) -> Answer:
+    why = FALLBACK[lang].format(reason=reason.rstrip("."))
+    notice = f"{why}\n{answer.notice}" if answer.notice else why
+    return replace(answer, notice=notice, warnings=(*answer.warnings, why))

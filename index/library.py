@@ -1,0 +1,396 @@
+"""A library on disk: open, read, search primitives, and atomic incremental writes.
+
+Reading opens the generation named by CURRENT (see index/manifest.py) and loads each FAISS
+and bm25s index lazily on first use. Writing (`ingest`, `delete`) builds the next generation
+from a copy of the current store and publishes it with one atomic rename. Nothing heavy is
+imported until needed: an unchanged re-ingest hashes files, compares, and returns.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index import manifest as layout
+from index.config import LibraryConfig
+from index.embedder import Embedder
+from index.lexical import LexicalIndex, tokenize
+from index.manifest import Manifest
+from index.store import DocumentInfo, Store
+from index.vectors import VectorIndex
+from ingest.errors import LibraryError, ModelMismatchError
+from ingest.records import Chunk, Document
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+LANGS = ("zh", "en", "other")
+STORE = "store.sqlite"
+EMBED_BATCH = 64
+# Bump when passage_text changes: libraries record it, and ingest warns on a mismatch.
+PASSAGE_VERSION = 1
+
+
+def passage_text(chunk: Chunk, title: str) -> str:
+    """What is embedded for a chunk: its heading path (led by the title) and its text.
+
+    The heading path gives a passage its topic ("Functions > Default arguments") even when
+    the chunk's own words never name it. The title is left out when the path starts with it.
+    """
+    path = chunk.heading
+    if title and not path.startswith(title):
+        path = f"{title} > {path}" if path else title
+    return f"{path}\n{chunk.text}" if path else chunk.text
+
+
+def lexical_text(chunk: Chunk) -> str:
+    """What the lexical index sees: heading path and text (titles would repeat in every chunk)."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+
+
+def index_lang(lang: str) -> str:
+    """The per-language index a chunk of `lang` belongs to."""
+    return lang if lang in ("zh", "en") else "other"
+
+
+def vector_file(lang: str) -> str:
+    return f"vectors-{lang}.faiss"
+
+
+def lexical_dir(lang: str) -> str:
+    return f"lexical-{lang}"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_added: int = 0
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    files: int = 0  # files found under the given paths
+    failed: int = 0  # files that could not be read or parsed
+
+    @property
+    def nothing_read(self) -> bool:
+        """No file found, or none could be read: the one case the CLI exits non-zero."""
+        return self.files == 0 or self.failed >= self.files
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed; {self.chunks_added} chunks embedded in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class LibraryStats:
+    name: str
+    path: str
+    generation: int
+    documents: int
+    chunks: dict[str, int]  # per language
+    model: str
+    embedder: str
+    dim: int
+    backends: dict[str, str]  # per language: "flat" | "hnsw"
+    bytes: dict[str, int]  # "store", "vectors", "lexical", "total"
+    updated_at: float
+    askdocs_version: str
+
+
+class _Generation:
+    """One opened, published generation: manifest, read-only store, lazily loaded indexes."""
+
+    def __init__(self, gen_dir: Path) -> None:
+        self.dir = gen_dir
+        self.manifest = Manifest.read(gen_dir)
+        self.manifest.check_files(gen_dir)
+        self.store = Store(gen_dir / STORE)
+        self._vectors: dict[str, VectorIndex] = {}
+        self._lexical: dict[str, LexicalIndex] = {}
+        self._lock = threading.Lock()
+
+    def vectors(self, lang: str) -> VectorIndex | None:
+        if lang not in self.manifest.langs:
+            return None
+        with self._lock:
+            if lang not in self._vectors:
+                index = VectorIndex.load(self.dir / vector_file(lang))
+                expected = self.manifest.langs[lang]["chunks"]
+                if index.ntotal != expected or index.dim != self.manifest.dim:
+                    raise LibraryError(
+                        f"The vector index {self.dir / vector_file(lang)} holds {index.ntotal} "
+                        f"vectors of dimension {index.dim}; the manifest says {expected} of "
+                        f"{self.manifest.dim}.",
+                        hint="rebuild the library: askdocs ingest --rebuild PATH...",
+                    )
+                self._vectors[lang] = index
+            return self._vectors[lang]
+
+    def lexical(self, lang: str) -> LexicalIndex | None:
+        if lang not in self.manifest.langs:
+            return None
+        with self._lock:
+            if lang not in self._lexical:
+                self._lexical[lang] = LexicalIndex.load(self.dir / lexical_dir(lang))
+            return self._lexical[lang]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class Library:
+    """One named library. Use `Library.open` (read) or `Library.open(..., create=True)` (ingest)."""
+
+    def __init__(self, config: LibraryConfig, embedder: Embedder | None, fresh: bool) -> None:
+        self.config = config
+        self.path = config.path
+        self._embedder = embedder
+        self._fresh = fresh  # ignore what is on disk: the next write rebuilds from scratch
+        self._gen: _Generation | None = None
+        self._lock = threading.Lock()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        config: LibraryConfig,
+        embedder: Embedder | None = None,
+        *,
+        create: bool = False,
+        fresh: bool = False,
+    ) -> Library:
+        """Open the library of `config`. Never repairs or rebuilds anything by itself.
+
+        create: a missing library is fine (ingest creates it). fresh: do not even read what
+        is there; the next write replaces it wholesale (`askdocs ingest --rebuild`).
+        """
+        lib = cls(config, embedder, fresh)
+        if fresh:
+            return lib
+        lib._load()
+        if lib._gen is None and not create:
+            raise LibraryError(
+                f"The library {config.name!r} does not exist yet ({config.path}).",
+                hint=f"run askdocs ingest PATH --library {config.name} to create it",
+            )
+        lib._check_model()
+        return lib
+
+    @classmethod
+    def create(cls, config: LibraryConfig, embedder: Embedder | None = None) -> Library:
+        return cls.open(config, embedder, create=True)
+
+    @staticmethod
+    def built_model(config: LibraryConfig) -> str | None:
+        """The model the library was built with (from its manifest); None if never written."""
+        gen_dir = layout.current(config.path) if config.path.is_dir() else None
+        return Manifest.read(gen_dir).model if gen_dir else None
+
+    def _load(self) -> None:
+        """(Re)open the published generation; retried once if a writer swept it meanwhile."""
+        for attempt in range(3):
+            gen_dir = layout.current(self.path) if self.path.is_dir() else None
+            if gen_dir is None:
+                self._set_gen(None)
+                return
+            if not gen_dir.is_dir() and attempt < 2:
+                continue
+            if not gen_dir.is_dir():
+                raise LibraryError(
+                    f"The library {self.config.name!r} names a missing generation {gen_dir}.",
+                    hint="rebuild the library: askdocs ingest --rebuild PATH...",
+                )
+            self._set_gen(_Generation(gen_dir))
+            return
+
+    def _set_gen(self, gen: _Generation | None) -> None:
+        with self._lock:
+            old, self._gen = self._gen, gen
+        if old is not None:
+            old.close()
+
+    def refresh(self) -> bool:
+        """Follow CURRENT if another process published a newer generation; True if it did."""
+        if self._fresh:
+            return False
+        gen_dir = layout.current(self.path) if self.path.is_dir() else None
+        if self._gen is not None and gen_dir == self._gen.dir:
+            return False
+        self._load()
+        return True
+
+    def close(self) -> None:
+        self._set_gen(None)
+
+    def _check_model(self) -> None:
+        m = self.manifest
+        if m is None:
+            return
+        if self._embedder is not None:
+            got, want = self._embedder.name, m.embedder
+            same = got == want and self._embedder.dim == m.dim
+        else:
+            got, want = self.config.model, m.model
+            same = got == want
+        if not same:
+            name = self.config.name
+            raise ModelMismatchError(
+                f"The library {name!r} was built with the model {want!r}, not {got!r}; "
+                "vectors of two models cannot be mixed.",
+                hint=(
+                    f"use the library's model (askdocs ... --library {name} --model {m.model}), "
+                    f"or rebuild it with the new one (askdocs ingest --rebuild --library {name} "
+                    f"--model {got} PATH..., or rm -r {self.path} and ingest again), "
+                    "or pick another --library NAME"
+                ),
+            )
+
+    # ---- properties ----------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest | None:
+        return None if self._fresh or self._gen is None else self._gen.manifest
+
+    @property
+    def generation(self) -> int:
+        m = self.manifest
+        return m.generation if m else 0
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use (torch is imported only then)."""
+        if self._embedder is None:
+            from index.embedder import load_embedder
+
+            # stdout may be JSON (askdocs search --json): a one-time model build talks on stderr
+            self._embedder = load_embedder(self.config, lambda msg: print(msg, file=sys.stderr))
+            self._check_model()
+        return self._embedder
+
+    def _store(self) -> Store | None:
+        return None if self._fresh or self._gen is None else self._gen.store
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        store = self._store()
+        return store.documents() if store else []
+
+    def document(self, doc_id: str) -> Document | None:
+        store = self._store()
+        return store.document(doc_id) if store else None
+
+    def chunks(self, doc_id: str) -> list[Chunk]:
+        store = self._store()
+        return store.chunks(doc_id) if store else []
+
+    def get_chunks(self, ids: Iterable[int]) -> list[Chunk]:
+        """Chunks in the order of `ids`; ids no longer in the library are left out."""
+        ids = list(ids)
+        store = self._store()
+        found = store.get_chunks(ids) if store else {}
+        return [found[i] for i in ids if i in found]
+
+    def langs(self) -> dict[str, int]:
+        """Chunk counts of the languages present, e.g. {"en": 1800, "zh": 230}."""
+        m = self.manifest
+        return {lang: info["chunks"] for lang, info in sorted(m.langs.items())} if m else {}
+
+    def _langs_for(self, lang: str | None) -> list[str]:
+        present = self.langs()
+        if lang is None:
+            return list(present)
+        return [index_lang(lang)] if index_lang(lang) in present else []
+
+    def _with_gen(self, fn: Callable[[_Generation], Any]) -> Any:
+        """Run a lazy index load; if a writer swept our generation meanwhile, follow it."""
+        gen = self._gen
+        if gen is None or self._fresh:
+            return None
+        try:
+            return fn(gen)
+        except LibraryError:
+            if gen.dir.exists() or not self.refresh() or self._gen is None:
+                raise
+            return fn(self._gen)
+
+    def dense(self, qvec: np.ndarray, k: int, lang: str | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk_id, cosine) for a query vector; lang None merges all languages by score."""
+        hits: list[tuple[int, float]] = []
+        for code in self._langs_for(lang):
+            index = self._with_gen(lambda g, c=code: g.vectors(c))
+            if index is not None:
+                hits += index.search(np.asarray(qvec, dtype=np.float32), k)[0]
+        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
+
+    def lexical(self, query: str, k: int, lang: str | None = None) -> list[tuple[int, float]]:
+        """Top-k (chunk_id, BM25 score) with per-language IDF; lang None merges by score."""
+        tokens = tokenize(query)
+        hits: list[tuple[int, float]] = []
+        for code in self._langs_for(lang):
+            index = self._with_gen(lambda g, c=code: g.lexical(c))
+            if index is not None:
+                hits += index.search(tokens, k)
+        return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
+
+    def stats(self) -> LibraryStats:
+        m = self.manifest
+        if m is None or self._gen is None:
+            raise LibraryError(
+                f"The library {self.config.name!r} is empty.",
+                hint=f"run askdocs ingest PATH --library {self.config.name}",
+            )
+        sizes = {"store": 0, "vectors": 0, "lexical": 0}
+        for rel, size in m.files.items():
+            kind = rel.split("-")[0].split(".")[0]  # store.sqlite, vectors-en..., lexical-en/...
+            sizes[kind if kind in sizes else "lexical"] += size
+        sizes["total"] = sum(sizes.values()) + (self._gen.dir / layout.MANIFEST).stat().st_size
+        return LibraryStats(
+            name=self.config.name,
+            path=str(self.path),
+            generation=m.generation,
+            documents=m.documents,
+            chunks=self.langs(),
+            model=m.model,
+            embedder=m.embedder,
+            dim=m.dim,
+            backends={lang: info["backend"] for lang, info in sorted(m.langs.items())},
+            bytes=sizes,
+            updated_at=m.updated_at,
+            askdocs_version=m.askdocs_version,
+        )
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        prune: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Add new files, re-embed changed ones, skip unchanged ones unparsed; prune if asked.
+
+        prune forgets documents whose files are gone, among those under `paths` only.
+        """
+        from index.writer import Writer
+
+        report = Writer(self, progress).ingest(paths, prune, include, exclude)
+        self._fresh = False
+        return report
+
+    def delete(self, doc_id: str) -> bool:
+        """Forget one document; False if it was not in the library."""
+        from index.writer import Writer
+
+        return Writer(self, None).delete(doc_id)

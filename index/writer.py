@@ -1,0 +1,350 @@
+"""Writing a library: plan an incremental change, build the next generation, publish it.
+
+The plan is made from file hashes alone, so unchanged files are never parsed and, when
+nothing changed, no model is loaded and nothing is written. A write copies the current
+store into a new generation directory, applies removals and additions there, rebuilds the
+indexes of the languages that changed (the others are hard-linked: published files are
+never modified), and flips CURRENT. Everything before the flip is invisible to readers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from index import manifest as layout
+from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
+from index.library import (
+    EMBED_BATCH,
+    LANGS,
+    PASSAGE_VERSION,
+    STORE,
+    IngestReport,
+    Progress,
+    lexical_dir,
+    lexical_text,
+    passage_text,
+    vector_file,
+)
+from index.manifest import Manifest
+from index.store import Store
+from index.vectors import VectorIndex
+from ingest.errors import InputError
+from ingest.records import Chunk, Document
+
+if TYPE_CHECKING:
+    from index.library import Library
+
+
+@dataclass
+class _Addition:
+    doc: Document
+    path: str  # absolute
+    file_hash: str
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+
+
+@dataclass
+class _Plan:
+    removals: dict[str, str] = field(default_factory=dict)  # doc_id → why
+    additions: list[_Addition] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    warnings: list[str] = field(default_factory=list)
+    failed: int = 0
+
+    def empty(self) -> bool:
+        return not self.removals and not self.additions
+
+
+def _under(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+class Writer:
+    """One write to one library, holding its lock from planning to publishing."""
+
+    def __init__(self, library: Library, progress: Progress | None) -> None:
+        self.lib = library
+        self.progress = progress or (lambda stage, done, total: None)
+
+    # ---- ingest --------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        prune: bool,
+        include: Sequence[str],
+        exclude: Sequence[str],
+    ) -> IngestReport:
+        from ingest import loading
+
+        t0 = time.perf_counter()
+        warnings: list[str] = []
+        files = loading.discover(
+            [Path(p) for p in paths], tuple(include), tuple(exclude), warn=warnings.append
+        )
+        roots = [Path(p).resolve() for p in paths]
+        hashes: dict[Path, str] = {}
+        for i, f in enumerate(files, 1):
+            try:
+                hashes[f.resolve()] = loading.file_hash(f)
+            except OSError as exc:
+                warnings.append(f"{loading.source_of(f)}: cannot read ({exc.strerror or exc})")
+            self.progress("scan", i, len(files))
+        unreadable = len(files) - len(hashes)
+
+        def diff() -> tuple[dict, list[Path], list[str], list[str]]:
+            """Changed or new files, docs of gone files (with prune), duplicate-file warnings."""
+            store = self.lib._store()
+            stored = store.file_hashes() if store else {}
+            by_hash = {h: Path(path) for path, (h, _) in stored.items()}
+            todo, dups = [], []
+            for path, h in hashes.items():
+                if stored.get(str(path), ("",))[0] == h:
+                    continue  # unchanged: not even parsed
+                twin = by_hash.get(h)
+                if twin and twin != path and twin.exists() and hashes.get(twin, h) == h:
+                    dups.append(f"{loading.source_of(path)}: same content as {twin}; skipped")
+                    continue
+                todo.append(path)
+            gone = [
+                doc_id
+                for path, (_, doc_id) in stored.items()
+                if prune and _under(Path(path), roots) and not Path(path).exists()
+            ]
+            return stored, todo, gone, dups
+
+        stored, todo, gone, dups = diff()
+        if not todo and not gone:
+            return IngestReport(
+                unchanged=len(hashes) - len(dups),
+                warnings=tuple(warnings + dups),
+                seconds=time.perf_counter() - t0,
+                files=len(files),
+                failed=unreadable,
+            )
+        with layout.WriteLock(self.lib.path, self.lib.config.name):
+            if self.lib.refresh():  # another writer published since we looked
+                stored, todo, gone, dups = diff()
+            plan = self._plan(loading, files, hashes, stored, todo)
+            for doc_id in gone:
+                plan.removals.setdefault(doc_id, "gone")
+            warnings += dups + plan.warnings
+            if plan.additions:
+                warnings += self._drift()
+            if not plan.empty():
+                self._write(plan)
+        return IngestReport(
+            added=plan.added,
+            updated=plan.updated,
+            unchanged=len(hashes) - len(todo) - len(dups),
+            removed=sum(1 for why in plan.removals.values() if why == "gone"),
+            chunks_added=sum(len(a.chunks) for a in plan.additions),
+            warnings=tuple(warnings),
+            seconds=time.perf_counter() - t0,
+            files=len(files),
+            failed=unreadable + plan.failed,
+        )
+
+    def _plan(
+        self,
+        loading,  # noqa: ANN001 - the ingest.loading module, imported lazily
+        files: list[Path],
+        hashes: dict[Path, str],
+        stored: dict[str, tuple[str, str]],
+        todo: list[Path],
+    ) -> _Plan:
+        """Parse and chunk the new and changed files; decide what to remove and add."""
+        plan = _Plan()
+        path_of = {doc_id: path for path, (_, doc_id) in stored.items()}
+        given = {f.resolve(): f for f in files}
+        seen: dict[str, str] = {}  # doc_id → path, in this batch
+        settings = self.lib.config.chunk
+        from ingest.chunking import chunk_document
+
+        for i, path in enumerate(todo, 1):
+            self.progress("load", i, len(todo))
+            source = loading.source_of(given[path])
+            try:
+                doc = loading.load_file(given[path])
+            except InputError as exc:  # one bad file is a warning; its old version stays
+                plan.warnings.append(f"{source}: {exc.message}")
+                plan.failed += 1
+                continue
+            except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the batch
+                plan.warnings.append(f"{source}: unexpected error ({type(exc).__name__}: {exc})")
+                plan.failed += 1
+                continue
+            old = stored.get(str(path))
+            twin = path_of.get(doc.doc_id) or seen.get(doc.doc_id)
+            twin_now = hashes.get(Path(twin), doc.doc_id) if twin else None  # its current hash
+            if twin and twin != str(path) and Path(twin).exists() and twin_now == doc.doc_id:
+                plan.warnings.append(f"{doc.source}: same content as {twin}; skipped")
+                if old:  # its old version is outdated, and the new one is a duplicate
+                    plan.removals[old[1]] = "changed"
+                continue
+            if twin and twin != str(path) and twin in stored:  # moved: the old path is gone
+                plan.removals[doc.doc_id] = "moved"
+            if old:
+                plan.removals[old[1]] = "changed"
+            plan.updated += 1 if old or twin else 0
+            plan.added += 0 if old or twin else 1
+            chunks = chunk_document(doc, settings)
+            tokens = [tokenize(lexical_text(c)) for c in chunks]
+            plan.additions.append(_Addition(doc, str(path), hashes[path], chunks, tokens))
+            seen[doc.doc_id] = str(path)
+        return plan
+
+    def _drift(self) -> list[str]:
+        """Warn when this askdocs chunks, embeds or tokenizes differently from the library's
+        builder: new and changed files would then differ from the rest."""
+        m = self.lib.manifest
+        chunk = self.lib.config.chunk
+        if m is None:
+            return []
+        now = (chunk.size, chunk.overlap, PASSAGE_VERSION, TOKENIZER_VERSION)
+        then = (m.chunk_size, m.chunk_overlap, m.passage_version, m.tokenizer_version)
+        if now == then:
+            return []
+        what = "chunk size/overlap, passage format, tokenizer"
+        return [
+            f"library {self.lib.config.name!r} was built with ({what}) = {then}, this askdocs "
+            f"uses {now}; new and changed files follow the new settings. Run askdocs ingest "
+            "--rebuild PATH... to make the whole library consistent."
+        ]
+
+    # ---- delete --------------------------------------------------------------------------
+
+    def delete(self, doc_id: str) -> bool:
+        with layout.WriteLock(self.lib.path, self.lib.config.name):
+            self.lib.refresh()
+            store = self.lib._store()
+            if store is None or store.document(doc_id) is None:
+                return False
+            self._write(_Plan(removals={doc_id: "deleted"}))
+        return True
+
+    # ---- building a generation -----------------------------------------------------------
+
+    def _write(self, plan: _Plan) -> None:
+        lib = self.lib
+        base_gen = None if lib._fresh else lib._gen
+        base = base_gen.manifest if base_gen else None
+        layout.sweep(lib.path, keep=_published(lib.path))  # leftovers of crashed writers
+        gen_dir = layout.next_generation(lib.path)
+        try:
+            if base_gen:
+                store = Store.copy(base_gen.dir / STORE, gen_dir / STORE)
+            else:
+                store = Store(gen_dir / STORE, writable=True)
+            try:
+                changed = self._apply(plan, store)
+                manifest = self._manifest(base, store, gen_dir)
+                manifest = self._indexes(manifest, store, gen_dir, base_gen, changed)
+            finally:
+                store.close()
+            files = {**manifest.files, **layout.file_sizes(gen_dir, [STORE])}
+            replace(manifest, files=files).write(gen_dir)
+            layout.publish(lib.path, gen_dir)
+        except BaseException:
+            shutil.rmtree(gen_dir, ignore_errors=True)  # the next writer would sweep it too
+            raise
+        lib._fresh = False
+        lib._load()
+
+    def _apply(self, plan: _Plan, store: Store) -> set[str]:
+        """Removals then additions (with vectors, embedded in batches). Returns changed langs."""
+        changed: set[str] = set()
+        for doc_id in plan.removals:
+            changed |= store.chunk_langs(doc_id)
+            store.delete_document(doc_id)
+        now = time.time()
+        for add in plan.additions:
+            store.add_document(add.doc, add.path, add.file_hash, now, add.chunks, add.tokens)
+        pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
+        if pending:
+            embedder = self.lib.embedder  # loaded here, and only when there is work
+            for i in range(0, len(pending), EMBED_BATCH):
+                batch = pending[i : i + EMBED_BATCH]
+                vecs = embedder.embed([passage_text(c, t) for c, t in batch], kind="passage")
+                store.set_vectors([c.chunk_id for c, _ in batch], vecs)
+                self.progress("embed", i + len(batch), len(pending))
+        for add in plan.additions:
+            changed |= store.chunk_langs(add.doc.doc_id)
+        return changed
+
+    def _manifest(self, base: Manifest | None, store: Store, gen_dir: Path) -> Manifest:
+        number = int(gen_dir.name.split("-")[1])
+        stamp = {"generation": number, "documents": store.count(), "updated_at": time.time()}
+        if base is not None:
+            return replace(base, **stamp, askdocs_version=layout.askdocs_version())
+        embedder = self.lib.embedder
+        chunk = self.lib.config.chunk
+        return Manifest(
+            model=self.lib.config.model,
+            embedder=embedder.name,
+            dim=embedder.dim,
+            chunk_size=chunk.size,
+            chunk_overlap=chunk.overlap,
+            passage_version=PASSAGE_VERSION,
+            tokenizer_version=TOKENIZER_VERSION,
+            **stamp,
+        )
+
+    def _indexes(
+        self,
+        manifest: Manifest,
+        store: Store,
+        gen_dir: Path,
+        base_gen,  # noqa: ANN001 - library._Generation | None
+        changed: set[str],
+    ) -> Manifest:
+        """Per-language FAISS and bm25s files: rebuilt where changed, linked where not."""
+        counts = store.lang_counts()
+        langs: dict[str, dict] = {}
+        names: list[str] = []
+        todo = [lang for lang in LANGS if counts.get(lang)]
+        for i, lang in enumerate(todo, 1):
+            names += [vector_file(lang), lexical_dir(lang)]
+            reuse = base_gen is not None and lang not in changed and lang in base_gen.manifest.langs
+            if reuse:
+                _link(base_gen.dir / vector_file(lang), gen_dir / vector_file(lang))
+                _link(base_gen.dir / lexical_dir(lang), gen_dir / lexical_dir(lang))
+                langs[lang] = dict(base_gen.manifest.langs[lang])
+            else:
+                ids, vecs = store.vectors(lang, manifest.dim)
+                vindex = VectorIndex.build(ids, vecs, self.lib.config.vector_backend)
+                vindex.save(gen_dir / vector_file(lang))
+                tok_ids, toks = zip(*store.tokens(lang), strict=True)
+                LexicalIndex.build(list(tok_ids), list(toks)).save(gen_dir / lexical_dir(lang))
+                langs[lang] = {"chunks": counts[lang], "backend": vindex.backend}
+            self.progress("index", i, len(todo))
+        return replace(manifest, langs=langs, files=layout.file_sizes(gen_dir, names))
+
+
+def _published(lib_dir: Path) -> Path | None:
+    """The generation CURRENT names, even when the library is too damaged to open."""
+    try:
+        return layout.current(lib_dir)
+    except Exception:  # noqa: BLE001 - a corrupt pointer names nothing worth keeping
+        return None
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link an unchanged published file (or directory of files) into a new generation."""
+    if src.is_dir():
+        dst.mkdir()
+        for child in src.iterdir():
+            _link(child, dst / child.name)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:  # filesystems without hard links
+        shutil.copy2(src, dst)

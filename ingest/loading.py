@@ -1,0 +1,267 @@
+"""Files and folders → Documents. A bad file becomes one warning line, never a failed batch.
+
+`load_paths` is what the index and the CLI call; `discover`, `file_hash` and `load_file` are
+its parts, exposed so an incremental ingest can skip unchanged files by hash before parsing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.cleaning import clean_markdown, decode, fix_mojibake, normalize_newlines
+from ingest.errors import InputError
+from ingest.language import detect_lang
+from ingest.markup import html_to_text, rst_to_markdown
+from ingest.outline import first_heading
+from ingest.records import Document, content_hash
+
+FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".rst": "rst",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+}
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one load found: documents read, one warning per file that was not, every file seen."""
+
+    documents: tuple[Document, ...]
+    warnings: tuple[str, ...]
+    files: tuple[str, ...]  # source of every file found, whether read or not
+    failed: tuple[str, ...] = ()  # sources that could not be read (keep their old data)
+    unchanged: tuple[tuple[str, str], ...] = ()  # (source, doc_id) skipped as already known
+
+    @property
+    def ok(self) -> bool:
+        """False when nothing at all could be read."""
+        return bool(self.documents or self.unchanged)
+
+
+def source_of(path: str | Path, root: str | Path | None = None) -> str:
+    """The path as given, made relative to `root` (default: cwd) when it lies inside it."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return p.relative_to(Path(root) if root else Path.cwd()).as_posix()
+        except ValueError:
+            return p.as_posix()
+    return p.as_posix()
+
+
+def _matches(path: Path, rel: str, patterns: Iterable[str]) -> bool:
+    names = (path.name, rel, path.as_posix())
+    return any(fnmatch.fnmatch(n, pat) for pat in patterns for n in names)
+
+
+def discover(
+    paths: Iterable[str | Path],
+    include: Collection[str] = (),
+    exclude: Collection[str] = (),
+    warn: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Files to load, in a stable order: given files, and supported files under given folders
+    (recursively, hidden entries skipped). Globs match the name or the path; a path that does
+    not exist is reported through `warn`."""
+    found: list[Path] = []
+    seen: set[str] = set()
+
+    def add(path: Path, rel: str) -> None:
+        if include and not _matches(path, rel, include):
+            return
+        if exclude and _matches(path, rel, exclude):
+            return
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            found.append(path)
+
+    for given in paths:
+        root = Path(given)
+        if root.is_dir():
+            for dirpath, dirnames, filenames in os.walk(root):
+                base = Path(dirpath)
+                rel_dir = base.relative_to(root)
+                dirnames[:] = sorted(
+                    d
+                    for d in dirnames
+                    if not d.startswith(".")
+                    and not _matches(base / d, (rel_dir / d).as_posix(), exclude)
+                )
+                for name in sorted(filenames):
+                    path = base / name
+                    if not name.startswith(".") and path.suffix.lower() in FORMATS:
+                        add(path, (rel_dir / name).as_posix())
+        elif root.exists() or root.is_symlink():
+            add(root, root.name)  # named explicitly: unsupported types get a warning later
+        elif warn:
+            warn(f"{source_of(root)}: no such file or directory")
+    return found
+
+
+def file_hash(path: str | Path) -> str:
+    """Content hash of a file's bytes: its doc_id, cheap enough to skip unchanged files."""
+    return content_hash(Path(path).read_bytes())
+
+
+def _read(path: Path, max_bytes: int) -> tuple[bytes, float]:
+    """The file's bytes and mtime, or InputError saying why they cannot be had."""
+    if path.suffix.lower() not in FORMATS:
+        known = " ".join(sorted(FORMATS))
+        raise InputError(f"unsupported file type '{path.suffix}'", hint=f"supported: {known}")
+    try:
+        st = path.stat()
+        if not path.is_file():
+            raise InputError("not a regular file", hint="give files or folders")
+        if st.st_size > max_bytes:
+            raise InputError(
+                f"too large ({_size(st.st_size)}, limit {_size(max_bytes)})",
+                hint="split the file or raise the size limit",
+            )
+        data = _read_bytes(path)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if path.is_symlink() and not path.exists():
+            reason = "broken symbolic link"
+        raise InputError(f"cannot read ({reason})", hint="check the path and permissions") from exc
+    if not data:
+        raise InputError("empty file", hint="add text to it or leave it out")
+    return data, st.st_mtime
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def load_file(
+    path: str | Path, root: str | Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Document:
+    """Read and clean one file. Raises InputError with the reason when it cannot be used."""
+    p = Path(path)
+    data, mtime = _read(p, max_bytes)
+    return parse(data, p.name, source_of(p, root), mtime)
+
+
+def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
+    """Bytes of a file called `name` → Document (format from the file extension)."""
+    fmt = FORMATS.get(Path(name).suffix.lower(), "text")
+    page_starts: tuple[int, ...] = ()
+    title = ""
+    if fmt == "pdf":
+        text, title, page_starts = _read_pdf(data)
+        encoding = "pdf"
+    else:
+        text, encoding = decode(data)
+        text = fix_mojibake(normalize_newlines(text))
+        if fmt == "markdown":
+            text = clean_markdown(text)
+        elif fmt == "html":
+            text, title = html_to_text(text)
+        elif fmt == "rst":
+            text = rst_to_markdown(text)
+    if not text.strip():
+        reason = "no extractable text (scanned pages?)" if fmt == "pdf" else "no text"
+        raise InputError(reason, hint="nothing to index in this file")
+    if fmt in ("markdown", "html", "rst"):
+        title = first_heading(text) or title
+    return Document(
+        doc_id=content_hash(data),
+        source=source,
+        title=title or Path(name).name,
+        text=text,
+        lang=detect_lang(text),
+        mtime=mtime,
+        format=fmt,
+        encoding=encoding,
+        page_starts=page_starts,
+    )
+
+
+def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
+    """Text of every page, pages joined by a blank line; returns (text, title, page starts)."""
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InputError("encrypted PDF", hint="save an unencrypted copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta = reader.metadata
+        title = str(meta.title).strip() if meta and meta.title else ""
+    except InputError:
+        raise
+    except Exception as exc:  # pypdf raises many kinds on damaged files
+        raise InputError(
+            f"broken PDF ({type(exc).__name__}: {exc})", hint="re-export or repair the PDF"
+        ) from exc
+    parts: list[str] = []
+    starts: list[int] = []
+    pos = 0
+    for page in pages:
+        body = fix_mojibake(normalize_newlines(page)).strip()
+        starts.append(pos)
+        parts.append(body)
+        pos += len(body) + 2
+    return "\n\n".join(parts), title, tuple(starts)
+
+
+def load_paths(
+    paths: Iterable[str | Path],
+    include: Collection[str] = (),
+    exclude: Collection[str] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    skip: Collection[str] = (),
+    root: str | Path | None = None,
+) -> LoadReport:
+    """Load every file under `paths`. Files whose content hash is in `skip` are not parsed
+    (listed in `unchanged`); a file that cannot be used gives one "SOURCE: reason" warning."""
+    warnings: list[str] = []
+    files = discover(paths, include, exclude, warn=warnings.append)
+    documents: list[Document] = []
+    failed: list[str] = []
+    unchanged: list[tuple[str, str]] = []
+    first_with: dict[str, str] = {}
+    for path in files:
+        source = source_of(path, root)
+        try:
+            data, mtime = _read(path, max_bytes)
+            doc_id = content_hash(data)
+            if doc_id in first_with:
+                warnings.append(f"{source}: same content as {first_with[doc_id]}; skipped")
+                continue
+            first_with[doc_id] = source
+            if doc_id in skip:
+                unchanged.append((source, doc_id))
+                continue
+            documents.append(parse(data, path.name, source, mtime))
+        except InputError as exc:
+            warnings.append(f"{source}: {exc.message}")
+            failed.append(source)
+        except Exception as exc:  # a parser bug must not lose the rest of the batch
+            warnings.append(f"{source}: unexpected error ({type(exc).__name__}: {exc})")
+            failed.append(source)
+    return LoadReport(
+        documents=tuple(documents),
+        warnings=tuple(warnings),
+        files=tuple(source_of(p, root) for p in files),
+        failed=tuple(failed),
+        unchanged=tuple(unchanged),
+    )

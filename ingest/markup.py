@@ -1,0 +1,190 @@
+"""HTML and reStructuredText → Markdown-like text whose headings the chunker understands.
+
+HTML goes through a real parser (BeautifulSoup with the standard library's html.parser, so no
+compiled dependency): scripts and styles are dropped, headings become `#` lines, `<pre>` becomes
+a fenced block (so it is not cut), list items become `- ` lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SKIP = frozenset(
+    [
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "head",
+        "svg",
+        "math",
+        "iframe",
+        "object",
+        "embed",
+        "canvas",
+        "button",
+        "select",
+    ]
+)
+_BLOCK = frozenset(
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "main",
+        "nav",
+        "aside",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "form",
+        "address",
+        "fieldset",
+        "details",
+        "summary",
+        "body",
+        "html",
+    ]
+)
+_HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_SPACE = re.compile(r"\s+")
+
+
+class _Writer:
+    """Collects blocks of text; inline text inside a block has its white space collapsed."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.lines: list[str] = []
+        self.line: list[str] = []
+
+    def text(self, s: str) -> None:
+        self.line.append(_SPACE.sub(" ", s))
+
+    def newline(self) -> None:
+        joined = "".join(self.line).strip()
+        if joined:
+            self.lines.append(joined)
+        self.line = []
+
+    def block(self) -> None:
+        self.newline()
+        if self.lines:
+            self.blocks.append("\n".join(self.lines))
+        self.lines = []
+
+    def raw(self, s: str) -> None:
+        self.block()
+        if s.strip():
+            self.blocks.append(s)
+
+
+def html_to_text(source: str) -> tuple[str, str]:
+    """Return (text, title): Markdown-like text of the page and its <title> ("" when none)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(source, "html.parser")
+    title_tag = soup.find("title")
+    title = _SPACE.sub(" ", title_tag.get_text()).strip() if title_tag else ""
+    writer = _Writer()
+    _walk(soup, writer)
+    writer.block()
+    return "\n\n".join(writer.blocks), title
+
+
+def _walk(node: object, out: _Writer) -> None:
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    for child in node.children:  # type: ignore[attr-defined]
+        if isinstance(child, PreformattedString):
+            continue  # comments, doctype, CDATA, processing instructions
+        if isinstance(child, NavigableString):
+            out.text(str(child))
+            continue
+        if not isinstance(child, Tag):
+            continue
+        name = child.name.lower()
+        if name in _SKIP:
+            continue
+        if name in _HEADINGS:
+            heading = _SPACE.sub(" ", child.get_text(" ")).strip()
+            if heading:
+                out.raw("#" * _HEADINGS[name] + " " + heading)
+        elif name == "pre":
+            code = child.get_text().strip("\n")
+            out.raw(f"```\n{code}\n```")
+        elif name == "br":
+            out.newline()
+        elif name == "hr":
+            out.raw("---")
+        elif name == "li":
+            out.block()
+            out.text("- ")
+            _walk(child, out)
+            out.block()
+        elif name in ("td", "th"):
+            out.text(" ")
+            _walk(child, out)
+            out.text(" ")
+        elif name in _BLOCK:
+            out.block()
+            _walk(child, out)
+            out.block()
+        else:
+            _walk(child, out)  # inline element: a, b, code, span, ...
+
+
+# A section title in reStructuredText: an optional overline, the title, an underline of one
+# punctuation character at least as long as the title.
+_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:.<>_])\1{2,}\s*$")
+
+
+def rst_to_markdown(text: str) -> str:
+    """Rewrite reStructuredText section titles as `#` headings; levels follow first use."""
+    lines = text.split("\n")
+    styles: list[tuple[str, bool]] = []
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        over = _ADORNMENT.match(line)
+        if (
+            over
+            and i + 2 < len(lines)
+            and lines[i + 1].strip()
+            and _ADORNMENT.match(lines[i + 2])
+            and lines[i + 2].strip()[0] == over.group(1)
+        ):
+            style, title, used = (over.group(1), True), lines[i + 1].strip(), 3
+        elif (
+            line.strip()
+            and not line.startswith((" ", "\t"))
+            and i + 1 < len(lines)
+            and (under := _ADORNMENT.match(lines[i + 1]))
+            and len(lines[i + 1].rstrip()) >= len(line.rstrip())
+        ):
+            style, title, used = (under.group(1), False), line.strip(), 2
+        else:
+            out.append(line)
+            i += 1
+            continue
+        if style not in styles:
+            styles.append(style)
+        level = min(styles.index(style) + 1, 6)
+        out.append("#" * level + " " + title)
+        i += used
+    return "\n".join(out)

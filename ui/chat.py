@@ -1,0 +1,125 @@
+"""The chat page: questions, cited answers (streamed in LLM mode) and source cards."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from assistant.conversation import Conversation
+from assistant.records import Answer, Citation
+from ingest.errors import AskdocsError
+from ui.highlight import answer_html, card_html, md_escape, stream_html
+from ui.labels import label, lang_badge
+from ui.session import Settings, base_assistant, session_assistant, show_error
+
+SNIPPET_CONTEXT = 200  # characters around a citation that no shown hit contains
+
+
+def _state() -> tuple[list[dict], Conversation]:
+    if "history" not in st.session_state:
+        st.session_state["history"] = []
+        st.session_state["conversation"] = Conversation()
+    return st.session_state["history"], st.session_state["conversation"]
+
+
+def clear() -> None:
+    st.session_state["history"] = []
+    st.session_state["conversation"] = Conversation()
+
+
+def _snippet(answer: Answer, c: Citation) -> tuple[str, int, str]:
+    """Text around citation `c` (the hit chunk holding it), its start offset, its heading."""
+    for h in answer.hits:
+        ch = h.chunk
+        if ch.doc_id == c.doc_id and ch.start <= c.start and c.end <= ch.end:
+            return ch.text, ch.start, ch.heading
+    try:
+        doc = base_assistant().document(c.doc_id)
+    except AskdocsError:
+        doc = None
+    if doc is None:  # deleted since the answer was given
+        return c.text, c.start, c.heading
+    text = doc.text
+    a = max(c.start - SNIPPET_CONTEXT, 0)
+    return text[a : c.end + SNIPPET_CONTEXT], a, c.heading
+
+
+def render_answer(answer: Answer, lang: str) -> None:
+    st.html(answer_html(answer, lang, unsupported=label("unsupported", lang)))
+    if not answer.sentences:
+        st.caption(label("no_answer", lang))
+    if answer.citations:
+        st.caption(label("sources", lang))
+        for c in answer.citations:
+            snippet, start, heading = _snippet(answer, c)
+            st.html(
+                card_html(c, snippet, start, lang_badge(c.lang, lang), label("open", lang), heading)
+            )
+    for w in answer.warnings:
+        st.caption(md_escape(w))
+    with st.expander(label("copy", lang)):
+        st.code(answer.text, language=None, wrap_lines=True)
+    with st.expander(label("query", lang)):
+        st.code(answer.query or answer.question, language=None, wrap_lines=True)
+
+
+def _ask(question: str, settings: Settings, conversation: Conversation) -> Answer | AskdocsError:
+    lang = settings.ui_lang
+    live = st.empty()
+    live.caption(label("thinking", lang))
+    streamed: list[str] = []
+    last = [0.0]
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        now = time.monotonic()
+        if now - last[0] > 0.05:  # redraw at most ~20 times a second
+            last[0] = now
+            live.html(stream_html("".join(streamed)))
+
+    try:
+        assistant = session_assistant(settings)
+        answer = assistant.ask(
+            question,
+            conversation=conversation,
+            mode=settings.mode,
+            on_token=on_token if settings.mode == "llm" else None,
+            k=settings.k,
+            lang=settings.lang,
+        )
+    except AskdocsError as exc:
+        answer = exc
+    live.empty()
+    return answer
+
+
+def page(settings: Settings, library: str) -> None:
+    lang = settings.ui_lang
+    history, conversation = _state()
+    top = st.columns([4, 1])
+    top[1].button(label("clear", lang), on_click=clear, key="clear_chat")
+    if not history:
+        top[0].caption(md_escape(label("chat_empty", lang, library=library)))
+    for msg in history:
+        with st.chat_message(msg["role"]):
+            if msg["role"] == "user":
+                st.text(msg["text"])
+            elif isinstance(msg["answer"], AskdocsError):
+                show_error(msg["answer"], lang)
+            else:
+                render_answer(msg["answer"], lang)
+    question = st.chat_input(label("chat_placeholder", lang), key="chat_input")
+    if not question or not question.strip():
+        return
+    question = question.strip()
+    with st.chat_message("user"):
+        st.text(question)
+    history.append({"role": "user", "text": question})
+    with st.chat_message("assistant"):
+        answer = _ask(question, settings, conversation)
+        if isinstance(answer, AskdocsError):
+            show_error(answer, lang)
+        else:
+            render_answer(answer, lang)
+        history.append({"role": "assistant", "answer": answer})

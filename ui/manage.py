@@ -1,0 +1,158 @@
+"""The library page: upload files, see what is indexed, delete or re-index a document."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+
+from assistant.service import Assistant
+from ingest.errors import AskdocsError, InputError
+from ui.highlight import md_escape
+from ui.labels import label, lang_badge
+from ui.session import Settings, base_assistant, progress_bar, show_error, target, writing
+from ui.upload import ALLOWED_SUFFIXES, MAX_UPLOAD_MB, SavedUpload, save_upload, uploads_dir
+
+
+def add_uploads(
+    assistant: Assistant,
+    files: Sequence[tuple[str, bytes]],
+    folder: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[SavedUpload], object]:
+    """Save uploaded (name, bytes) pairs under `folder` and ingest them: (saved, ingest report).
+
+    Every file is checked before any is saved, so one bad file adds nothing.
+    """
+    from ui.upload import check_upload
+
+    for name, data in files:
+        check_upload(name, len(data))
+    saved = [save_upload(name, data, folder) for name, data in files]
+    report = assistant.ingest([s.path for s in saved], progress=progress)
+    return saved, report
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _upload_section(lang: str) -> None:
+    t = target()
+    folder = uploads_dir(t.home, t.library)
+    n = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader
+    files = st.file_uploader(
+        label("upload", lang),
+        type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
+        accept_multiple_files=True,
+        help=label("upload_help", lang, mb=MAX_UPLOAD_MB),
+        key=f"uploader_{n}",
+    )
+    if not st.button(label("upload_go", lang), disabled=not files, key="upload_go"):
+        return
+    pairs = [(f.name, f.getvalue()) for f in files or []]
+    try:
+        with writing() as assistant:
+            update, done = progress_bar(lang)
+            try:
+                saved, report = add_uploads(assistant, pairs, folder, progress=update)
+            finally:
+                done()
+    except AskdocsError as exc:
+        show_error(exc, lang)
+        return
+    fresh = [s for s in saved if not s.reused]
+    st.session_state["upload_round"] = n + 1
+    st.session_state["library_notice"] = label("upload_done", lang, n=len(fresh))
+    if len(fresh) < len(saved):
+        st.session_state["library_notice"] += " " + label(
+            "upload_skipped", lang, n=len(saved) - len(fresh)
+        )
+    warnings = [str(w) for w in getattr(report, "warnings", None) or ()]
+    if warnings:
+        st.session_state["library_warnings"] = warnings
+    st.rerun()
+
+
+def _table(infos: list, lang: str) -> None:
+    rows = [
+        {
+            label("col_title", lang): i.title,
+            label("col_source", lang): i.source,
+            label("col_lang", lang): lang_badge(i.lang, lang),
+            label("col_chunks", lang): i.chunks,
+            label("col_chars", lang): i.chars,
+            label("col_ingested", lang): _when(i.ingested_at),
+        }
+        for i in infos
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _delete(doc_id: str, lang: str) -> None:
+    t = target()
+    try:
+        with writing() as assistant:
+            info = next(i for i in assistant.documents() if i.doc_id == doc_id)
+            assistant.delete(doc_id)
+        st.session_state.pop("manage_pick", None)
+        # Our own copy of an uploaded file goes too, or re-adding the folder would revive it.
+        from ui.upload import is_upload
+
+        if is_upload(info.path, uploads_dir(t.home, t.library)):
+            with contextlib.suppress(OSError):
+                Path(info.path).unlink()
+    except (AskdocsError, StopIteration) as exc:
+        if isinstance(exc, AskdocsError):
+            st.session_state["library_error"] = exc
+        return
+    st.session_state["library_notice"] = label("deleted", lang, title=info.title)
+
+
+def _reindex(doc_id: str, lang: str) -> None:
+    try:
+        with writing() as assistant:
+            info = next(i for i in assistant.documents() if i.doc_id == doc_id)
+            if not Path(info.path).is_file():
+                raise InputError(
+                    f"{info.source} is no longer at {info.path}.",
+                    hint="upload the file again, or delete this document",
+                )
+            assistant.ingest([info.path])
+    except AskdocsError as exc:
+        st.session_state["library_error"] = exc
+        return
+    except StopIteration:
+        return
+    st.session_state["library_notice"] = label("reindexed", lang, title=info.title)
+
+
+def page(settings: Settings) -> None:
+    lang = settings.ui_lang
+    notice = st.session_state.pop("library_notice", None)
+    if notice:
+        st.success(md_escape(notice))
+    error = st.session_state.pop("library_error", None)
+    if error is not None:
+        show_error(error, lang)
+    for w in st.session_state.pop("library_warnings", []):
+        st.warning(md_escape(w))
+    _upload_section(lang)
+    infos = list(base_assistant().documents())
+    st.subheader(label("documents", lang), anchor=False)
+    if not infos:
+        st.info(label("library_empty", lang))
+        return
+    _table(infos, lang)
+    titles = {i.doc_id: f"{i.title} — {i.source}" for i in infos}
+    pick = st.selectbox(
+        label("manage_pick", lang), list(titles), format_func=titles.get, key="manage_pick"
+    )
+    cols = st.columns([1, 1, 4])
+    cols[0].button(
+        label("delete", lang), key="doc_delete", on_click=_delete, args=(pick, lang), type="primary"
+    )
+    cols[1].button(label("reindex", lang), key="doc_reindex", on_click=_reindex, args=(pick, lang))

@@ -1,0 +1,134 @@
+"""What the pages share: the per-process Assistant, per-browser-session settings, messages.
+
+The Assistant (library + embedding model) is loaded once per process with `st.cache_resource`
+and shared by every browser session; conversations and settings live only in
+`st.session_state`, so sessions never see each other's questions. Writes to the library
+(ingest, delete) go through one lock per library so two sessions cannot interleave them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from assistant.config import AssistantConfig, LLMSettings
+from assistant.service import Assistant
+from index.config import DEFAULT_MODEL, LibraryConfig, default_home
+from ingest.errors import AskdocsError
+from ui.highlight import md_escape
+from ui.labels import label, stage_name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One browser session's sidebar choices."""
+
+    ui_lang: str = "en"
+    mode: str = "extractive"
+    base_url: str = ""
+    model: str = ""
+    api_key: str = ""
+    k: int = 5
+    lang: str | None = None  # source language filter: None, "zh" or "en"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which library this process serves (from `askdocs ui --library/--model`)."""
+
+    home: Path
+    library: str
+    model: str
+
+
+def target() -> Target:
+    return Target(
+        home=default_home(),
+        library=os.environ.get("ASKDOCS_LIBRARY", "default"),
+        model=os.environ.get("ASKDOCS_MODEL") or DEFAULT_MODEL,
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def _shared(home: str, library: str, model: str) -> tuple[Assistant, threading.Lock, dict]:
+    """Open the library once per process: (assistant, write lock, process-wide flags)."""
+    config = AssistantConfig(library=LibraryConfig(name=library, home=Path(home), model=model))
+    assistant = Assistant(config)
+    assistant.library  # noqa: B018 -- open now, inside the cache's own lock, not per session
+    return assistant, threading.Lock(), {"sample_checked": False}
+
+
+def shared() -> tuple[Assistant, threading.Lock, dict]:
+    t = target()
+    return _shared(str(t.home), t.library, t.model)
+
+
+def base_assistant() -> Assistant:
+    return shared()[0]
+
+
+@contextmanager
+def writing() -> Iterator[Assistant]:
+    """The shared assistant, held exclusively while the library is changed."""
+    assistant, lock, _ = shared()
+    with lock:
+        yield assistant
+
+
+def session_assistant(settings: Settings) -> Assistant:
+    """The shared library and model with this session's answer settings."""
+    base, lock, _ = shared()
+    with lock:  # one retriever per library version, built by whichever session comes first
+        base.retriever  # noqa: B018
+    llm = LLMSettings(base_url=settings.base_url, model=settings.model, api_key=settings.api_key)
+    return base.with_config(k=settings.k, mode=settings.mode, llm=llm, lang=settings.lang)
+
+
+def progress_bar(lang: str) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """A `(stage, done, total)` callback feeding an `st.progress` bar, and a way to remove it."""
+    bar = st.progress(0.0, text=label("thinking", lang))
+    last = [0.0]
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.1:  # a delta per chunk would flood the socket
+            return
+        last[0] = now
+        frac = min(max(done / total, 0.0), 1.0) if total else 0.0
+        bar.progress(
+            frac,
+            text=label("progress", lang, stage=stage_name(stage, lang), done=done, total=total),
+        )
+
+    return update, bar.empty
+
+
+def ensure_sample(lang: str) -> None:
+    """Ingest the bundled sample library once, if this process starts on an empty library."""
+    assistant, lock, flags = shared()
+    if flags["sample_checked"]:
+        return
+    with lock:
+        if flags["sample_checked"]:
+            return
+        if assistant.is_empty():
+            st.info(label("sample_ingest", lang))
+            update, done = progress_bar(lang)
+            assistant.ensure_sample_library(progress=update)
+            done()
+        flags["sample_checked"] = True
+
+
+def show_error(exc: AskdocsError, lang: str) -> None:
+    """An askdocs error as a message and a hint: never a traceback."""
+    text = md_escape(exc.message)
+    if exc.hint:
+        text += "\n\n" + md_escape(label("error_hint", lang, hint=exc.hint))
+    st.error(text)

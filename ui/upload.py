@@ -1,0 +1,99 @@
+"""Saving uploaded files under `$ASKDOCS_HOME/uploads/<library>/` with safe, unsurprising names.
+
+A browser-supplied file name is untrusted: directories are stripped, only word characters
+(CJK included), dots and dashes are kept, and a different file that happens to share a name gets
+a numbered name instead of overwriting the first. Re-uploading identical bytes reuses the file,
+so the library sees an unchanged document.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import InputError
+
+ALLOWED_SUFFIXES = (".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf")
+MAX_UPLOAD_MB = 20
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+_UNSAFE = re.compile(r"[^\w.\-]+")  # \w is Unicode-aware: keeps CJK and other letters
+
+
+@dataclass(frozen=True)
+class SavedUpload:
+    path: Path
+    name: str  # the name as uploaded
+    reused: bool  # identical bytes were already saved under this path
+
+
+def safe_name(name: str) -> str:
+    """A file name without directories or characters outside [\\w.-]; never hidden or empty."""
+    base = re.split(r"[\\/]", name.strip())[-1]
+    base = _UNSAFE.sub("_", base).strip("._") or "upload"
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        return base[:120]
+    return f"{stem[:110].rstrip('._') or 'upload'}.{suffix[:10]}"
+
+
+def uploads_dir(home: Path, library: str) -> Path:
+    return Path(home) / "uploads" / safe_name(library)
+
+
+def check_upload(name: str, size: int) -> None:
+    """Refuse what askdocs cannot read before anything is written."""
+    suffix = Path(safe_name(name)).suffix.lower()
+    if suffix not in ALLOWED_SUFFIXES:
+        raise InputError(
+            f"{name}: files of type “{suffix or 'none'}” cannot be added.",
+            hint="upload " + ", ".join(ALLOWED_SUFFIXES) + " files",
+        )
+    if size > MAX_UPLOAD_BYTES:
+        raise InputError(
+            f"{name} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB.",
+            hint="split the file, or add it from the command line with `askdocs ingest PATH`",
+        )
+    if size == 0:
+        raise InputError(f"{name} is empty.", hint="upload a file with some text in it")
+
+
+def save_upload(name: str, data: bytes, folder: Path) -> SavedUpload:
+    """Write `data` under `folder` with a safe name; identical content reuses its file."""
+    check_upload(name, len(data))
+    folder.mkdir(parents=True, exist_ok=True)
+    clean = safe_name(name)
+    stem, suffix = Path(clean).stem, Path(clean).suffix
+    for i in range(1, 1000):
+        path = folder / (clean if i == 1 else f"{stem}-{i}{suffix}")
+        if path.exists():
+            if path.read_bytes() == data:
+                return SavedUpload(path, name, reused=True)
+            continue
+        # Write aside, then link into place: the name is claimed atomically (another session
+        # may upload the same name at once) and a crash never leaves a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                continue
+        finally:
+            os.unlink(tmp)
+        return SavedUpload(path, name, reused=False)
+    raise InputError(
+        f"Too many uploads named {clean}.",
+        hint=f"rename the file or tidy {folder}",
+    )
+
+
+def is_upload(path: str | Path, folder: Path) -> bool:
+    """Whether `path` is one of our saved uploads (which deleting a document may remove)."""
+    try:
+        return Path(path).resolve().parent == folder.resolve()
+    except OSError:
+        return False
