@@ -48,7 +48,9 @@ class Assistant:
             return None
         return self.ingest([sample_corpus()], progress=progress)
 
-    def ingest(self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None):
+    def ingest(
+        self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None
+    ):
         report = self.library.ingest([str(p) for p in paths], prune=prune, progress=progress)
         self.__dict__.pop("retriever", None)  # retriever caches per-library statistics
         return report
@@ -68,7 +70,9 @@ class Assistant:
 
     # -- questions -------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, lang: str | None = None):
-        return self.retriever.search(query, k=k, lang=lang if lang is not None else self.config.lang)
+        return self.retriever.search(
+            query, k=k, lang=lang if lang is not None else self.config.lang
+        )
 
     def ask(
         self,
@@ -79,8 +83,34 @@ class Assistant:
         k: int | None = None,
         lang: str | None = None,
     ) -> Answer:
-        """Answer `question` (resolving follow-ups against `conversation`, which is updated)."""
-        raise NotImplementedError  # wired to assistant.answer / assistant.llm by the lead
+        """Answer `question`, resolving follow-ups against `conversation` (which is extended)."""
+        from assistant.conversation import Conversation
+
+        conversation = conversation if conversation is not None else Conversation()
+        query = conversation.resolve(question)
+        retrieval = self.search(query, k=k or max(self.config.k, 5), lang=lang)
+        mode = mode or self.config.mode
+
+        def extractive() -> Answer:
+            return self.extractive.answer(question, retrieval, query=query)
+
+        if mode == "llm":
+            from assistant.llm import LLMAnswerer
+
+            answerer = LLMAnswerer(self.config.llm, embedder=self.library.embedder)
+            answer = answerer.answer(
+                question, retrieval, extractive, on_token=on_token, query=query
+            )
+        else:
+            answer = extractive()
+        conversation.add(answer)
+        return answer
+
+    @cached_property
+    def extractive(self):
+        from assistant.answer import ExtractiveAnswerer
+
+        return ExtractiveAnswerer(self.library)
 
     def with_config(self, **changes) -> Assistant:
         """Same library and model, other answer settings (the UI's sidebar)."""

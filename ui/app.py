@@ -60,7 +60,7 @@ def sidebar() -> Settings:
         key="ui_lang",
         horizontal=True,
     )
-    sb.caption(md_escape(f"📚 {target().library}"))
+    sb.caption(md_escape(f"{label('library', ui_lang)}: {target().library}"))
     sb.radio(
         label("page", ui_lang),
         PAGES,
@@ -98,7 +98,7 @@ def sidebar() -> Settings:
 
 
 def main() -> None:
-    st.set_page_config(page_title="askdocs", page_icon="📚", layout="wide")
+    st.set_page_config(page_title="askdocs", layout="wide")
     st.html(CSS)
     settings = sidebar()
     lang = settings.ui_lang

@@ -366,6 +366,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats", "false",
         "--server.maxUploadSize", str(MAX_UPLOAD_MB),
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
     print(f"askdocs: library “{args.library}” at http://127.0.0.1:{args.port}/", file=sys.stderr)
     proc = subprocess.Popen(command, env=env)

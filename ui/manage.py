@@ -92,7 +92,8 @@ def _table(infos: list, lang: str) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
-def _delete(doc_id: str, lang: str) -> None:
+def _delete(lang: str) -> None:
+    doc_id = st.session_state.get("manage_pick")  # read now: the choice may be newer than args
     t = target()
     try:
         with writing() as assistant:
@@ -112,7 +113,8 @@ def _delete(doc_id: str, lang: str) -> None:
     st.session_state["library_notice"] = label("deleted", lang, title=info.title)
 
 
-def _reindex(doc_id: str, lang: str) -> None:
+def _reindex(lang: str) -> None:
+    doc_id = st.session_state.get("manage_pick")
     try:
         with writing() as assistant:
             info = next(i for i in assistant.documents() if i.doc_id == doc_id)
@@ -148,11 +150,11 @@ def page(settings: Settings) -> None:
         return
     _table(infos, lang)
     titles = {i.doc_id: f"{i.title} — {i.source}" for i in infos}
-    pick = st.selectbox(
+    st.selectbox(
         label("manage_pick", lang), list(titles), format_func=titles.get, key="manage_pick"
     )
     cols = st.columns([1, 1, 4])
     cols[0].button(
-        label("delete", lang), key="doc_delete", on_click=_delete, args=(pick, lang), type="primary"
+        label("delete", lang), key="doc_delete", on_click=_delete, args=(lang,), type="primary"
     )
-    cols[1].button(label("reindex", lang), key="doc_reindex", on_click=_reindex, args=(pick, lang))
+    cols[1].button(label("reindex", lang), key="doc_reindex", on_click=_reindex, args=(lang,))

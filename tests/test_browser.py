@@ -1,0 +1,197 @@
+"""End to end in a real Chromium: `askdocs ui` on an empty library ingests the bundled corpus,
+a hostile document is uploaded, a Chinese question is answered from an English document, and
+its citation opens the document page at the highlighted span. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+QUESTION = "uuid 的几个版本里，哪一个是完全随机生成的？"
+HOSTILE = (
+    "# Hostile sample\n\n"
+    "This page checks escaping. A script tag <script>alert(1)</script> must stay text.\n\n"
+    "An image <img src=x onerror=alert(1)> must not load, and the link "
+    "[x](javascript:alert(1)) must not become a link.\n"
+)
+INGEST_TIMEOUT_MS = 25 * 60 * 1000  # the whole bundled corpus, embedded on a shared CPU
+ANSWER_TIMEOUT_MS = 5 * 60 * 1000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.model,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"askdocs ui exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("askdocs ui did not become ready")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, e5_dir: Path) -> Iterator[str]:
+    """`askdocs ui` on a fresh ASKDOCS_HOME (sharing the model build); yields its URL."""
+    home = tmp_path_factory.mktemp("browser-home")
+    (home / "models").mkdir()
+    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    port = _free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "askdocs-ui.log", "wb")  # noqa: SIM115 -- closed in teardown
+    env = dict(os.environ, ASKDOCS_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "ui", "--port", str(port), "--library", "browser",
+         "--no-browser"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # one process group: the server and its Streamlit child
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def _sidebar_page(page, name: str) -> None:
+    page.locator('[data-testid="stSidebar"]').get_by_text(name, exact=True).click()
+
+
+def test_chinese_question_english_citation_and_hostile_document(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    dialogs: list[str] = []
+
+    def watch(page) -> None:
+        def on_dialog(dialog) -> None:
+            dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        context.on("page", watch)
+        try:
+            page = context.new_page()
+            page.goto(server)
+            # An empty library: the bundled corpus is ingested first, with a progress bar.
+            expect(page.get_by_text("The library is empty", exact=False)).to_be_visible(
+                timeout=120_000
+            )
+            expect(page.locator('[data-testid="stProgress"]').first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "ingest.png"))
+            chat_box = page.locator('[data-testid="stChatInputTextArea"]')
+            expect(chat_box).to_be_visible(timeout=INGEST_TIMEOUT_MS)
+
+            # Upload the hostile document on the library page.
+            _sidebar_page(page, "Library")
+            page.locator('input[type="file"]').set_input_files(
+                files=[{"name": "hostile.md", "mimeType": "text/markdown",
+                        "buffer": HOSTILE.encode()}]
+            )  # fmt: skip
+            page.get_by_role("button", name="Add to library").click()
+            expect(page.get_by_text("Added 1 file(s) to the library.")).to_be_visible(
+                timeout=ANSWER_TIMEOUT_MS
+            )
+
+            # A Chinese question answered from an English document.
+            _sidebar_page(page, "Chat")
+            chat_box.fill(QUESTION)
+            chat_box.press("Enter")
+            cards = page.locator(".ad-card")
+            expect(cards.first).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+            english = cards.filter(has_text="python-docs-summaries.en.txt").filter(
+                has_text="English"
+            )
+            expect(english.first).to_be_visible()
+            cited = english.first.locator("mark").inner_text()
+            assert "random" in cited.lower(), cited
+            english.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+            # The citation opens the document page (a new tab) at the highlighted span.
+            with context.expect_page() as opened:
+                english.first.locator("a.ad-open").click()
+            doc = opened.value
+            doc.wait_for_load_state()
+            assert "page=doc" in doc.url and "start=" in doc.url
+            mark = doc.locator("mark#cited")
+            expect(mark).to_be_visible(timeout=120_000)
+            assert mark.inner_text().strip() in cited.strip() or cited.strip() in (
+                doc.locator(".ad-doc").inner_text()
+            )
+            doc.wait_for_function(
+                "() => { const r = document.getElementById('cited').getBoundingClientRect();"
+                " return r.top >= 0 && r.bottom <= window.innerHeight; }",
+                timeout=15_000,
+            )  # scrolled into view
+            doc.screenshot(path=str(ARTIFACTS / "document.png"))
+
+            # The hostile document is shown literally and runs nothing.
+            _sidebar_page(doc, "Document")
+            doc.get_by_label("Filter documents").fill("hostile")
+            doc.get_by_label("Filter documents").press("Enter")
+            doc.locator('[data-testid="stRadio"]').get_by_text("Hostile sample", exact=False).click()
+            body = doc.locator(".ad-doc")
+            expect(body).to_contain_text("<script>alert(1)</script>", timeout=60_000)
+            text = body.inner_text()
+            assert "<img src=x onerror=alert(1)>" in text
+            assert "[x](javascript:alert(1))" in text
+            assert body.locator("script, img, a").count() == 0
+            assert doc.locator('a[href^="javascript"]').count() == 0
+            doc.screenshot(path=str(ARTIFACTS / "hostile.png"))
+            doc.wait_for_timeout(1000)  # give any injected handler a chance to fire
+        finally:
+            context.close()
+            browser.close()
+    assert dialogs == []

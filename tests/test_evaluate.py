@@ -1,0 +1,82 @@
+"""The relevance rule and metrics of design.md on hand-made cases with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.evaluate import (
+    Outcome,
+    Question,
+    format_table,
+    load_questions,
+    matched_quote,
+    question_scores,
+    summarize,
+)
+from ingest.errors import InputError
+
+QUOTE = "PyBool_FromLong(0) would return Py_False."
+
+
+def q(kind: str = "en-en", quotes: tuple[str, ...] = (QUOTE,)) -> Question:
+    return Question("x", "question?", "en", kind, quotes)
+
+
+def test_whole_quote_after_folding() -> None:
+    passage = "Intro.  pybool_fromlong(0)&nbsp;would<br/>return  PY_FALSE. More text."
+    assert matched_quote(passage, [QUOTE]) == 0
+    assert matched_quote("Nothing relevant here.", [QUOTE]) is None
+
+
+def test_quote_cut_by_a_chunk_boundary_counts_from_60_percent() -> None:
+    head = QUOTE[: int(len(QUOTE) * 0.7)]
+    tail = QUOTE[int(len(QUOTE) * 0.3) :]
+    assert matched_quote("Before. " + head, [QUOTE]) == 0  # prefix ending the passage
+    assert matched_quote(tail + " After.", [QUOTE]) == 0  # suffix starting the passage
+    half = QUOTE[: len(QUOTE) // 2]
+    assert matched_quote("Before. " + half, [QUOTE]) is None  # a 50% fragment does not count
+    # the fragment must sit at the cut: a 70% prefix in the middle of a passage is no match
+    assert matched_quote("Before. " + head + " and more after.", [QUOTE]) is None
+
+
+def test_relevant_passage_at_rank_3() -> None:
+    texts = ("a", "b", "x " + QUOTE, "d")
+    s = question_scores(Outcome(q(), texts, False, 0.0))
+    assert s["MRR@10"] == pytest.approx(1 / 3)
+    assert (s["R@1"], s["R@5"], s["R@10"]) == (0.0, 1.0, 1.0)
+    assert s["nDCG@10"] == pytest.approx(0.5)  # 1/log2(4) against an ideal of 1
+
+
+def test_repeated_quote_in_overlapping_chunks_counts_once() -> None:
+    texts = (QUOTE, "again " + QUOTE)
+    assert question_scores(Outcome(q(), texts, False, 0.0))["nDCG@10"] == pytest.approx(1.0)
+
+
+def test_summary_per_kind_abstention_and_latency() -> None:
+    outcomes = [
+        Outcome(q("en-en"), (QUOTE,), False, 0.010),
+        Outcome(q("zh-en"), ("a", "b", "c", "d", "e", QUOTE), True, 0.020),
+        Outcome(q("none", ()), ("a",), True, 0.030),
+        Outcome(q("none", ()), ("a",), False, 0.040),
+    ]
+    report = summarize(outcomes)
+    assert report["metrics"]["en-en"]["R@1"] == 1.0
+    assert report["metrics"]["zh-en"]["R@5"] == 0.0
+    assert report["metrics"]["zh-en"]["R@10"] == 1.0
+    assert report["metrics"]["all"]["n"] == 2
+    assert report["metrics"]["all"]["MRR@10"] == pytest.approx((1 + 1 / 6) / 2)
+    assert report["abstention"] == {"none_abstained": 0.5, "answerable_abstained": 0.5, "n_none": 2}
+    assert report["latency_ms"]["p50"] == pytest.approx(25.0)
+    assert "| shipped |" in format_table({"shipped": report})
+
+
+def test_load_questions_reports_bad_lines(tmp_path) -> None:
+    good = {"id": "q1", "question": "?", "lang": "en", "kind": "en-en", "gold": [{"doc": "a", "quote": "b"}]}
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps(good) + "\n\n", encoding="utf-8")
+    assert load_questions(path)[0].quotes == ("b",)
+    path.write_text("{not json\n", encoding="utf-8")
+    with pytest.raises(InputError, match="q.jsonl:1"):
+        load_questions(path)

@@ -1,0 +1,147 @@
+"""The shipped retriever on a small bilingual library: each direction finds the other language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.glossary import default_glossary
+from assistant.retrieve import Retriever
+from index.config import LibraryConfig
+from index.embedder import FakeEmbedder
+from index.library import Library
+
+EN = """# uuid — UUID objects
+
+## Versions
+
+uuid1() generates a UUID from a host ID, sequence number, and the current time.
+uuid3() and uuid5() generate a UUID from the hash of a namespace identifier and a name.
+uuid4() generates a completely random UUID.
+
+## Command line
+
+The uuid module can be run as a script to print a new UUID.
+
+# os — file operations
+
+## Seeking
+
+os.lseek(fd, pos, whence) sets the current position of file descriptor fd.
+SEEK_END makes the position relative to the end of the file.
+
+# json — encoding
+
+json.dumps() serialises an object to a JSON formatted string; indent pretty-prints it.
+
+# threading — threads
+
+## Thread objects
+
+Once a thread object is created, its activity must be started by calling start(), which
+arranges for the object's run() method to be invoked in a separate thread of control.
+
+# time — clocks
+
+time.monotonic() returns the value of a clock that cannot go backwards.
+"""
+
+ZH = """# 函数
+
+## 递归函数
+
+在函数内部调用自身的函数叫递归函数。解决递归调用栈溢出的方法是尾递归优化。
+遗憾的是，大多数编程语言没有针对尾递归做优化，Python 解释器也没有做优化，
+所以即使把函数改成尾递归方式，也会导致栈溢出。
+
+## 默认参数
+
+定义默认参数要牢记一点：默认参数必须指向不变对象！
+
+# 面向对象
+
+## 继承和多态
+
+在继承关系中，如果一个实例的数据类型是某个子类，那它的数据类型也可以被看做是父类。
+
+# 列表
+
+列表是一种有序的集合，可以随时添加和删除其中的元素。用 append() 追加元素到末尾。
+"""
+
+
+@pytest.fixture(scope="module")
+def bilingual(tmp_path_factory, e5) -> Library:
+    root = tmp_path_factory.mktemp("bilingual")
+    (root / "docs").mkdir()
+    (root / "docs" / "stdlib.en.md").write_text(EN, encoding="utf-8")
+    (root / "docs" / "notes.zh.md").write_text(ZH, encoding="utf-8")
+    library = Library.open(LibraryConfig(name="bi", home=root / "home"), e5, create=True)
+    library.ingest([root / "docs"])
+    return library
+
+
+def top(library: Library, question: str, method: str = "hybrid"):
+    return Retriever(library, method=method).search(question, k=5)
+
+
+@pytest.mark.model
+def test_chinese_question_finds_english_answer_first(bilingual: Library) -> None:
+    result = top(bilingual, "uuid 的几个版本里，哪一个是完全随机生成的？")
+    assert result.answerable
+    assert result.hits[0].chunk.lang == "en"
+    assert "uuid4() generates a completely random UUID." in result.hits[0].chunk.text
+
+
+@pytest.mark.model
+def test_english_question_finds_chinese_answer_first(bilingual: Library) -> None:
+    result = top(bilingual, "Does the standard Python interpreter optimise tail recursion?")
+    assert result.answerable
+    assert result.hits[0].chunk.lang == "zh"
+    assert "尾递归" in result.hits[0].chunk.text
+
+
+@pytest.mark.model
+def test_same_language_still_first(bilingual: Library) -> None:
+    en = top(bilingual, "Which method of a thread object runs after start() is called?")
+    assert "run() method" in en.hits[0].chunk.text
+    zh = top(bilingual, "默认参数必须指向什么样的对象？")
+    assert "不变对象" in zh.hits[0].chunk.text
+
+
+@pytest.mark.model
+def test_off_topic_question_is_declined(bilingual: Library) -> None:
+    assert not top(bilingual, "红烧肉怎么做才不油腻？").answerable
+    assert not top(bilingual, "Who won the 2018 FIFA World Cup?").answerable
+
+
+@pytest.mark.model
+def test_language_filter_and_baselines(bilingual: Library) -> None:
+    only_zh = Retriever(bilingual).search("uuid4 random", k=5, lang="zh")
+    assert only_zh.hits and all(h.chunk.lang == "zh" for h in only_zh.hits)
+    for method in ("dense", "bm25"):
+        hits = top(bilingual, "os.lseek SEEK_END", method).hits
+        assert "os.lseek" in hits[0].chunk.text
+
+
+def test_hits_are_ranked_and_name_their_retrievers(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text(EN, encoding="utf-8")
+    library = Library.open(LibraryConfig(name="f", home=tmp_path / "h"), FakeEmbedder(), create=True)
+    library.ingest([docs])
+    result = Retriever(library).search("os.lseek SEEK_END", k=3)
+    assert [h.rank for h in result.hits] == [1, 2, 3]
+    assert result.hits[0].score >= result.hits[1].score >= result.hits[2].score
+    assert "os.lseek" in result.hits[0].chunk.text and "lexical" in result.hits[0].found_by
+    assert Retriever(library).search("   ", k=3).hits == ()
+
+
+def test_glossary_expansion_both_ways() -> None:
+    g = default_glossary()
+    zh = g.expand("用 threading 自定义线程类时，应该继承谁？", "zh").split()
+    assert {"threading", "thread", "inheritance", "class"} <= set(zh)
+    en = g.expand("Does the interpreter optimise tail calls in os.path.join()?", "en").split()
+    assert {"解释器", "尾调用", "os.path.join"} <= set(en)
+    assert g.expand("红烧肉怎么做？", "zh") == ""
