@@ -1,6 +1,7 @@
 """Which FAISS index per library size: recall@10 against brute force, query latency, build time.
 
     python bench/index.py [--sizes 2000 20000 100000] [--dim 384] [--queries 200]
+    python bench/index.py --library NAME [--questions ../shared/eval/dev.jsonl]
 
 Vectors are "random-ish": a mixture of Gaussian clusters around random centres, L2-normalised,
 which is closer to sentence embeddings (topical clusters) than uniform noise. Queries are fresh
@@ -58,6 +59,45 @@ def set_search(kind: str, inner, params: dict) -> None:  # noqa: ANN001
         inner.nprobe = params["nprobe"]
 
 
+def library_latency(name: str, questions: Path, model: str | None) -> None:
+    """Warm per-question latency on a built library: query embedding, dense, lexical."""
+    import json
+    from dataclasses import replace
+
+    from index.config import LibraryConfig
+    from index.library import Library
+
+    config = LibraryConfig(name=name)
+    config = replace(config, model=model or Library.built_model(config) or config.model)
+    lib = Library.open(config)
+    qs = [json.loads(line)["question"] for line in questions.read_text().splitlines() if line]
+    t0 = time.perf_counter()
+    embedder = lib.embedder
+    lib.dense(embedder.embed(["warm up"], "query")[0], 10)
+    lib.lexical("warm up 预热", 10)
+    print(
+        f"library {name}: {lib.langs()}, model load + first query {time.perf_counter() - t0:.1f} s"
+    )
+    times: dict[str, list[float]] = {"embed": [], "dense": [], "lexical": [], "total": []}
+    for q in qs:
+        t0 = time.perf_counter()
+        vec = embedder.embed([q], "query")[0]
+        t1 = time.perf_counter()
+        for lang in lib.langs():
+            lib.dense(vec, 10, lang=lang)
+        t2 = time.perf_counter()
+        for lang in lib.langs():
+            lib.lexical(q, 10, lang=lang)
+        t3 = time.perf_counter()
+        for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
+            times[key].append(dt * 1000)
+    print(f"{len(qs)} questions, per-language dense and lexical top-10 for each")
+    print("| step | p50 ms | p95 ms |\n|---|---|---|")
+    for key, values in times.items():
+        p50, p95 = np.percentile(values, [50, 95])
+        print(f"| {key} | {p50:.1f} | {p95:.1f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 100000])
@@ -65,7 +105,13 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--noise", type=float, default=1.0, help="cluster spread (0.6 is easy)")
+    ap.add_argument("--library", help="instead: warm search latency on this built library")
+    ap.add_argument("--questions", type=Path, default=Path("../shared/eval/dev.jsonl"))
+    ap.add_argument("--model", default=None)
     args = ap.parse_args()
+    if args.library:
+        library_latency(args.library, args.questions, args.model)
+        return
     import faiss
 
     from index.vectors import FLAT_MAX

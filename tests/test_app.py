@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from ingest.errors import InputError
+from tests.test_llm import llm_server  # noqa: F401 -- the real llama.cpp server fixture
 from ui.highlight import card_html, doc_url, document_html, escape, marked, md_escape
 from ui.labels import LABELS, label
 from ui.upload import MAX_UPLOAD_BYTES, safe_name, save_upload
@@ -122,12 +123,16 @@ def test_card_shows_source_and_highlight() -> None:
     doc = "prefix <b>bold</b> cited words here. suffix"
     s = doc.index("cited")
     c = Citation(2, "dir/notes.en.md", "d1", s, s + 11, doc[s : s + 11], "A > B", "en")
-    out = card_html(c, doc, 0, "English", "Open ↗")
+    e = doc.index("suffix")
+    c2 = Citation(3, "dir/notes.en.md", "d1", e, e + 6, "suffix", "A > B", "en")
+    out = card_html([c, c2], doc, 0, "English", "Open ↗")
     p = parse(out)
-    assert "notes.en.md" in p.text and "A > B" in p.text and "English" in p.text
+    text = "".join(p.text)
+    assert "[2][3]" in text and "notes.en.md" in text and "A > B" in text and "English" in text
     assert '<mark class="ad-mark">cited words</mark>' in out
+    assert '<mark class="ad-mark">suffix</mark>' in out
     links = [a["href"] for t, a in p.tags if t == "a"]
-    assert links == [doc_url("d1", s, s + 11)]
+    assert links == [doc_url("d1", s, e + 6)]
     assert "<b>" not in out and escape("<b>") in out
 
 
@@ -273,9 +278,12 @@ def test_chat_answers_with_citation_cards(app_env: Path) -> None:
     page = _html(at)
     # the answer with its [n] marker linking to the cited span, then one card per citation
     assert f'href="{escape(doc_url(first.doc_id, first.start, first.end))}"' in page
-    assert page.count('class="ad-card"') == len(answer.citations)
-    assert "frobnicator.en.md" in page
-    assert f'<mark class="ad-mark">{escape(first.text)}</mark>' in page
+    cards = [h.value for h in at.html if 'class="ad-card"' in h.value]
+    numbers = re.findall(r'<span class="ad-n">(.*?)</span>', "".join(cards))
+    assert "".join(numbers) == "".join(f"[{c.n}]" for c in answer.citations)  # each n, once
+    card = next(v for v in cards if f"[{first.n}]" in v)
+    assert "frobnicator.en.md" in card
+    assert f'<mark class="ad-mark">{escape(first.text)}</mark>' in card
     assert "seventeen days" in first.text
     # copy box and the query actually searched
     codes = [c.value for c in at.code]
@@ -413,6 +421,13 @@ def test_library_page_upload_and_delete(
     assert len(docs) == 1 and docs[0].source.endswith("kettle_notes.md")
     assert at.success and "1" in at.success[0].value
     assert "Kettle" in str(at.dataframe[0].value)
+    # re-index picks up a change to the file
+    saved.write_bytes(text.replace(b"one hundred", b"ninety-nine"))
+    at.selectbox(key="manage_pick").set_value(docs[0].doc_id)
+    at.button(key="doc_reindex").click().run()
+    _ok(at)
+    docs = [d for d in _library(app_env, name).documents() if d.title == "Kettle"]
+    assert len(docs) == 1 and "ninety-nine" in _library(app_env, name).document(docs[0].doc_id).text
     at.selectbox(key="manage_pick").set_value(docs[0].doc_id)
     at.button(key="doc_delete").click().run()
     _ok(at)
@@ -437,8 +452,29 @@ def test_empty_library_ingests_sample_first(app_env: Path, monkeypatch, tmp_path
     monkeypatch.setenv("ASKDOCS_LIBRARY", "uitest-sample")
     at = _app()
     _ok(at)
-    assert at.info and at.info[0].value == label("sample_ingest")
+    assert at.success and at.success[0].value == label("sample_done", n=2)
     assert len(_library(app_env, "uitest-sample").documents()) == 2
     assert at.radio(key="nav").value == "chat" and at.chat_input(key="chat_input")
     at.run()  # once per process: no second ingest, no message
-    assert not at.info
+    assert not at.success
+
+
+@pytest.mark.model
+@pytest.mark.llm
+def test_llm_mode_streams_into_the_page(app_env: Path, request, monkeypatch) -> None:
+    """LLM mode against a real llama.cpp server: tokens redraw the page as they arrive."""
+    import ui.chat
+
+    llm = request.getfixturevalue("llm_server")
+    redraws: list[str] = []
+    real = ui.chat.stream_html
+    monkeypatch.setattr(ui.chat, "stream_html", lambda text: redraws.append(text) or real(text))
+    at = _app()
+    at.radio(key="mode").set_value("llm").run()
+    at.text_input(key="llm_base_url").set_value(llm.base_url)
+    at.text_input(key="llm_model").set_value(llm.model)
+    at.number_input(key="llm_timeout").set_value(240).run()
+    answer = _ask(at, "How should the frobnicator be stored?")
+    assert answer.mode == "llm", answer.notice
+    assert redraws and all(b.startswith(a) for a, b in zip(redraws, redraws[1:], strict=False))
+    assert escape(answer.sentences[0].text) in _html(at)

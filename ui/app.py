@@ -46,7 +46,12 @@ def _defaults() -> None:
         st.session_state["nav"] = page if page in PAGES else "chat"
     if "llm_base_url" not in st.session_state:
         env = LLMSettings()
-        st.session_state.update(llm_base_url=env.base_url, llm_model=env.model, llm_key=env.api_key)
+        st.session_state.update(
+            llm_base_url=env.base_url,
+            llm_model=env.model,
+            llm_key=env.api_key,
+            llm_timeout=int(env.timeout),
+        )
 
 
 def sidebar() -> Settings:
@@ -79,6 +84,7 @@ def sidebar() -> Settings:
         sb.text_input(label("llm_base_url", ui_lang), key="llm_base_url")
         sb.text_input(label("llm_model", ui_lang), key="llm_model")
         sb.text_input(label("llm_key", ui_lang), key="llm_key", type="password")
+        sb.number_input(label("llm_timeout", ui_lang), 5, 600, step=5, key="llm_timeout")
     k = sb.slider(label("k", ui_lang), 1, 10, 5, key="k")
     source_lang = sb.selectbox(
         label("lang_filter", ui_lang),
@@ -92,6 +98,7 @@ def sidebar() -> Settings:
         base_url=st.session_state.get("llm_base_url", "").strip(),
         model=st.session_state.get("llm_model", "").strip(),
         api_key=st.session_state.get("llm_key", ""),
+        timeout=float(st.session_state.get("llm_timeout", 30)),
         k=int(k),
         lang=None if source_lang == "all" else source_lang,
     )

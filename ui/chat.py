@@ -51,11 +51,14 @@ def render_answer(answer: Answer, lang: str) -> None:
         st.caption(label("no_answer", lang))
     if answer.citations:
         st.caption(label("sources", lang))
+        # Citations from one passage share a card, with each cited span highlighted.
+        cards: dict[tuple[str, int], tuple[list[Citation], str, str]] = {}
         for c in answer.citations:
             snippet, start, heading = _snippet(answer, c)
-            st.html(
-                card_html(c, snippet, start, lang_badge(c.lang, lang), label("open", lang), heading)
-            )
+            cards.setdefault((c.doc_id, start), ([], snippet, heading))[0].append(c)
+        for (_, start), (cites, snippet, heading) in cards.items():
+            badge = lang_badge(cites[0].lang, lang)
+            st.html(card_html(cites, snippet, start, badge, label("open", lang), heading))
     for w in answer.warnings:
         st.caption(md_escape(w))
     with st.expander(label("copy", lang)):
@@ -99,8 +102,9 @@ def page(settings: Settings, library: str) -> None:
     history, conversation = _state()
     top = st.columns([4, 1])
     top[1].button(label("clear", lang), on_click=clear, key="clear_chat")
+    welcome = top[0].empty()
     if not history:
-        top[0].caption(md_escape(label("chat_empty", lang, library=library)))
+        welcome.caption(md_escape(label("chat_empty", lang, library=library)))
     for msg in history:
         with st.chat_message(msg["role"]):
             if msg["role"] == "user":
@@ -113,6 +117,7 @@ def page(settings: Settings, library: str) -> None:
     if not question or not question.strip():
         return
     question = question.strip()
+    welcome.empty()
     with st.chat_message("user"):
         st.text(question)
     history.append({"role": "user", "text": question})

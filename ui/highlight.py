@@ -161,24 +161,29 @@ def stream_html(text: str) -> str:
 
 
 def card_html(
-    citation: Citation,
+    citations: Sequence[Citation],
     snippet: str,
     snippet_start: int,
     badge: str,
     open_label: str,
     heading: str = "",
 ) -> str:
-    """A source card: number, file name, heading path, language, highlighted snippet, link."""
-    c = citation
+    """A source card: numbers, file name, heading path, language, highlighted snippet, link.
+
+    All `citations` lie in `snippet`; the link opens the stretch from the first to the last.
+    """
+    c = citations[0]
     name = PurePath(c.source.replace("\\", "/")).name or c.source
     lang_cls = " ad-badge-zh" if c.lang == "zh" else ""
     head = heading or c.heading
-    body = marked(snippet, snippet_start, [(c.start, c.end)])
-    url = escape(doc_url(c.doc_id, c.start, c.end))
+    numbers = "".join(f"[{int(x.n)}]" for x in citations)
+    body = marked(snippet, snippet_start, [(x.start, x.end) for x in citations])
+    start, end = min(x.start for x in citations), max(x.end for x in citations)
+    url = escape(doc_url(c.doc_id, start, end))
     return (
         '<div class="ad-card">'
         '<div class="ad-card-head">'
-        f'<span class="ad-n">[{int(c.n)}]</span>'
+        f'<span class="ad-n">{numbers}</span>'
         f'<span class="ad-file" title="{escape(c.source)}">{escape(name)}</span>'
         f'<span class="ad-badge{lang_cls}">{escape(badge)}</span>'
         "</div>"

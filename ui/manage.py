@@ -50,6 +50,7 @@ def _upload_section(lang: str) -> None:
         accept_multiple_files=True,
         help=label("upload_help", lang, mb=MAX_UPLOAD_MB),
         key=f"uploader_{n}",
+        max_upload_size=MAX_UPLOAD_MB,
     )
     if not st.button(label("upload_go", lang), disabled=not files, key="upload_go"):
         return

@@ -16,6 +16,8 @@ from ui.highlight import document_html, md_escape, scroll_script
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, show_error
 
+DOC_HEIGHT = 640  # pixels
+
 
 def _int(value: str | None) -> int | None:
     try:
@@ -58,7 +60,7 @@ def _document_list(infos: list, doc_id: str | None, lang: str) -> None:
         st.session_state["doc_pick"] = doc_id
     else:
         st.session_state.pop("doc_pick", None)
-    with st.container(height=520):
+    with st.container(height=DOC_HEIGHT + 120):
         st.radio(
             label("doc_pick", lang),
             list(titles),
@@ -138,6 +140,8 @@ def page(settings: Settings) -> None:
             )
         )
         _navigation(doc_id, chunks, current_chunk(chunks, start), lang)
-        st.html(document_html(doc.text, doc.format, start, end))
+        # The document scrolls in its own box so the list and the buttons stay in view.
+        with st.container(height=DOC_HEIGHT, border=True):
+            st.html(document_html(doc.text, doc.format, start, end))
         if start is not None:
             st.html(scroll_script(start, end), unsafe_allow_javascript=True)

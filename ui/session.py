@@ -35,6 +35,7 @@ class Settings:
     base_url: str = ""
     model: str = ""
     api_key: str = ""
+    timeout: float = 30.0
     k: int = 5
     lang: str | None = None  # source language filter: None, "zh" or "en"
 
@@ -87,7 +88,12 @@ def session_assistant(settings: Settings) -> Assistant:
     base, lock, _ = shared()
     with lock:  # one retriever per library version, built by whichever session comes first
         base.retriever  # noqa: B018
-    llm = LLMSettings(base_url=settings.base_url, model=settings.model, api_key=settings.api_key)
+    llm = LLMSettings(
+        base_url=settings.base_url,
+        model=settings.model,
+        api_key=settings.api_key,
+        timeout=settings.timeout,
+    )
     return base.with_config(k=settings.k, mode=settings.mode, llm=llm, lang=settings.lang)
 
 
@@ -119,10 +125,14 @@ def ensure_sample(lang: str) -> None:
         if flags["sample_checked"]:
             return
         if assistant.is_empty():
-            st.info(label("sample_ingest", lang))
+            note = st.empty()
+            note.info(label("sample_ingest", lang))
             update, done = progress_bar(lang)
-            assistant.ensure_sample_library(progress=update)
-            done()
+            try:
+                assistant.ensure_sample_library(progress=update)
+            finally:
+                done()
+            note.success(label("sample_done", lang, n=len(assistant.documents())))
         flags["sample_checked"] = True
 
 
