@@ -73,7 +73,13 @@ def test_summary_per_kind_abstention_and_latency() -> None:
 
 
 def test_load_questions_reports_bad_lines(tmp_path) -> None:
-    good = {"id": "q1", "question": "?", "lang": "en", "kind": "en-en", "gold": [{"doc": "a", "quote": "b"}]}
+    good = {
+        "id": "q1",
+        "question": "?",
+        "lang": "en",
+        "kind": "en-en",
+        "gold": [{"doc": "a", "quote": "b"}],
+    }
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps(good) + "\n\n", encoding="utf-8")
     assert load_questions(path)[0].quotes == ("b",)

@@ -129,7 +129,9 @@ def test_hits_are_ranked_and_name_their_retrievers(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text(EN, encoding="utf-8")
-    library = Library.open(LibraryConfig(name="f", home=tmp_path / "h"), FakeEmbedder(), create=True)
+    library = Library.open(
+        LibraryConfig(name="f", home=tmp_path / "h"), FakeEmbedder(), create=True
+    )
     library.ingest([docs])
     result = Retriever(library).search("os.lseek SEEK_END", k=3)
     assert [h.rank for h in result.hits] == [1, 2, 3]
