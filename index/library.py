@@ -79,8 +79,8 @@ class IngestReport:
 
     @property
     def nothing_read(self) -> bool:
-        """No file found, or none could be read: the one case the CLI exits non-zero."""
-        return self.files == 0 or self.failed >= self.files
+        """No file found, or none could be read (and nothing pruned): the CLI exits non-zero."""
+        return (self.files == 0 or self.failed >= self.files) and not self.removed
 
     def summary(self) -> str:
         return (
@@ -202,15 +202,12 @@ class Library:
             if gen_dir is None:
                 self._set_gen(None)
                 return
-            if not gen_dir.is_dir() and attempt < 2:
-                continue
-            if not gen_dir.is_dir():
-                raise LibraryError(
-                    f"The library {self.config.name!r} names a missing generation {gen_dir}.",
-                    hint="rebuild the library: askdocs ingest --rebuild PATH...",
-                )
-            self._set_gen(_Generation(gen_dir))
-            return
+            try:
+                self._set_gen(_Generation(gen_dir))
+                return
+            except LibraryError:
+                if gen_dir.is_dir() or attempt == 2:  # damage, not a writer's sweep
+                    raise
 
     def _set_gen(self, gen: _Generation | None) -> None:
         with self._lock:
@@ -349,10 +346,10 @@ class Library:
                 f"The library {self.config.name!r} is empty.",
                 hint=f"run askdocs ingest PATH --library {self.config.name}",
             )
-        sizes = {"store": 0, "vectors": 0, "lexical": 0}
+        sizes = {"store": (self._gen.dir / STORE).stat().st_size, "vectors": 0, "lexical": 0}
         for rel, size in m.files.items():
-            kind = rel.split("-")[0].split(".")[0]  # store.sqlite, vectors-en..., lexical-en/...
-            sizes[kind if kind in sizes else "lexical"] += size
+            if rel != STORE:
+                sizes["vectors" if rel.startswith("vectors-") else "lexical"] += size
         sizes["total"] = sum(sizes.values()) + (self._gen.dir / layout.MANIFEST).stat().st_size
         return LibraryStats(
             name=self.config.name,

@@ -250,7 +250,7 @@ def build_tokenizer(m: Q4Model):
 
     s = m.special
     n = len(m.pieces)
-    vocab = [(p, float(sc)) for p, sc in zip(m.pieces, m.scores)]
+    vocab = [(p, float(sc)) for p, sc in zip(m.pieces, m.scores, strict=True)]
     vocab[s["unk"]] = (m.pieces[s["unk"]], float(m.scores.min()) - 10.0)
     tok = Tokenizer(Unigram(vocab, unk_id=s["unk"], byte_fallback=False))
     tok.normalizer = normalizers.Sequence(
@@ -284,7 +284,10 @@ def _write_files(m: Q4Model, out: Path) -> None:
     from tokenizers import AddedToken
 
     tok.add_special_tokens(
-        [AddedToken(specials[k], special=True, normalized=False) for k in ("bos", "pad", "eos", "unk")]
+        [
+            AddedToken(specials[k], special=True, normalized=False)
+            for k in ("bos", "pad", "eos", "unk")
+        ]
         + [AddedToken(mask, special=True, normalized=False, lstrip=True)]
     )
     tok.save(str(out / "tokenizer.json"))
@@ -334,10 +337,23 @@ def _write_files(m: Q4Model, out: Path) -> None:
         "special_tokens_map.json": special_map,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            },
         ],
-        "1_Pooling/config.json": {"word_embedding_dimension": m.hidden, "pooling_mode_mean_tokens": True},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": m.hidden,
+            "pooling_mode_mean_tokens": True,
+        },
         "sentence_bert_config.json": {"max_seq_length": m.max_pos, "do_lower_case": False},
         "config_sentence_transformers.json": {
             "prompts": {"query": "query: ", "passage": "passage: "},
@@ -352,7 +368,9 @@ def _write_files(m: Q4Model, out: Path) -> None:
     save_file(_weights(m), str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
-def build_model(out_dir: Path, progress: Callable[[str], None] = print, force: bool = False) -> Path:
+def build_model(
+    out_dir: Path, progress: Callable[[str], None] = print, force: bool = False
+) -> Path:
     """Write the sentence-transformers directory `out_dir` (atomically: a killed build leaves
     no half model). An existing directory is kept unless `force`."""
     out_dir = Path(out_dir)

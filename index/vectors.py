@@ -16,11 +16,13 @@ import numpy as np
 from index.manifest import fsync
 from ingest.errors import LibraryError
 
-# Measured with `python bench/index.py` (dim 384, clustered random vectors, 2 CPU cores):
-# flat stays exact and answers one query in ~3 ms at 20k vectors, HNSW needs ~1 ms but
-# costs build time on every rebuild and recall < 1 (see the table in the report of the
-# bench). At 100k flat takes ~15 ms a query per language, where HNSW (M=32, efSearch=128)
-# answers in ~1 ms with recall@10 ≥ 0.97. Flat up to 50k vectors per language.
+# Measured with `python bench/index.py` (dim 384, clustered random vectors, 1 query thread,
+# 2 shared CPU cores). Flat: exact, builds instantly, p50 0.07 ms at 2k, 1.2 ms at 20k,
+# 15 ms at 100k per query and language. HNSW (M=32, efSearch=128): recall@10 1.000 and
+# 0.2-0.4 ms at every size, but a 100k build takes 70-80 s, paid again whenever that
+# language changes (graphs cannot drop nodes). IVF (nprobe=8) is as fast but needs training
+# and lost recall on small sets (0.886 at 2k). Flat stays under ~8 ms a query up to 50k,
+# well below the query embedding, so flat up to 50k vectors per language, HNSW above.
 FLAT_MAX = 50_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -77,13 +79,8 @@ class VectorIndex:
             inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             inner.hnsw.efSearch = HNSW_EF_SEARCH
-        index = faiss.IndexIDMap2(inner)
-        out = cls(index, kind)
-        _threads(_BUILD_THREADS)
-        try:
-            out.add(ids, vectors)
-        finally:
-            _threads(1)
+        out = cls(faiss.IndexIDMap2(inner), kind)
+        out.add(ids, vectors)
         return out
 
     @property
@@ -94,10 +91,18 @@ class VectorIndex:
     def dim(self) -> int:
         return int(self.index.d)
 
+    def ids(self) -> np.ndarray:
+        """The chunk ids held, in insertion order."""
+        return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
             vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-            self.index.add_with_ids(vecs, np.ascontiguousarray(ids, dtype=np.int64))
+            _threads(_BUILD_THREADS)
+            try:
+                self.index.add_with_ids(vecs, np.ascontiguousarray(ids, dtype=np.int64))
+            finally:
+                _threads(1)
 
     def remove(self, ids: np.ndarray) -> None:
         """Flat only: HNSW graphs cannot drop nodes, so callers rebuild them instead."""

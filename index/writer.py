@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from index import manifest as layout
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from index.library import (
@@ -33,7 +35,7 @@ from index.library import (
 )
 from index.manifest import Manifest
 from index.store import Store
-from index.vectors import VectorIndex
+from index.vectors import VectorIndex, choose_backend
 from ingest.errors import InputError
 from ingest.records import Chunk, Document
 
@@ -110,7 +112,8 @@ class Writer:
                 if stored.get(str(path), ("",))[0] == h:
                     continue  # unchanged: not even parsed
                 twin = by_hash.get(h)
-                if twin and twin != path and twin.exists() and hashes.get(twin, h) == h:
+                dup = twin and twin != path and twin.exists() and hashes.get(twin, h) == h
+                if dup and str(path) not in stored:  # a changed file goes on: its old version goes
                     dups.append(f"{loading.source_of(path)}: same content as {twin}; skipped")
                     continue
                 todo.append(path)
@@ -245,9 +248,9 @@ class Writer:
             else:
                 store = Store(gen_dir / STORE, writable=True)
             try:
-                changed = self._apply(plan, store)
+                removed, added = self._apply(plan, store)
                 manifest = self._manifest(base, store, gen_dir)
-                manifest = self._indexes(manifest, store, gen_dir, base_gen, changed)
+                manifest = self._indexes(manifest, store, gen_dir, base_gen, removed, added)
             finally:
                 store.close()
             files = {**manifest.files, **layout.file_sizes(gen_dir, [STORE])}
@@ -259,11 +262,13 @@ class Writer:
         lib._fresh = False
         lib._load()
 
-    def _apply(self, plan: _Plan, store: Store) -> set[str]:
-        """Removals then additions (with vectors, embedded in batches). Returns changed langs."""
-        changed: set[str] = set()
+    def _apply(self, plan: _Plan, store: Store) -> tuple[set[str], set[str]]:
+        """Removals then additions (with vectors, embedded in batches).
+
+        Returns the languages that lost chunks and the languages that gained some."""
+        removed: set[str] = set()
         for doc_id in plan.removals:
-            changed |= store.chunk_langs(doc_id)
+            removed |= store.chunk_langs(doc_id)
             store.delete_document(doc_id)
         now = time.time()
         for add in plan.additions:
@@ -276,9 +281,8 @@ class Writer:
                 vecs = embedder.embed([passage_text(c, t) for c, t in batch], kind="passage")
                 store.set_vectors([c.chunk_id for c, _ in batch], vecs)
                 self.progress("embed", i + len(batch), len(pending))
-        for add in plan.additions:
-            changed |= store.chunk_langs(add.doc.doc_id)
-        return changed
+        added = {lang for a in plan.additions for lang in store.chunk_langs(a.doc.doc_id)}
+        return removed, added
 
     def _manifest(self, base: Manifest | None, store: Store, gen_dir: Path) -> Manifest:
         number = int(gen_dir.name.split("-")[1])
@@ -304,9 +308,11 @@ class Writer:
         store: Store,
         gen_dir: Path,
         base_gen,  # noqa: ANN001 - library._Generation | None
-        changed: set[str],
+        removed: set[str],
+        added: set[str],
     ) -> Manifest:
         """Per-language FAISS and bm25s files: rebuilt where changed, linked where not."""
+        changed = removed | added
         counts = store.lang_counts()
         langs: dict[str, dict] = {}
         names: list[str] = []
@@ -320,13 +326,30 @@ class Writer:
                 langs[lang] = dict(base_gen.manifest.langs[lang])
             else:
                 ids, vecs = store.vectors(lang, manifest.dim)
-                vindex = VectorIndex.build(ids, vecs, self.lib.config.vector_backend)
+                old = base_gen.dir / vector_file(lang) if base_gen else None
+                vindex = self._vector_index(ids, vecs, old, grown_only=lang not in removed)
                 vindex.save(gen_dir / vector_file(lang))
                 tok_ids, toks = zip(*store.tokens(lang), strict=True)
                 LexicalIndex.build(list(tok_ids), list(toks)).save(gen_dir / lexical_dir(lang))
                 langs[lang] = {"chunks": counts[lang], "backend": vindex.backend}
             self.progress("index", i, len(todo))
         return replace(manifest, langs=langs, files=layout.file_sizes(gen_dir, names))
+
+    def _vector_index(
+        self, ids: np.ndarray, vecs: np.ndarray, old: Path | None, grown_only: bool
+    ) -> VectorIndex:
+        """A new index, or, for an HNSW graph that only gained chunks, the old one grown:
+        a graph cannot drop nodes, but adding to it is far cheaper than a rebuild."""
+        backend = self.lib.config.vector_backend
+        growable = grown_only and old is not None and old.exists()
+        if growable and choose_backend(len(ids), backend) == "hnsw":
+            index = VectorIndex.load(old)
+            if index.backend == "hnsw":
+                new = ~np.isin(ids, index.ids())
+                index.add(ids[new], vecs[new])
+                if index.ntotal == len(ids):
+                    return index
+        return VectorIndex.build(ids, vecs, backend)
 
 
 def _published(lib_dir: Path) -> Path | None:

