@@ -160,7 +160,12 @@ class SentenceTransformerEmbedder:
         self.name = name
         self.precision = precision
         self.batch_size = batch_size
-        self.dim = int(model.get_sentence_embedding_dimension())
+        get_dim = (  # renamed in sentence-transformers 6
+            model.get_embedding_dimension
+            if hasattr(model, "get_embedding_dimension")
+            else model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim())
         self.prompts = {k: v for k, v in (model.prompts or {}).items() if v}
 
     def embed(
@@ -172,7 +177,8 @@ class SentenceTransformerEmbedder:
         if not texts:
             return out
         prompt = kind if kind in self.prompts else None
-        lengths = [len(ids) for ids in self.model.tokenizer(texts)["input_ids"]]
+        enc = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
+        lengths = [len(ids) for ids in enc["input_ids"]]
         done = 0
         for idx in group_by_length(lengths, self.batch_size):
             vecs = self.model.encode(

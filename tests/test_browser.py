@@ -143,14 +143,19 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
 
             # Upload the hostile document on the library page.
             _sidebar_page(page, "Library")
-            page.locator('input[type="file"]').set_input_files(
+            expect(page.get_by_role("heading", name="Documents")).to_be_visible(timeout=60_000)
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
                 files=[{"name": "hostile.md", "mimeType": "text/markdown",
                         "buffer": HOSTILE.encode()}]
             )  # fmt: skip
-            page.get_by_role("button", name="Add to library").click()
+            add = page.get_by_role("button", name="Add to library")
+            expect(add).to_be_enabled(timeout=60_000)  # the upload has reached the server
+            add.click()
             expect(page.get_by_text("Added 1 file(s) to the library.")).to_be_visible(
                 timeout=ANSWER_TIMEOUT_MS
             )
+            expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "library.png"))
 
             # A question answered from a document in the other language.
             _sidebar_page(page, "Chat")
