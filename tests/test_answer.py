@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -201,3 +202,167 @@ def test_json_shape_of_an_answer():
     assert {"question", "answered", "answer", "citations", "hits", "query"} <= set(data)
     assert {"n", "source", "start", "end", "text"} <= set(data["citations"][0])
     assert data["hits"][0]["rank"] == 1 and data["query"] == q
+
+
+# -- the real model, a real library, the Assistant and the CLI ------------------------------
+
+LIB_EN = """# uuid — UUID objects
+
+## Versions
+
+uuid1() generates a UUID from a host ID, sequence number, and the current time.
+uuid4() generates a completely random UUID. Use uuid4() when you need an identifier
+that reveals nothing about the machine.
+
+## Command line
+
+The uuid module can be run as a script to print a new UUID.
+
+# os — file operations
+
+os.lseek(fd, pos, whence) sets the current position of file descriptor fd.
+SEEK_END makes the position relative to the end of the file.
+
+# json — encoding
+
+json.dumps() serialises an object to a JSON formatted string; indent pretty-prints it.
+"""
+
+LIB_ZH = """# 函数
+
+## 递归函数
+
+在函数内部调用自身的函数叫递归函数。递归调用的次数过多，会导致栈溢出。
+解决递归调用栈溢出的方法是尾递归优化，
+但 Python 解释器没有做尾递归优化。
+
+## 默认参数
+
+定义默认参数要牢记一点：默认参数必须指向不变对象！
+
+# 列表
+
+列表是一种有序的集合，可以随时添加和删除其中的元素。
+"""
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, e5, e5_dir):
+    from index.config import LibraryConfig
+    from index.library import Library
+
+    root = tmp_path_factory.mktemp("answers")
+    (root / "docs").mkdir()
+    (root / "docs" / "stdlib.en.md").write_text(LIB_EN, encoding="utf-8")
+    (root / "docs" / "notes.zh.md").write_text(LIB_ZH, encoding="utf-8")
+    (root / "home" / "models").mkdir(parents=True)
+    (root / "home" / "models" / "multilingual-e5-small").symlink_to(e5_dir)
+    lib = Library.open(LibraryConfig(name="qa", home=root / "home"), e5, create=True)
+    lib.ingest([root / "docs"])
+    return lib
+
+
+@pytest.fixture(scope="module")
+def assistant(library):
+    from assistant.config import AssistantConfig
+    from assistant.service import Assistant
+
+    return Assistant(AssistantConfig(library=library.config), library=library)
+
+
+def exact(answer, library) -> None:
+    assert answer.citations
+    for c in answer.citations:
+        assert c.text == library.document(c.doc_id).text[c.start : c.end]
+
+
+@pytest.mark.model
+def test_chinese_question_answered_from_english_page(assistant, library):
+    answer = assistant.ask("哪个函数可以生成完全随机的 UUID？")
+    assert answer.answered and answer.notice == "以下内容来自英文文档。"
+    exact(answer, library)
+    first = answer.citations[answer.sentences[0].citations[0] - 1]
+    assert "uuid4() generates a completely random UUID." in [c.text for c in answer.citations]
+    assert first.source.endswith("stdlib.en.md")
+    assert answer.text.startswith("以下内容来自英文文档。\n")
+
+
+@pytest.mark.model
+def test_english_question_answered_from_chinese_notes(assistant, library):
+    answer = assistant.ask("What must default arguments point to?")
+    assert answer.answered and answer.notice == "The following comes from the Chinese documents."
+    exact(answer, library)
+    assert any("默认参数必须指向不变对象" in c.text for c in answer.citations)
+
+
+@pytest.mark.model
+def test_off_topic_question_gets_refusal_with_leads(assistant, library):
+    answer = assistant.ask("红烧肉怎么做才不油腻？")
+    assert not answer.answered
+    assert answer.text.startswith("文档库中没有找到这个问题的答案。")
+    exact(answer, library)  # the leads are cited too
+    assert all(s.citations for s in answer.sentences[1:])
+
+
+@pytest.mark.model
+def test_follow_up_is_resolved_and_answered(assistant, library):
+    from assistant.conversation import Conversation
+
+    conv = Conversation()
+    assistant.ask("什么是递归函数？", conversation=conv)
+    answer = assistant.ask("它会导致什么问题？", conversation=conv)
+    assert answer.query.startswith("递归函数") and answer.query.endswith("它会导致什么问题？")
+    assert [t.query for t in conv.turns] == ["什么是递归函数？", answer.query]
+    exact(answer, library)
+    assert any("栈溢出" in c.text for c in answer.citations)
+
+
+@pytest.mark.model
+def test_cli_ask_json_and_conversation_file(library, monkeypatch, capsys, tmp_path):
+    import json
+
+    from ui.cli import main
+
+    monkeypatch.setenv("ASKDOCS_HOME", str(library.config.home))
+    conv = tmp_path / "conv.json"
+    assert (
+        main(["ask", "--library", "qa", "--json", "--conversation", str(conv), "什么是递归函数？"])
+        == 0
+    )
+    first = json.loads(capsys.readouterr().out)
+    assert (
+        main(
+            ["ask", "--library", "qa", "--json", "--conversation", str(conv), "它会导致什么问题？"]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert {"question", "answered", "answer", "citations", "hits", "query"} <= set(data)
+    assert first["answered"] and data["query"].startswith("递归函数")
+    for c in data["citations"]:
+        assert {"n", "source", "start", "end", "text"} <= set(c)
+        assert c["text"] == library.document(c["doc_id"]).text[c["start"] : c["end"]]
+    assert len(json.loads(conv.read_text(encoding="utf-8"))["turns"]) == 2
+
+
+@pytest.mark.model
+def test_cli_chat_commands(library, monkeypatch, capsys, tmp_path):
+    import io
+
+    from assistant.conversation import Conversation
+    from ui.cli import main
+
+    monkeypatch.setenv("ASKDOCS_HOME", str(library.config.home))
+    saved = tmp_path / "chat.json"
+    lines = ["哪个函数可以生成完全随机的 UUID？", "/sources", "/open 1", "/open 9", "那 uuid1 呢？"]
+    lines += [f"/save {saved}", "/clear", "/sources", "/quit"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["chat", "--library", "qa"]) == 0
+    out = capsys.readouterr().out
+    assert "以下内容来自英文文档。" in out and "[1] " in out
+    assert "line " in out and "characters " in out and "«" in out  # /open shows the marked span
+    assert "usage: /open N" in out
+    assert "(searched: " in out  # the follow-up was resolved
+    turns = Conversation.load(saved).turns
+    assert len(turns) == 2 and "uuid1" in turns[1].query and turns[1].query != turns[1].question
+    assert "(no sources yet)" in out  # after /clear
