@@ -209,13 +209,6 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
     return 0
 
 
-def _assistant(args: argparse.Namespace):
-    from assistant.config import AssistantConfig
-    from assistant.service import Assistant
-
-    return Assistant(AssistantConfig(library=_library_config(args)))
-
-
 def _open_assistant(args: argparse.Namespace):
     """An Assistant over an existing library (reading never creates or rebuilds one)."""
     from index.library import Library
