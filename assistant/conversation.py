@@ -42,7 +42,8 @@ def is_follow_up(question: str) -> bool:
     q = question.strip()
     if text_lang(q) == "zh":
         han = [w for w in cut(q) if re.match(r"[\u3400-\u9fff]", w)]
-        if q.startswith(ZH_OPENERS) or any(w in ZH_PRONOUNS for w in han):
+        # jieba glues pronouns to what follows ("它会", "这么"), so look at word starts too.
+        if q.startswith(ZH_OPENERS) or any(w in ZH_PRONOUNS or w[0] in "它这那" for w in han):
             return True
         short = sum(len(w) for w in han) <= 4 and not _identifiers(q)
         return short or (q.rstrip("？?。 ").endswith("呢") and sum(len(w) for w in han) <= 10)

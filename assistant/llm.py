@@ -28,6 +28,7 @@ SOURCES = 5  # passages given to the model
 SOURCE_CHARS = 800  # per passage: small models have small contexts
 CONNECT_TIMEOUT = 5.0
 MAX_TOKENS = 400
+_CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _MARK = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
 
 SYSTEM = {
@@ -136,6 +137,15 @@ def parse_citations(text: str, n_sources: int) -> tuple[list[Claim], list[str]]:
 
     A marker after a sentence's full stop ("… Py_False. [1]") belongs to that sentence.
     """
+    # Code is set aside first, so that `xs[1]` in an example is not read as a citation.
+    codes: list[str] = []
+
+    def keep(m: re.Match) -> str:
+        codes.append(m.group())
+        mark = f"\ue000{len(codes) - 1}\ue001"
+        return f"\n\n{mark}\n\n" if m.group().startswith("```") else mark  # a block of its own
+
+    text = _CODE.sub(keep, text)
     # Move markers that follow a full stop in front of it, so they stay with their sentence.
     text = re.sub(rf"([.!?。！？])((?:\s*{_MARK.pattern})+)", r"\2\1 ", text)
     claims: list[Claim] = []
@@ -154,10 +164,12 @@ def parse_citations(text: str, n_sources: int) -> tuple[list[Claim], list[str]]:
                 prev.text, prev.cites + tuple(n for n in extra if n not in prev.cites)
             )
             head_n = []
+        words = re.sub("\ue000(\\d+)\ue001", lambda m: codes[int(m.group(1))], words)
         if words:
             cites = list(dict.fromkeys(head_n + body_n))
             claims.append(Claim(words, tuple(cites)))
-    warnings = [f"Removed citation [{n}]: there are only {n_sources} sources." for n in bad]
+    given = f"sources are [1]–[{n_sources}]" if n_sources > 1 else "the only source is [1]"
+    warnings = [f"Removed citation [{n}]: no such source ({given})." for n in bad]
     return claims, warnings
 
 

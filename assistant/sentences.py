@@ -23,6 +23,7 @@ _QUOTE = re.compile(r"^\s*>(?!>)")  # ">>>" is a doctest prompt, not a quote
 _LEAD = re.compile(r"(?:\s|>|#{1,6}\s|[-*+•]\s|\d{1,3}[.)、]\s)+")
 # Sentence-final punctuation, optionally followed by closing quotes and brackets.
 _END = re.compile(r"(?:[。！？!?]+|…+|\.(?!\.))[\"'”’)）」』】\]]*")
+_CALL = re.compile(r"[a-z_][A-Za-z0-9_.]*\(")
 _ABBREV = {
     "e.g",
     "i.e",
@@ -129,8 +130,11 @@ def _is_boundary(text: str, dot: int, after: int, end: int) -> bool:
     nxt = after
     while nxt < end and text[nxt] in " \t>\r\n":
         nxt += 1
-    # A lower-case continuation means the dot was not the end ("approx. the same").
-    return not (nxt < end and text[nxt].islower())
+    if nxt >= end or not text[nxt].islower():
+        return True
+    # A lower-case continuation means the dot was not the end ("approx. the same"), unless a
+    # new line starts there or it is code ("… the time. uuid4() generates …").
+    return "\n" in text[after:nxt] or bool(_CALL.match(text, nxt))
 
 
 def _sentences(text: str, block: Span) -> list[Span]:

@@ -55,16 +55,26 @@ def _stem(word: str) -> str:
 
 @lru_cache(maxsize=1)
 def _jieba():
+    """A jieba tokenizer of our own that knows the glossary's terms (装饰器, 生成器 …).
+
+    Its own instance, so that the words added here never change how the library's lexical
+    index (which uses jieba's global tokenizer) cuts text.
+    """
     import logging
 
     import jieba
 
+    from assistant.glossary import default_glossary
+
     jieba.setLogLevel(logging.WARNING)
-    return jieba
+    tokenizer = jieba.Tokenizer()
+    for word in default_glossary().zh_to_en:
+        tokenizer.add_word(word)
+    return tokenizer
 
 
 def cut(text: str) -> list[str]:
-    """jieba words of `text` (jieba is imported on first use: it takes a second to load)."""
+    """jieba words of `text` (jieba loads on first use: it takes a second)."""
     return _jieba().lcut(text)
 
 

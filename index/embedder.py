@@ -11,6 +11,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -24,10 +25,11 @@ Kind = Literal["query", "passage"]
 Progress = Callable[[int, int], None]
 
 Precision = Literal["auto", "fp32", "bf16", "int8"]
-# "auto": bf16 where the CPU has native bf16 (AVX512-BF16 / AMX), else fp32. bf16 is ~2x
-# faster than fp32 at cosine 0.99998; int8 (dynamic, Linear layers but the FFN output) is
-# ~1.5x at cosine 0.997 (bench/embed.py). The lead decides the default.
-PRECISION_DEFAULT: Precision = "fp32"
+# "auto" = bf16 where the CPU computes bf16 natively (AVX512-BF16 / AMX), else fp32. On 2 cores
+# bf16 costs ~33 ms of CPU per 400-character passage against fp32's 56, at cosine 0.99998 to
+# fp32; int8 (dynamic, all Linear layers but the FFN output) ~35 ms at cosine 0.997
+# (bench/embed.py). The lead decides the default.
+PRECISION_DEFAULT: Precision = "auto"
 
 
 class Embedder(Protocol):
@@ -147,7 +149,10 @@ class SentenceTransformerEmbedder:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the caller shows progress
-        torch.set_num_threads(threads or _threads())
+        # One torch thread per worker, workers run batches side by side: torch's own threads
+        # wait on each other at every op, which is 5x slower when other work shares the cores.
+        torch.set_num_threads(1)
+        self.workers = threads or _threads()
         model = SentenceTransformer(str(path_or_id), device="cpu", local_files_only=local_only)
         model.eval()
         if precision == "auto":
@@ -167,35 +172,50 @@ class SentenceTransformerEmbedder:
         )
         self.dim = int(get_dim())
         self.prompts = {k: v for k, v in (model.prompts or {}).items() if v}
+        # A pooling that leaves the prompt out needs encode()'s prompt bookkeeping.
+        self._plain = all(getattr(m, "include_prompt", True) for m in model)
 
     def embed(
         self, texts: list[str], kind: Kind = "passage", progress: Progress | None = None
     ) -> np.ndarray:
-        import torch
-
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        prompt = kind if kind in self.prompts else None
-        enc = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
-        lengths = [len(ids) for ids in enc["input_ids"]]
+        full = [self.prompts.get(kind, "") + t for t in texts]
+        tok, limit = self.model.tokenizer, self.model.max_seq_length
+        lengths = [len(ids) for ids in tok(full, truncation=True, max_length=limit)["input_ids"]]
+        batches = group_by_length(lengths, self.batch_size)
+        if self._plain:
+            # Tokenised here: a fast tokenizer shared by threads can fail ("Already borrowed").
+            pad = {"padding": True, "truncation": True, "max_length": limit, "return_tensors": "pt"}
+            inputs = [dict(tok([full[i] for i in idx], **pad)) for idx in batches]
+            workers = self.workers
+        else:  # encode() tokenises and adds the prompt itself: one thread
+            inputs = [[texts[i] for i in idx] for idx in batches]
+            workers = 1
         done = 0
-        for idx in group_by_length(lengths, self.batch_size):
-            vecs = self.model.encode(
-                [texts[i] for i in idx],
-                prompt_name=prompt,
-                batch_size=len(idx),
-                normalize_embeddings=True,
-                convert_to_tensor=True,
-                show_progress_bar=False,
-            )
-            out[idx] = vecs.to(torch.float32).numpy()
-            done += len(idx)
-            if progress is not None:
-                progress(done, len(texts))
+        with ThreadPoolExecutor(workers) as pool:
+            for idx, vecs in zip(
+                batches, pool.map(self._forward, inputs, [kind] * len(batches)), strict=True
+            ):
+                out[idx] = vecs
+                done += len(idx)
+                if progress is not None:
+                    progress(done, len(texts))
         # Re-normalise in fp32: a bf16 model normalises in bf16.
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _forward(self, batch: dict | list[str], kind: Kind) -> np.ndarray:
+        import torch
+
+        if isinstance(batch, list):
+            prompt = kind if kind in self.prompts else None
+            vecs = self.model.encode(batch, prompt_name=prompt, convert_to_tensor=True)
+        else:
+            with torch.inference_mode():
+                vecs = self.model(batch)["sentence_embedding"]
+        return vecs.to(torch.float32).numpy()
 
 
 def _looks_like_path(model: str) -> bool:

@@ -366,3 +366,39 @@ def test_cli_chat_commands(library, monkeypatch, capsys, tmp_path):
     turns = Conversation.load(saved).turns
     assert len(turns) == 2 and "uuid1" in turns[1].query and turns[1].query != turns[1].question
     assert "(no sources yet)" in out  # after /clear
+
+
+class _Spotlight:
+    """Embeds texts mentioning a marked word near the query vector, all others far from it."""
+
+    name = "spotlight"
+    dim = 2
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.calls: list[int] = []
+
+    def embed(self, texts, kind="passage"):
+        import numpy as np
+
+        self.calls.append(len(texts))
+        near = [kind == "query" or self.word in t for t in texts]
+        return np.array([[1.0, 0.0] if n else [0.0, 1.0] for n in near], dtype=np.float32)
+
+
+def test_embedder_decides_only_when_words_say_little():
+    doc = (
+        "Alpha beta gamma delta epsilon. Zeta eta theta iota kappa.\n\n"
+        "Lambda mu nu xi omicron. Pi rho sigma tau upsilon carrot.\n"
+    )
+    hits = hits_over(doc, "g.txt", [(0, 58), (60, len(doc))], "en")
+    spot = _Spotlight("carrot")
+    q = "什么是胡萝卜？"  # shares no word with any sentence
+    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("g.txt", doc)), spot)
+    assert spot.calls == [1, 4]  # the query, then the (few) candidates in one batch
+    assert answer.citations[0].text == "Pi rho sigma tau upsilon carrot."
+    assert len(answer.sentences) == 1
+    spot.calls.clear()
+    q = "Which letter follows lambda and mu?"  # shared words: no embedding needed
+    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("g.txt", doc)), spot)
+    assert spot.calls == [] and answer.citations[0].text == "Lambda mu nu xi omicron."

@@ -350,6 +350,30 @@ def test_document_page_opens_at_citation(app_env: Path) -> None:
 
 
 @pytest.mark.model
+def test_page_switch_keeps_the_document_place(app_env: Path) -> None:
+    doc_id = _doc_id(app_env, "tea.zh.md")
+    at = _app(page="doc", doc=doc_id, start="0", end="6")
+    at.radio(key="nav").set_value("chat").run()
+    _ok(at)
+    assert at.query_params.get("page") in ("chat", ["chat"]) and "doc" not in at.query_params
+    at.radio(key="nav").set_value("doc").run()
+    _ok(at)
+    assert at.query_params.get("doc") in (doc_id, [doc_id])
+    assert _highlighted(_html(at)) == "# 茶艺笔记"
+
+
+@pytest.mark.model
+def test_sidebar_settings_reach_the_assistant(app_env: Path) -> None:
+    at = _app()
+    at.selectbox(key="lang_filter").set_value("zh")
+    at.slider(key="k").set_value(2).run()
+    answer = _ask(at, "How often must the frobnicator be recalibrated?")
+    assert answer.hits and len(answer.hits) <= 2
+    assert {h.chunk.lang for h in answer.hits} == {"zh"}
+    assert all(c.lang == "zh" for c in answer.citations)
+
+
+@pytest.mark.model
 def test_document_page_chunk_navigation(app_env: Path) -> None:
     lib = _library(app_env)
     doc_id = _doc_id(app_env, "frobnicator.en.md")

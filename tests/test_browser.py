@@ -199,9 +199,16 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
             assert page.locator(".ad-card script, .ad-card img").count() == 0
             doc.get_by_label("Filter documents").fill("hostile")
             doc.get_by_label("Filter documents").press("Enter")
-            doc.locator('[data-testid="stRadio"]').get_by_text(
-                "Hostile sample", exact=False
-            ).click()
+            options = (
+                doc.locator('[data-testid="stRadio"]')
+                .filter(has_text="Hostile sample")
+                .locator('[data-testid="stRadioOption"]')
+            )
+            # wait for the filtered list (the open document and the match) before clicking
+            expect(options.filter(has_text="The Python Standard Library")).to_have_count(
+                0, timeout=60_000
+            )
+            options.filter(has_text="Hostile sample").click()
             body = doc.locator(".ad-doc")
             expect(body).to_contain_text("<script>alert(1)</script>", timeout=60_000)
             text = body.inner_text()

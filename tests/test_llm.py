@@ -24,7 +24,7 @@ from assistant.answer import compose_extractive
 from assistant.config import LLMSettings
 from assistant.llm import LLMAnswerer, messages, parse_citations
 from assistant.records import Hit
-from assistant.support import SupportChecker, Thresholds
+from assistant.support import THRESHOLDS, SupportChecker, Thresholds
 from index.embedder import FakeEmbedder
 from ingest.records import Chunk
 
@@ -75,7 +75,16 @@ def test_validator_keeps_valid_citations_and_reports_the_others():
         ("Both.", (1, 2)),
         ("另一句。", (2,)),
     ]
-    assert warnings == ["Removed citation [9]: there are only 2 sources."]
+    assert warnings == ["Removed citation [9]: no such source (sources are [1]–[2])."]
+    code = "Index with `xs[3]` [1]. For example:\n```\nys = xs[7]\n```\nDone [3]."
+    claims, warnings = parse_citations(code, 1)
+    assert [(c.text, c.cites) for c in claims] == [
+        ("Index with `xs[3]`.", (1,)),
+        ("For example:", ()),
+        ("```\nys = xs[7]\n```", ()),
+        ("Done.", ()),
+    ]
+    assert warnings == ["Removed citation [3]: no such source (the only source is [1])."]
 
 
 def test_checker_flags_a_planted_unsupported_sentence():
@@ -93,6 +102,20 @@ def test_checker_flags_a_planted_unsupported_sentence():
     assert [c.n for c in answer.citations] == [1, 2]
     for c in answer.citations:
         assert c.text == DOC[c.start : c.end]
+
+
+@pytest.mark.model
+def test_checker_with_the_real_model_uses_measured_thresholds(e5):
+    checker = SupportChecker(e5)
+    assert checker.thresholds == THRESHOLDS["multilingual-e5-small"]
+    output = (
+        "PyBool_FromLong(0) 会返回 Py_False [1]。埃菲尔铁塔建于 1889 年，每七年重新刷漆一次 [1]。"
+    )
+    answer = LLMAnswerer(LLMSettings(base_url=""), checker=checker).checked(
+        "PyBool_FromLong(0) 返回什么？", output, HITS, HITS
+    )
+    assert [s.supported for s in answer.sentences] == [True, False]
+    assert answer.warnings[0].startswith("Sentence 2 is not supported by its sources")
 
 
 def test_uncited_sentence_is_checked_against_all_sources():
@@ -209,8 +232,14 @@ def llm_server(tmp_path_factory):
             proc.kill()
 
 
+@pytest.fixture
+def short(monkeypatch):
+    """A few sentences are enough to test the mechanics; a 135M model rambles otherwise."""
+    monkeypatch.setattr("assistant.llm.MAX_TOKENS", 120)
+
+
 @pytest.mark.llm
-def test_answer_streams_and_is_checked(llm_server):
+def test_answer_streams_and_is_checked(llm_server, short):
     tokens: list[str] = []
     answerer = LLMAnswerer(llm_server, FakeEmbedder())
     answer = answerer.answer(QUESTION, Retrieval(QUESTION, HITS), _fallback, on_token=tokens.append)
@@ -234,7 +263,7 @@ def test_answer_streams_and_is_checked(llm_server):
 
 
 @pytest.mark.llm
-def test_chinese_question_streams_from_the_server(llm_server):
+def test_chinese_question_streams_from_the_server(llm_server, short):
     tokens: list[str] = []
     q = "PyBool_FromLong(0) 返回什么？"
     answer = LLMAnswerer(llm_server, FakeEmbedder()).answer(

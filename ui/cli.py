@@ -480,14 +480,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", "127.0.0.1",
         "--server.port", str(args.port),
-        # Streamlit opens the browser itself unless headless; never ask for an e-mail address.
-        "--server.headless", "true" if args.no_browser else "false",
         "--server.showEmailPrompt", "false",
         "--browser.gatherUsageStats", "false",
         "--server.maxUploadSize", str(MAX_UPLOAD_MB),
         "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal",
     ]  # fmt: skip
+    if args.no_browser:  # otherwise Streamlit opens one where there is a display
+        command += ["--server.headless", "true"]
     print(f"askdocs: library “{args.library}” at http://127.0.0.1:{args.port}/", file=sys.stderr)
     proc = subprocess.Popen(command, env=env)
 
