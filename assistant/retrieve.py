@@ -20,7 +20,7 @@ DEPTH 50 (30–100 within ±0.02 R@5), LEXICAL_WEIGHT 0.5 (0.3–0.8 within ±0.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,7 +48,6 @@ class Retrieval:
     confidence: float  # best cosine between the question (or its expansion) and a passage
     expansion: str = ""
     unknown: tuple[str, ...] = ()  # named terms of the question the library never mentions
-    timings: dict = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -107,7 +106,8 @@ def _guarantee_share(ranked: list[int], lang_of: dict[int, str]) -> list[int]:
                     break
     order = {j: i for i, j in enumerate(ranked)}
     window.sort(key=order.__getitem__)
-    return window + [j for j in ranked if j not in set(window)]
+    chosen = set(window)
+    return window + [j for j in ranked if j not in chosen]
 
 
 class Retriever:

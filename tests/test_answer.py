@@ -7,7 +7,6 @@ Chinese question finds an English sentence by meaning alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from assistant.records import Hit
 from assistant.sentences import display, split, text_lang
 from index.embedder import FakeEmbedder
 from ingest.records import Chunk
+from tests.helpers import retrieval
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -41,14 +41,6 @@ ZH_DOC = (
     "    > 空值是 Python 里一个特殊的值，用 None 表示。None 不能理解为 0，因为 0 是有\n"
     "    > 意义的，而 None 是一个特殊的空值。\n"
 )
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    query: str
-    hits: tuple[Hit, ...]
-    answerable: bool = True
-    confidence: float = 1.0
 
 
 def hits_over(text: str, source: str, windows: list[tuple[int, int]], lang: str) -> tuple[Hit, ...]:
@@ -125,7 +117,7 @@ def test_answer_cites_exact_spans_in_order_of_use():
     hits = hits_over(EN_DOC, "bool.md", [(0, 200), (150, len(EN_DOC))], "en")
     answer = compose_extractive(
         "What does PyBool_FromLong(0) return?",
-        Retrieval("What does PyBool_FromLong(0) return?", hits),
+        retrieval("What does PyBool_FromLong(0) return?", hits),
         texts_of(("bool.md", EN_DOC)),
         FakeEmbedder(),
     )
@@ -144,14 +136,14 @@ def test_sentence_cut_by_chunk_boundary_is_made_whole():
     at = EN_DOC.index("Tuples are immutable")
     hits = hits_over(EN_DOC, "bool.md", [(at + 10, len(EN_DOC))], "en")
     q = "Why can tuples be dict keys?"
-    with_text = compose_extractive(q, Retrieval(q, hits), texts_of(("bool.md", EN_DOC)))
+    with_text = compose_extractive(q, retrieval(q, hits), texts_of(("bool.md", EN_DOC)))
     assert with_text.citations[0].text.startswith("Tuples are immutable sequences")
     assert (
         with_text.citations[0].text
         == EN_DOC[with_text.citations[0].start : with_text.citations[0].end]
     )
     chunk_only = compose_extractive(
-        q, Retrieval(q, hits)
+        q, retrieval(q, hits)
     )  # no document text: chunk offsets still exact
     for c in chunk_only.citations:
         assert c.text == EN_DOC[c.start : c.end]
@@ -162,7 +154,7 @@ def test_chinese_question_over_english_page_gets_notice_and_english_sentence():
     at = doc.index("PyBool_FromLong(0) would return Py_False")
     hits = hits_over(doc, "en.txt", [(at - 300, at + 200), (1000, 1400)], "en")
     q = "PyBool_FromLong(0) 返回什么？"
-    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("en.txt", doc)), FakeEmbedder())
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("en.txt", doc)), FakeEmbedder())
     assert answer.notice == "以下内容来自英文文档。"
     first = next(c for c in answer.citations if "PyBool_FromLong(0)" in c.text)
     assert first.text == doc[first.start : first.end]
@@ -173,7 +165,7 @@ def test_chinese_question_over_english_page_gets_notice_and_english_sentence():
 def test_english_question_over_chinese_notes_says_so():
     hits = hits_over(ZH_DOC, "zh.md", [(0, len(ZH_DOC))], "zh")
     q = "What is None in Python?"
-    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("zh.md", ZH_DOC)), FakeEmbedder())
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("zh.md", ZH_DOC)), FakeEmbedder())
     assert answer.notice == "The following comes from the Chinese documents."
     assert all(c.text == ZH_DOC[c.start : c.end] for c in answer.citations)
     assert "布尔值" not in [s.text for s in answer.sentences]  # bare list labels are not answers
@@ -183,7 +175,7 @@ def test_refusal_lists_leads_with_citations():
     hits = hits_over(EN_DOC, "bool.md", [(0, 180), (190, 400)], "en")
     q = "红烧肉怎么做才不油腻？"
     answer = compose_extractive(
-        q, Retrieval(q, hits, answerable=False), texts_of(("bool.md", EN_DOC))
+        q, retrieval(q, hits, answerable=False), texts_of(("bool.md", EN_DOC))
     )
     assert not answer.answered
     assert answer.sentences[0].text.startswith("文档库中没有找到这个问题的答案。")
@@ -198,7 +190,7 @@ def test_refusal_lists_leads_with_citations():
 def test_json_shape_of_an_answer():
     hits = hits_over(EN_DOC, "bool.md", [(0, 200)], "en")
     q = "What does PyBool_FromLong(1) return?"
-    data = compose_extractive(q, Retrieval(q, hits), texts_of(("bool.md", EN_DOC))).to_json()
+    data = compose_extractive(q, retrieval(q, hits), texts_of(("bool.md", EN_DOC))).to_json()
     assert {"question", "answered", "answer", "citations", "hits", "query"} <= set(data)
     assert {"n", "source", "start", "end", "text"} <= set(data["citations"][0])
     assert data["hits"][0]["rank"] == 1 and data["query"] == q
@@ -394,11 +386,11 @@ def test_embedder_decides_only_when_words_say_little():
     hits = hits_over(doc, "g.txt", [(0, 58), (60, len(doc))], "en")
     spot = _Spotlight("carrot")
     q = "什么是胡萝卜？"  # shares no word with any sentence
-    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("g.txt", doc)), spot)
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)), spot)
     assert spot.calls == [1, 4]  # the query, then the (few) candidates in one batch
     assert answer.citations[0].text == "Pi rho sigma tau upsilon carrot."
     assert len(answer.sentences) == 1
     spot.calls.clear()
     q = "Which letter follows lambda and mu?"  # shared words: no embedding needed
-    answer = compose_extractive(q, Retrieval(q, hits), texts_of(("g.txt", doc)), spot)
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)), spot)
     assert spot.calls == [] and answer.citations[0].text == "Lambda mu nu xi omicron."

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs
 import pytest
 
 from ingest.errors import InputError
-from tests.test_llm import llm_server  # noqa: F401 -- the real llama.cpp server fixture
 from ui.highlight import answer_html, card_html, doc_url, document_html, escape, marked, md_escape
 from ui.labels import LABELS, label
 from ui.upload import MAX_UPLOAD_BYTES, safe_name, save_upload

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
@@ -13,6 +12,7 @@ from assistant.records import Answer, Citation, Hit, Sentence
 from index.embedder import FakeEmbedder
 from ingest.errors import InputError
 from ingest.records import Chunk
+from tests.helpers import retrieval
 
 
 @pytest.mark.parametrize(
@@ -96,14 +96,8 @@ def test_resolved_follow_up_finds_the_answer_and_is_reported_as_query():
     query = conv.resolve(question)
     assert query.startswith("functools.partial")
 
-    @dataclass(frozen=True)
-    class Retrieval:
-        query: str
-        hits: tuple
-        answerable: bool = True
-
     answer = compose_extractive(
-        question, Retrieval(query, (Hit(chunk, 1.0, 1),)), None, FakeEmbedder(), query
+        question, retrieval(query, (Hit(chunk, 1.0, 1),)), None, FakeEmbedder(), query
     )
     assert answer.query == query and answer.question == question
     assert "functools.partial(func" in answer.citations[0].text

