@@ -1,20 +1,21 @@
-"""Retrieval that works across languages: per-language calibration of dense and lexical scores.
+"""Retrieval that works across languages: calibrated dense scores plus per-language BM25.
 
-Why: cosine scores of multilingual-e5 are systematically higher between texts of one language,
-so a plain top-k over a bilingual library buries the other language, and a larger language
-part wins by sheer count. Within one language, though, the model ranks well. So for each
-language of the library:
+Why: multilingual-e5 puts a language component in every vector, so a question scores higher
+with any passage of its own language than with the passage of the other language that
+answers it, and the bigger language part of a library wins by count (design.md). Steps:
 
-1. dense candidates: the top `depth` chunks for the question — or, for the other language,
-   for the question plus its glossary/identifier expansion (`assistant.glossary`);
-2. lexical candidates: BM25 over that language's own index (its own IDF), with the question
-   or its expansion;
-3. each score becomes a z-score against that language's top-`depth` list for this query, and
-   a chunk's score is z_dense + LEXICAL_WEIGHT · z_lexical.
+1. The question, plus its other-language expansion (code identifiers and glossary terms,
+   `assistant.glossary`), is embedded once.
+2. Dense: each language index returns its top `DEPTH`; every candidate is re-scored by the
+   cosine of question and passage with the language directions projected out of both
+   (`assistant.calibrate`), which makes one merged list comparable across languages.
+3. Lexical: BM25 over each language's own index (its own IDF) with the question for its own
+   language and the expansion for the other; scores become z-scores within that list.
+4. A chunk scores z_dense + LEXICAL_WEIGHT · z_lexical, z_dense taken over the merged top
+   `DEPTH` of calibrated cosines; chunks found only lexically get their calibrated cosine too.
 
-The z-scores say how far a passage stands out within its language, which is comparable
-across languages; the merged list is ranked by it. Parameters (dev-set sensitivity in README):
-DEPTH 50 (30–100 within ±0.02 R@5), LEXICAL_WEIGHT 0.5 (0.3–0.8 within ±0.01 R@5).
+Parameters (dev-set sensitivity in README): DEPTH 50 (20–50 change all R@5 by ≤0.01),
+LEXICAL_WEIGHT 0.35 (0.2–0.35 the same; 0.5 loses one cross-language question).
 """
 
 from __future__ import annotations
@@ -24,19 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary
 from assistant.records import Hit
 from ingest.language import detect_lang
 
 DEPTH = 50
-LEXICAL_WEIGHT = 0.5
+LEXICAL_WEIGHT = 0.35
 # Abstain below this best cosine between the question and any passage (tuned on dev.jsonl).
 MIN_COSINE = 0.84
-# Each language keeps at least this many of the first SHARE_WINDOW places (when it has
-# candidates): calibration narrows the gap between languages but cannot close it on every
-# question, and a reader scanning five sources should see the best of both languages.
-MIN_SHARE = 2
-SHARE_WINDOW = 5
 METHODS = ("hybrid", "dense", "bm25")
 
 
@@ -90,26 +87,6 @@ def named_terms(query: str, query_lang: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _guarantee_share(ranked: list[int], lang_of: dict[int, str]) -> list[int]:
-    """Move each language's best candidates up so it holds MIN_SHARE of the first places."""
-    window = ranked[:SHARE_WINDOW]
-    for code in sorted(set(lang_of.values())):
-        missing = MIN_SHARE - sum(lang_of[j] == code for j in window)
-        extra = [j for j in ranked[SHARE_WINDOW:] if lang_of[j] == code][: max(missing, 0)]
-        for j in extra:
-            counts = {c: sum(lang_of[i] == c for i in window) for c in set(lang_of.values())}
-            # drop the lowest-ranked place of a language that has more than its share
-            for pos in range(len(window) - 1, -1, -1):
-                if lang_of[window[pos]] != code and counts[lang_of[window[pos]]] > MIN_SHARE:
-                    window.pop(pos)
-                    window.append(j)
-                    break
-    order = {j: i for i, j in enumerate(ranked)}
-    window.sort(key=order.__getitem__)
-    chosen = set(window)
-    return window + [j for j in ranked if j not in chosen]
-
-
 class Retriever:
     """`search(query, k, lang)` over a Library; `method` picks hybrid (shipped), dense or bm25."""
 
@@ -120,6 +97,10 @@ class Retriever:
         self.method = method
         self.min_cosine = min_cosine
 
+    def _axes(self) -> LanguageAxes:
+        cache = getattr(getattr(self.library, "config", None), "models_dir", None)
+        return language_axes(self.library.embedder, default_glossary(), cache)
+
     def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
         query = query.strip()
         present = [code for code in self.library.langs() if lang is None or code == lang]
@@ -128,61 +109,73 @@ class Retriever:
         q_lang = detect_lang(query, default="en")
         expansion = default_glossary().expand(query, q_lang)
         foreign = [code for code in present if code != q_lang]
-        texts = [query] + ([f"{query} {expansion}"] if expansion and foreign else [])
-        vecs = None
-        if self.method != "bm25":
-            vecs = self.library.embedder.embed(texts, kind="query")
-
-        scores: dict[int, float] = {}
-        found: dict[int, set[str]] = {}
-        lang_of: dict[int, str] = {}
-        best_cos = 0.0
-        for code in present:
-            same = code == q_lang
-            if self.method == "bm25":
-                lexical = dict(
-                    self.library.lexical(query if same else expansion or query, DEPTH, code)
-                )
-                for j, v in lexical.items():
-                    scores[j] = v
-                    found.setdefault(j, set()).add("lexical")
-                continue
-            qvec = vecs[0] if same or len(vecs) == 1 else vecs[1]
-            dense = dict(self.library.dense(qvec, DEPTH, code))
-            if not dense:
-                continue
-            best_cos = max(best_cos, max(dense.values()))
-            if self.method == "dense":
-                for j, v in dense.items():
-                    scores[j] = v
-                    found.setdefault(j, set()).add("dense")
-                continue
-            z_dense, _ = _z(dense)
-            lex_query = query if same else expansion
-            lexical = dict(self.library.lexical(lex_query, DEPTH, code)) if lex_query else {}
-            lexical = {j: v for j, v in lexical.items() if v > 0}
-            z_lex, lex_floor = _z(lexical) if lexical else ({}, 0.0)
-            dense_floor = min(z_dense.values())
-            for j in z_dense.keys() | z_lex.keys():
-                lang_of[j] = code
-                scores[j] = z_dense.get(j, dense_floor) + LEXICAL_WEIGHT * z_lex.get(j, lex_floor)
-                found.setdefault(j, set()).update(
-                    name for name, d in (("dense", z_dense), ("lexical", z_lex)) if j in d
-                )
-
-        ranked = sorted(scores, key=lambda j: (-scores[j], j))
-        if self.method == "hybrid":
-            ranked = _guarantee_share(ranked, {j: lang_of[j] for j in ranked})
-        ranked = ranked[:k]
-        chunks = {c.chunk_id: c for c in self.library.get_chunks(ranked)}
-        hits = tuple(
-            Hit(chunks[j], float(scores[j]), rank, tuple(sorted(found[j])))
-            for rank, j in enumerate((j for j in ranked if j in chunks), 1)
-        )
-        if self.method == "bm25":  # no cosine to judge by: answerable when anything matched
+        if self.method == "bm25":
+            scores = {}
+            for code in present:
+                text = query if code == q_lang else expansion or query
+                scores.update(self.library.lexical(text, DEPTH, code))
+            hits = self._hits(sorted(scores, key=lambda j: (-scores[j], j))[:k], scores, {})
+            # no cosine to judge by: answerable when anything matched
             return Retrieval(query, hits, bool(hits), 0.0, expansion)
+
+        # Plain dense is the baseline of `eval --compare`: the question alone, uncalibrated.
+        calibrate = self.method == "hybrid"
+        text = f"{query} {expansion}" if calibrate and expansion and foreign else query
+        qvec = self.library.embedder.embed([text], kind="query")[0]
+        dense: dict[int, float] = {}
+        raw_best = 0.0
+        lexical: dict[int, float] = {}  # z-scores within each language's BM25 list
+        lexical_floor: dict[str, float] = {}
+        lang_of: dict[int, str] = {}
+        if calibrate:
+            axes = self._axes()
+            qvec_search = axes.project(qvec)  # inner products then equal projected ones
+        for code in present:
+            top = self.library.dense(qvec_search if calibrate else qvec, DEPTH, code)
+            ids = [j for j, _ in top]
+            if calibrate:
+                bm25 = dict(
+                    self.library.lexical(query if code == q_lang else expansion, DEPTH, code)
+                    if (code == q_lang or expansion)
+                    else []
+                )
+                bm25 = {j: v for j, v in bm25.items() if v > 0}
+                if len(bm25) > 1:
+                    z_lex, lexical_floor[code] = _z(bm25)
+                    lexical.update(z_lex)
+                ids += [j for j in bm25 if j not in set(ids)]
+            if not ids:
+                continue
+            vecs = self.library.vectors(ids, code)
+            raw_best = max(raw_best, float((vecs[: len(top)] @ qvec).max()) if top else 0.0)
+            cos = axes.cosines(qvec, vecs) if calibrate else vecs @ qvec
+            dense.update(zip(ids, cos.tolist(), strict=True))
+            lang_of.update((j, code) for j in ids)
+
+        if calibrate and dense:
+            top_values = sorted(dense.values(), reverse=True)[:DEPTH]
+            mu, sd = float(np.mean(top_values)), float(np.std(top_values)) + 1e-6
+            scores = {
+                j: (c - mu) / sd
+                + LEXICAL_WEIGHT * lexical.get(j, lexical_floor.get(lang_of[j], 0.0))
+                for j, c in dense.items()
+            }
+        else:
+            scores = dense
+        ranked = sorted(scores, key=lambda j: (-scores[j], j))[:k]
+        hits = self._hits(ranked, scores, lexical)
         # A question naming something the library never mentions (a package, a product,
         # a PEP number) is about something else, however close its wording is.
         unknown = [t for t in named_terms(query, q_lang) if not self.library.lexical(t, 1)]
-        answerable = bool(hits) and best_cos >= self.min_cosine and not unknown
-        return Retrieval(query, hits, answerable, best_cos, expansion, unknown=tuple(unknown))
+        answerable = bool(hits) and raw_best >= self.min_cosine and not unknown
+        return Retrieval(query, hits, answerable, raw_best, expansion, unknown=tuple(unknown))
+
+    def _hits(
+        self, ranked: list[int], scores: dict[int, float], lexical: dict[int, float]
+    ) -> tuple[Hit, ...]:
+        chunks = {c.chunk_id: c for c in self.library.get_chunks(ranked)}
+        found = "lexical" if self.method == "bm25" else "dense"
+        return tuple(
+            Hit(chunks[j], float(scores[j]), rank, (found, "lexical") if j in lexical else (found,))
+            for rank, j in enumerate((j for j in ranked if j in chunks), 1)
+        )

@@ -329,6 +329,14 @@ class Library:
                 hits += index.search(np.asarray(qvec, dtype=np.float32), k)[0]
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
 
+    def vectors(self, ids: list[int], lang: str) -> np.ndarray:
+        """Stored vectors of chunks of one language, rows in the order of `ids`."""
+        codes = self._langs_for(lang)
+        index = self._with_gen(lambda g: g.vectors(codes[0])) if codes else None
+        if index is None or not ids:
+            return np.zeros((0, self.manifest.dim if self.manifest else 0), dtype=np.float32)
+        return index.vectors(ids)
+
     def lexical(self, query: str, k: int, lang: str | None = None) -> list[tuple[int, float]]:
         """Top-k (chunk_id, BM25 score) with per-language IDF; lang None merges by score."""
         tokens = tokenize(query)

@@ -129,6 +129,13 @@ class VectorIndex:
             for row_i, row_s in zip(ids, scores, strict=True)
         ]
 
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        """The stored vectors of `ids` (each must be in the index), one row each."""
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        for row, i in enumerate(ids):
+            out[row] = self.index.reconstruct(int(i))
+        return out
+
     def save(self, path: Path) -> None:
         _faiss().write_index(self.index, str(path))
         fsync(path)
