@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
@@ -36,6 +36,15 @@ class Glossary:
                 en_to_zh.setdefault(term.lower(), []).append(zh)
         return cls(zh_to_en, {k: tuple(v) for k, v in en_to_zh.items()})
 
+    @cached_property
+    def _zh_longest_first(self) -> list[str]:
+        return sorted(self.zh_to_en, key=len, reverse=True)
+
+    @cached_property
+    def _en_pattern(self) -> re.Pattern[str]:
+        alternatives = "|".join(re.escape(t) for t in sorted(self.en_to_zh, key=len, reverse=True))
+        return re.compile(r"(?<![\w.])(?P<term>" + alternatives + r")s?(?![\w.])")
+
     def expand(self, query: str, query_lang: str) -> str:
         """Terms of `query` in the other language (empty when nothing carries over)."""
         if query_lang == "zh":
@@ -43,18 +52,17 @@ class Glossary:
             # Longest glossary entries first, and each span of the question used once,
             # so 全局解释器锁 does not also add 解释器's terms.
             rest = query
-            for zh in sorted(self.zh_to_en, key=len, reverse=True):
+            for zh in self._zh_longest_first:
                 if zh in rest:
                     terms += self.zh_to_en[zh]
                     rest = rest.replace(zh, " ")
             return " ".join(dict.fromkeys(terms))
-        terms = []
-        lowered = query.lower()
-        for en in sorted(self.en_to_zh, key=len, reverse=True):
-            pattern = r"(?<![\w.])" + re.escape(en) + r"s?(?![\w.])"
-            if re.search(pattern, lowered):
-                terms += self.en_to_zh[en]
-                lowered = re.sub(pattern, " ", lowered)
+        # One alternation, longest terms first, so "unit test" wins over "test" at a position.
+        terms = [
+            zh
+            for m in self._en_pattern.finditer(query.lower())
+            for zh in self.en_to_zh[m.group("term")]
+        ]
         # Identifiers that look like code carry over to Chinese notes, which quote code as is.
         terms += [
             m.group().removesuffix("()") for m in _IDENT.finditer(query) if _CODEY.search(m.group())

@@ -28,6 +28,7 @@ import numpy as np
 from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary
 from assistant.records import Hit
+from index.lexical import tokenize
 from ingest.language import detect_lang
 
 DEPTH = 50
@@ -59,6 +60,8 @@ class Retrieval:
 
 def _z(scores: dict[int, float]) -> tuple[dict[int, float], float]:
     """z-scores of a candidate list, and the z a chunk missing from the list gets."""
+    if len(scores) == 1:  # a lone match stands out from everything that did not match
+        return dict.fromkeys(scores, 1.0), 0.0
     values = np.fromiter(scores.values(), dtype=np.float64)
     mu, sd = values.mean(), values.std() + 1e-6
     return {j: (v - mu) / sd for j, v in scores.items()}, (values.min() - mu) / sd
@@ -140,7 +143,7 @@ class Retriever:
                     else []
                 )
                 bm25 = {j: v for j, v in bm25.items() if v > 0}
-                if len(bm25) > 1:
+                if bm25:
                     z_lex, lexical_floor[code] = _z(bm25)
                     lexical.update(z_lex)
                 ids += [j for j in bm25 if j not in set(ids)]
@@ -166,9 +169,18 @@ class Retriever:
         hits = self._hits(ranked, scores, lexical)
         # A question naming something the library never mentions (a package, a product,
         # a PEP number) is about something else, however close its wording is.
-        unknown = [t for t in named_terms(query, q_lang) if not self.library.lexical(t, 1)]
+        unknown = [t for t in named_terms(query, q_lang) if not self._known(t)]
         answerable = bool(hits) and raw_best >= self.min_cosine and not unknown
         return Retrieval(query, hits, answerable, raw_best, expansion, unknown=tuple(unknown))
+
+    def _known(self, term: str) -> bool:
+        """Whether the library mentions `term`; of a dotted name, its last part must appear
+        (`sys.setrecursionlimit` is not covered by a library that only mentions `sys`)."""
+        key = term.rstrip(".").rsplit(".", 1)[-1] or term
+        if not tokenize(key):
+            return True  # a stop word ("for", "why") names nothing
+        forms = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]  # CPUs → CPU
+        return any(self.library.lexical(form, 1) for form in forms)
 
     def _hits(
         self, ranked: list[int], scores: dict[int, float], lexical: dict[int, float]
