@@ -93,14 +93,29 @@ def named_terms(query: str, query_lang: str) -> list[str]:
 class Retriever:
     """`search(query, k, lang)` over a Library; `method` picks hybrid (shipped), dense or bm25."""
 
-    def __init__(self, library, method: str = "hybrid", min_cosine: float = MIN_COSINE) -> None:
+    def __init__(
+        self,
+        library,
+        method: str = "hybrid",
+        min_cosine: float = MIN_COSINE,
+        *,
+        depth: int = DEPTH,
+        lexical_weight: float = LEXICAL_WEIGHT,
+        calibrate: bool = True,
+    ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown retrieval method {method!r}; choose from {METHODS}")
         self.library = library
         self.method = method
         self.min_cosine = min_cosine
+        self.depth = depth
+        self.lexical_weight = lexical_weight
+        # Plain dense is the baseline of `eval --compare`: the question alone, uncalibrated.
+        self.calibrate = calibrate and method == "hybrid"
 
-    def _axes(self) -> LanguageAxes:
+    def _axes(self) -> LanguageAxes | None:
+        if not self.calibrate:
+            return None
         cache = getattr(getattr(self.library, "config", None), "models_dir", None)
         return language_axes(self.library.embedder, default_glossary(), cache)
 
@@ -111,67 +126,74 @@ class Retriever:
             return Retrieval(query, (), False, 0.0)
         q_lang = detect_lang(query, default="en")
         expansion = default_glossary().expand(query, q_lang)
-        foreign = [code for code in present if code != q_lang]
+        # Each language's lexical index is searched in its own words: the question itself,
+        # or its expansion into the other language (nothing when nothing carries over).
+        lex_queries = {code: query if code == q_lang else expansion for code in present}
         if self.method == "bm25":
-            scores = {}
-            for code in present:
-                text = query if code == q_lang else expansion or query
-                scores.update(self.library.lexical(text, DEPTH, code))
+            scores: dict[int, float] = {}
+            for code, text in lex_queries.items():
+                scores.update(self.library.lexical(text or query, self.depth, code))
             hits = self._hits(sorted(scores, key=lambda j: (-scores[j], j))[:k], scores, {})
             # no cosine to judge by: answerable when anything matched
             return Retrieval(query, hits, bool(hits), 0.0, expansion)
 
-        # Plain dense is the baseline of `eval --compare`: the question alone, uncalibrated.
-        calibrate = self.method == "hybrid"
-        text = f"{query} {expansion}" if calibrate and expansion and foreign else query
+        foreign = any(code != q_lang for code in present)
+        text = (
+            f"{query} {expansion}" if self.method == "hybrid" and expansion and foreign else query
+        )
         qvec = self.library.embedder.embed([text], kind="query")[0]
-        dense: dict[int, float] = {}
-        raw_best = 0.0
-        lexical: dict[int, float] = {}  # z-scores within each language's BM25 list
-        lexical_floor: dict[str, float] = {}
-        lang_of: dict[int, str] = {}
-        if calibrate:
-            axes = self._axes()
-            qvec_search = axes.project(qvec)  # inner products then equal projected ones
-        for code in present:
-            top = self.library.dense(qvec_search if calibrate else qvec, DEPTH, code)
-            ids = [j for j, _ in top]
-            if calibrate:
-                bm25 = dict(
-                    self.library.lexical(query if code == q_lang else expansion, DEPTH, code)
-                    if (code == q_lang or expansion)
-                    else []
-                )
-                bm25 = {j: v for j, v in bm25.items() if v > 0}
-                if bm25:
-                    z_lex, lexical_floor[code] = _z(bm25)
-                    lexical.update(z_lex)
-                ids += [j for j in bm25 if j not in set(ids)]
-            if not ids:
-                continue
-            vecs = self.library.vectors(ids, code)
-            raw_best = max(raw_best, float((vecs[: len(top)] @ qvec).max()) if top else 0.0)
-            cos = axes.cosines(qvec, vecs) if calibrate else vecs @ qvec
-            dense.update(zip(ids, cos.tolist(), strict=True))
-            lang_of.update((j, code) for j in ids)
-
-        if calibrate and dense:
-            top_values = sorted(dense.values(), reverse=True)[:DEPTH]
-            mu, sd = float(np.mean(top_values)), float(np.std(top_values)) + 1e-6
-            scores = {
-                j: (c - mu) / sd
-                + LEXICAL_WEIGHT * lexical.get(j, lexical_floor.get(lang_of[j], 0.0))
-                for j, c in dense.items()
-            }
+        if self.method == "hybrid":
+            scores, lexical, best = self._hybrid(qvec, lex_queries)
         else:
-            scores = dense
+            scores, lexical = self._dense(qvec, present), {}
+            best = max(scores.values(), default=0.0)
         ranked = sorted(scores, key=lambda j: (-scores[j], j))[:k]
         hits = self._hits(ranked, scores, lexical)
         # A question naming something the library never mentions (a package, a product,
         # a PEP number) is about something else, however close its wording is.
         unknown = [t for t in named_terms(query, q_lang) if not self._known(t)]
-        answerable = bool(hits) and raw_best >= self.min_cosine and not unknown
-        return Retrieval(query, hits, answerable, raw_best, expansion, unknown=tuple(unknown))
+        answerable = bool(hits) and best >= self.min_cosine and not unknown
+        return Retrieval(query, hits, answerable, best, expansion, unknown=tuple(unknown))
+
+    def _dense(self, qvec: np.ndarray, langs: list[str]) -> dict[int, float]:
+        return {j: v for code in langs for j, v in self.library.dense(qvec, self.depth, code)}
+
+    def _hybrid(
+        self, qvec: np.ndarray, lex_queries: dict[str, str]
+    ) -> tuple[dict[int, float], dict[int, float], float]:
+        """(scores, lexical z-scores, best raw cosine) of the calibrated, fused candidates."""
+        axes = self._axes()
+        # Projected query · stored passage equals projected · projected: FAISS searches as is.
+        qsearch = axes.project(qvec) if axes else qvec
+        cosine: dict[int, float] = {}
+        lexical: dict[int, float] = {}
+        floor: dict[int, float] = {}  # what a candidate the lexical list missed gets
+        best = 0.0
+        for code, text in lex_queries.items():
+            top = self.library.dense(qsearch, self.depth, code)
+            bm25 = dict(self.library.lexical(text, self.depth, code)) if text else {}
+            bm25 = {j: v for j, v in bm25.items() if v > 0}
+            z_lex, lex_floor = _z(bm25) if bm25 else ({}, 0.0)
+            lexical.update(z_lex)
+            ids = list(dict.fromkeys([j for j, _ in top] + list(bm25)))
+            if not ids:
+                continue
+            vecs = self.library.vectors(ids, code)
+            # Abstention reads the raw cosine, the scale MIN_COSINE was set on.
+            best = max(best, float((vecs @ qvec).max()))
+            cos = axes.cosines(qvec, vecs) if axes else vecs @ qvec
+            cosine.update(zip(ids, cos.tolist(), strict=True))
+            floor.update(dict.fromkeys(ids, lex_floor))
+        if not cosine:
+            return {}, {}, best
+        # z of the calibrated cosine over the merged top: one scale for all languages.
+        top_values = sorted(cosine.values(), reverse=True)[: self.depth]
+        mu, sd = float(np.mean(top_values)), float(np.std(top_values)) + 1e-6
+        scores = {
+            j: (c - mu) / sd + self.lexical_weight * lexical.get(j, floor[j])
+            for j, c in cosine.items()
+        }
+        return scores, lexical, best
 
     def _known(self, term: str) -> bool:
         """Whether the library mentions `term`; of a dotted name, its last part must appear

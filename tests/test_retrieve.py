@@ -147,3 +147,21 @@ def test_glossary_expansion_both_ways() -> None:
     en = g.expand("Does the interpreter optimise tail calls in os.path.join()?", "en").split()
     assert {"解释器", "尾调用", "os.path.join"} <= set(en)
     assert g.expand("红烧肉怎么做？", "zh") == ""
+
+
+def test_named_terms_the_library_never_mentions(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text(EN + "\nsys.argv lists the arguments. A CPU runs code.\n")
+    library = Library.open(
+        LibraryConfig(name="n", home=tmp_path / "h"), FakeEmbedder(), create=True
+    )
+    library.ingest([docs])
+    retriever = Retriever(library, min_cosine=-1.0)  # only the naming rule decides here
+    assert retriever.search("How do I raise it with sys.setrecursionlimit?").unknown == (
+        "sys.setrecursionlimit",
+    )
+    assert retriever.search("What does os.lseek do with SEEK_END?").unknown == ()
+    assert retriever.search("Why do threads not use all CPUs?").unknown == ()  # CPU
+    assert retriever.search("怎么判断一个对象能不能被 for 循环迭代？").unknown == ()  # stop word
+    assert not retriever.search("What does Flask use for routes?").answerable

@@ -79,6 +79,15 @@ def test_save_load_round_trip(tmp_path: Path, data, backend: str) -> None:
     assert loaded.search(queries, 10) == index.search(queries, 10)
 
 
+@pytest.mark.parametrize("backend", ["flat", "hnsw"])
+def test_stored_vectors_come_back_by_id(data, backend: str) -> None:
+    ids, vecs, _ = data
+    index = VectorIndex.build(ids, vecs, backend)
+    picked = [5, 0, 599, 17]
+    assert np.array_equal(index.vectors([int(ids[i]) for i in picked]), vecs[picked])
+    assert index.vectors([]).shape == (0, vecs.shape[1])
+
+
 def test_flat_remove_drops_ids(data) -> None:
     ids, vecs, queries = data
     index = VectorIndex.build(ids, vecs, "flat")
