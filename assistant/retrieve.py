@@ -9,13 +9,15 @@ answers it, and the bigger language part of a library wins by count (design.md).
 2. Dense: each language index returns its top `DEPTH`; every candidate is re-scored by the
    cosine of question and passage with the language directions projected out of both
    (`assistant.calibrate`), which makes one merged list comparable across languages.
-3. Lexical: BM25 over each language's own index (its own IDF) with the question for its own
-   language and the expansion for the other; scores become z-scores within that list.
+3. Lexical: BM25 with the question and its expansion over each language's own index (its
+   own IDF; chunks are filed by main script, so Chinese notes quote code and English pages
+   quote Chinese); scores become z-scores within each language's list.
 4. A chunk scores z_dense + LEXICAL_WEIGHT · z_lexical, z_dense taken over the merged top
    `DEPTH` of calibrated cosines; chunks found only lexically get their calibrated cosine too.
 
-Parameters (dev-set sensitivity in README): DEPTH 50 (20–50 change all R@5 by ≤0.01),
-LEXICAL_WEIGHT 0.35 (0.2–0.35 the same; 0.5 loses one cross-language question).
+Parameters (dev-set sensitivity: `python bench/retrieval.py`, docs/results.md): DEPTH 50
+(20–100 move all R@5 by ≤ 0.01), LEXICAL_WEIGHT 0.35 (0.2–1.0 leave all R@5 at 0.971 and move
+MRR@10 between 0.84 and 0.88), MIN_COSINE 0.84 (0.83–0.86 give the same decisions).
 """
 
 from __future__ import annotations
@@ -126,13 +128,14 @@ class Retriever:
             return Retrieval(query, (), False, 0.0)
         q_lang = detect_lang(query, default="en")
         expansion = default_glossary().expand(query, q_lang)
-        # Each language's lexical index is searched in its own words: the question itself,
-        # or its expansion into the other language (nothing when nothing carries over).
-        lex_queries = {code: query if code == q_lang else expansion for code in present}
+        # Every language's lexical index gets the question and its expansion: chunks are filed
+        # by their main script, so Chinese notes quote code and English pages quote Chinese;
+        # each index's own IDF keeps the languages' statistics apart.
+        lex_text = f"{query} {expansion}".strip()
         if self.method == "bm25":
             scores: dict[int, float] = {}
-            for code, text in lex_queries.items():
-                scores.update(self.library.lexical(text or query, self.depth, code))
+            for code in present:
+                scores.update(self.library.lexical(lex_text, self.depth, code))
             hits = self._hits(sorted(scores, key=lambda j: (-scores[j], j))[:k], scores, {})
             # no cosine to judge by: answerable when anything matched
             return Retrieval(query, hits, bool(hits), 0.0, expansion)
@@ -143,7 +146,7 @@ class Retriever:
         )
         qvec = self.library.embedder.embed([text], kind="query")[0]
         if self.method == "hybrid":
-            scores, lexical, best = self._hybrid(qvec, lex_queries)
+            scores, lexical, best = self._hybrid(qvec, lex_text, present)
         else:
             scores, lexical = self._dense(qvec, present), {}
             best = max(scores.values(), default=0.0)
@@ -159,7 +162,7 @@ class Retriever:
         return {j: v for code in langs for j, v in self.library.dense(qvec, self.depth, code)}
 
     def _hybrid(
-        self, qvec: np.ndarray, lex_queries: dict[str, str]
+        self, qvec: np.ndarray, lex_text: str, langs: list[str]
     ) -> tuple[dict[int, float], dict[int, float], float]:
         """(scores, lexical z-scores, best raw cosine) of the calibrated, fused candidates."""
         axes = self._axes()
@@ -169,9 +172,9 @@ class Retriever:
         lexical: dict[int, float] = {}
         floor: dict[int, float] = {}  # what a candidate the lexical list missed gets
         best = 0.0
-        for code, text in lex_queries.items():
+        for code in langs:
             top = self.library.dense(qsearch, self.depth, code)
-            bm25 = dict(self.library.lexical(text, self.depth, code)) if text else {}
+            bm25 = dict(self.library.lexical(lex_text, self.depth, code))
             bm25 = {j: v for j, v in bm25.items() if v > 0}
             z_lex, lex_floor = _z(bm25) if bm25 else ({}, 0.0)
             lexical.update(z_lex)
