@@ -118,8 +118,9 @@ class Retriever:
     def _axes(self) -> LanguageAxes | None:
         if not self.calibrate:
             return None
-        cache = getattr(getattr(self.library, "config", None), "models_dir", None)
-        return language_axes(self.library.embedder, default_glossary(), cache)
+        # cached next to the model: the axes belong to it, not to any one library
+        models_dir = self.library.config.models_dir
+        return language_axes(self.library.embedder, default_glossary(), models_dir)
 
     def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
         query = query.strip()
