@@ -179,6 +179,16 @@ def summarize(outcomes: Sequence[Outcome], k: int = 10) -> dict:
 Search = Callable[[str, int], tuple[Sequence[dict], bool]]
 
 
+def search_with(retriever) -> Search:
+    """The `Search` of a retriever: hit dicts (as `search --json` shows them) and its decision."""
+
+    def search(question: str, k: int) -> tuple[list[dict], bool]:
+        result = retriever.search(question, k=k)
+        return [h.to_json() for h in result.hits], result.answerable
+
+    return search
+
+
 def run(
     search: Search, questions: Iterable[Question], k: int = 10, warmup: int = 2
 ) -> list[Outcome]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -115,7 +116,9 @@ class Retriever:
         # Plain dense is the baseline of `eval --compare`: the question alone, uncalibrated.
         self.calibrate = calibrate and method == "hybrid"
 
+    @cached_property
     def _axes(self) -> LanguageAxes | None:
+        """Looked up once per retriever, not per query (the lookup hashes the glossary)."""
         if not self.calibrate:
             return None
         # cached next to the model: the axes belong to it, not to any one library
@@ -166,7 +169,7 @@ class Retriever:
         self, qvec: np.ndarray, lex_text: str, langs: list[str]
     ) -> tuple[dict[int, float], dict[int, float], float]:
         """(scores, lexical z-scores, best raw cosine) of the calibrated, fused candidates."""
-        axes = self._axes()
+        axes = self._axes
         # Projected query · stored passage equals projected · projected: FAISS searches as is.
         qsearch = axes.project(qvec) if axes else qvec
         cosine: dict[int, float] = {}

@@ -48,12 +48,7 @@ def main() -> int:
     }
     reports = {}
     for name, kwargs in variants.items():
-        retriever = Retriever(library, **kwargs)
-
-        def search(q: str, k: int, r: Retriever = retriever) -> tuple[list[dict], bool]:
-            result = r.search(q, k=k)
-            return [h.to_json() for h in result.hits], result.answerable
-
+        search = evaluate.search_with(Retriever(library, **kwargs))
         reports[name] = evaluate.summarize(evaluate.run(search, questions, 10), 10)
         print(f"done: {name}", file=sys.stderr)
     print(evaluate.format_table(reports))

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from assistant.config import LLMSettings
 from index.embedder import FakeEmbedder
-from tests.helpers import free_port, smollm2_gguf
+from tests.helpers import free_port, start_llama_server, wait_for_model
 
 
 def _model_cache() -> Path:
@@ -60,32 +56,11 @@ def llm_server(tmp_path_factory):
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
     port = free_port()
     log = tmp_path_factory.mktemp("llm") / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_gguf()),
-        "--host",
-        "127.0.0.1",
-    ]
-    cmd += ["--port", str(port), "--n_ctx", "2048", "--n_threads", "2"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_llama_server(port, out, "--n_ctx", "2048", "--n_threads", "2")
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
-                    model = json.load(resp)["data"][0]["id"]
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("llama_cpp.server did not become ready in 120 s")
-                time.sleep(0.5)
+        model = wait_for_model(base, proc, log)
         yield LLMSettings(base_url=base, model=model, timeout=180)
     finally:
         proc.terminate()

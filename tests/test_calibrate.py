@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant import calibrate
 from assistant.calibrate import LanguageAxes, _basis, estimate_axes, language_axes
 from assistant.glossary import Glossary, default_glossary
 from index.embedder import FakeEmbedder
@@ -55,8 +56,6 @@ def test_axes_are_cached_on_disk_and_a_damaged_cache_is_recomputed(tmp_path: Pat
     first = language_axes(embedder, glossary, tmp_path)
     assert CountingEmbedder.calls == 2  # one pass per prompt
     [cached] = tmp_path.glob("language-axes-*.npy")
-    from assistant import calibrate
-
     calibrate._MEMORY.clear()
     again = language_axes(embedder, glossary, tmp_path)
     assert CountingEmbedder.calls == 2 and np.array_equal(first.basis, again.basis)

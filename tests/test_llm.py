@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,7 +22,7 @@ from assistant.records import Hit
 from assistant.support import THRESHOLDS, SupportChecker, Thresholds
 from index.embedder import FakeEmbedder
 from ingest.records import Chunk
-from tests.helpers import free_port, retrieval, smollm2_gguf
+from tests.helpers import free_port, retrieval, start_llama_server, wait_for_model
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DOC = (CORPUS / "python-docs-summaries.en.txt").read_text(encoding="utf-8")
@@ -223,32 +220,12 @@ def test_chinese_question_streams_from_the_server(llm_server, short):
 def test_stopped_server_gives_the_extractive_answer(llm_server, tmp_path):
     # A second real server, started and stopped: its port then refuses connections.
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_gguf()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_llama_server(port)
     settings = LLMSettings(
         base_url=f"http://127.0.0.1:{port}/v1", model=llm_server.model, timeout=60
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{settings.base_url}/models", timeout=2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, (
-                    "second server did not start"
-                )
-                time.sleep(0.5)
+        wait_for_model(settings.base_url, proc)
     finally:
         proc.terminate()
         proc.wait(timeout=20)

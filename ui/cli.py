@@ -374,12 +374,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     methods = ["bm25", "dense", "hybrid"] if args.compare else ["hybrid"]
     reports = {}
     for method in methods:
-        retriever = Retriever(assistant.library, method=method)
-
-        def search(q: str, k: int, r: Retriever = retriever) -> tuple[list[dict], bool]:
-            result = r.search(q, k=k)
-            return [h.to_json() for h in result.hits], result.answerable
-
+        search = evaluate.search_with(Retriever(assistant.library, method=method))
         reports[method] = evaluate.summarize(evaluate.run(search, questions, args.k), args.k)
     if args.json:
         out = dict(reports["hybrid"])
