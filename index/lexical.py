@@ -4,8 +4,10 @@ Tokens are lower-cased. Chinese runs go through jieba in search mode (it also em
 shorter words inside long ones, which helps recall on both the query and the passage side).
 Code identifiers (`os.lseek`, `__init__`, `SEEK_END`, `PyObject_New`) stay whole and also
 yield their parts (`os`, `lseek`, `os.path` of `os.path.join`), so both exact and partial
-matches score. jieba and bm25s are imported lazily: a library that only lists or skips files
-never pays for them.
+matches score. English words are reduced to their Snowball stem (PyStemmer, as bm25s
+recommends), so "tracebacks" meets "traceback" and "exceptions" meets "except"; whole dotted
+or underscored identifiers are kept as written. jieba and bm25s are imported lazily: a
+library that only lists or skips files never pays for them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,8 +27,9 @@ import numpy as np
 from index.manifest import fsync
 from ingest.errors import LibraryError
 
-# Bump when tokenize() changes: cached tokens of older libraries no longer match queries.
-TOKENIZER_VERSION = 1
+# Bump when tokenize() changes: `askdocs ingest` then re-tokenizes the cached tokens of older
+# libraries (no re-embedding), whose lexical index no longer matches the queries' tokens.
+TOKENIZER_VERSION = 2
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 # A letter or underscore, then letters, digits, underscores; never a CJK character.
 _IDENT = rf"[^\W\d{_CJK}][^\W{_CJK}]*"
@@ -43,6 +47,18 @@ STOPWORDS_EN = frozenset(
     would you your""".split()  # noqa: SIM905 - a word list reads better as text
 )
 STOPWORDS_ZH = frozenset("的了是在和与或及也就都而之其这那个吗呢吧啊着把被于")  # single characters
+
+
+@cache
+def _stem() -> Callable[[str], str]:
+    import Stemmer
+
+    return Stemmer.Stemmer("english").stemWord
+
+
+def _word(token: str) -> str:
+    """An English word's stem; anything else (digits, non-Latin letters) as it is."""
+    return _stem()(token) if token.isascii() and token.isalpha() else token
 
 
 @cache
@@ -87,11 +103,11 @@ def tokenize(text: str) -> list[str]:
             ]
         elif kind == "ident":
             if "." in value or "_" in value:
-                tokens += _ident_tokens(value)
+                tokens += [t if "." in t or "_" in t else _word(t) for t in _ident_tokens(value)]
             elif value not in STOPWORDS_EN:
-                tokens.append(value)
+                tokens.append(_word(value))
         elif value not in STOPWORDS_EN:
-            tokens.append(value)
+            tokens.append(_word(value))
     return tokens
 
 

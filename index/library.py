@@ -20,7 +20,7 @@ import numpy as np
 from index import manifest as layout
 from index.config import LibraryConfig
 from index.embedder import Embedder
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
 from index.manifest import Manifest
 from index.store import DocumentInfo, Store
 from index.vectors import VectorIndex
@@ -47,9 +47,10 @@ def passage_text(chunk: Chunk, title: str) -> str:
     return f"{path}\n{chunk.text}" if path else chunk.text
 
 
-def lexical_text(chunk: Chunk) -> str:
-    """What the lexical index sees: heading path and text (titles would repeat in every chunk)."""
-    return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
+def lexical_text(heading: str, text: str) -> str:
+    """What the lexical index sees of a chunk: heading path and text (titles would repeat in
+    every chunk)."""
+    return f"{heading}\n{text}" if heading else text
 
 
 def index_lang(lang: str) -> str:
@@ -76,6 +77,7 @@ class IngestReport:
     seconds: float = 0.0
     files: int = 0  # files found under the given paths
     failed: int = 0  # files that could not be read or parsed
+    retokenized: int = 0  # chunks whose lexical tokens were redone for a newer tokenizer
 
     @property
     def nothing_read(self) -> bool:
@@ -83,9 +85,11 @@ class IngestReport:
         return (self.files == 0 or self.failed >= self.files) and not self.removed
 
     def summary(self) -> str:
+        redone = f"; {self.retokenized} chunks re-tokenized" if self.retokenized else ""
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.removed} removed; {self.chunks_added} chunks embedded in {self.seconds:.1f} s"
+            f"{self.removed} removed; {self.chunks_added} chunks embedded{redone} "
+            f"in {self.seconds:.1f} s"
         )
 
 
@@ -256,6 +260,13 @@ class Library:
     @property
     def manifest(self) -> Manifest | None:
         return None if self._fresh or self._gen is None else self._gen.manifest
+
+    @property
+    def stale_tokens(self) -> bool:
+        """Whether the lexical index was built by an older tokenizer; any ingest (even of no
+        files) re-tokenizes it in seconds, without re-embedding."""
+        m = self.manifest
+        return m is not None and m.tokenizer_version != TOKENIZER_VERSION
 
     @property
     def generation(self) -> int:

@@ -198,6 +198,10 @@ class Store:
         for chunk_id, tokens in rows:
             yield chunk_id, tokens.split()
 
+    def lexical_sources(self) -> list[tuple[int, str, str]]:
+        """(chunk_id, heading, text) of every chunk: what its lexical tokens are made from."""
+        return self._rows("SELECT chunk_id, heading, text FROM chunks ORDER BY chunk_id")
+
     def unembedded(self) -> int:
         return self._rows("SELECT count(*) FROM chunks WHERE vector IS NULL")[0][0]
 
@@ -269,6 +273,12 @@ class Store:
         self._write_many(
             "UPDATE chunks SET vector = ? WHERE chunk_id = ?",
             ((vectors[i].tobytes(), int(cid)) for i, cid in enumerate(ids)),
+        )
+
+    def set_tokens(self, rows: Iterable[tuple[int, list[str]]]) -> None:
+        self._write_many(
+            "UPDATE chunks SET tokens = ? WHERE chunk_id = ?",
+            ((" ".join(tokens), int(cid)) for cid, tokens in rows),
         )
 
     def clear(self) -> None:

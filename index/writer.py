@@ -60,9 +60,10 @@ class _Plan:
     updated: int = 0
     warnings: list[str] = field(default_factory=list)
     failed: int = 0
+    retokenize: bool = False  # the library's tokens come from an older tokenizer
 
     def empty(self) -> bool:
-        return not self.removals and not self.additions
+        return not self.removals and not self.additions and not self.retokenize
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -125,7 +126,7 @@ class Writer:
             return stored, todo, gone, dups
 
         stored, todo, gone, dups = diff()
-        if not todo and not gone:
+        if not todo and not gone and not self.lib.stale_tokens:
             return IngestReport(
                 unchanged=len(hashes) - len(dups),
                 warnings=tuple(warnings + dups),
@@ -139,11 +140,11 @@ class Writer:
             plan = self._plan(loading, files, hashes, stored, todo)
             for doc_id in gone:
                 plan.removals.setdefault(doc_id, "gone")
+            plan.retokenize = self.lib.stale_tokens
             warnings += dups + plan.warnings
             if plan.additions:
                 warnings += self._drift()
-            if not plan.empty():
-                self._write(plan)
+            retokenized = self._write(plan) if not plan.empty() else 0
         return IngestReport(
             added=plan.added,
             updated=plan.updated,
@@ -154,6 +155,7 @@ class Writer:
             seconds=time.perf_counter() - t0,
             files=len(files),
             failed=unreadable + plan.failed,
+            retokenized=retokenized,
         )
 
     def _plan(
@@ -200,7 +202,7 @@ class Writer:
             plan.updated += 1 if old or twin else 0
             plan.added += 0 if old or twin else 1
             chunks = chunk_document(doc, settings)
-            tokens = [tokenize(lexical_text(c)) for c in chunks]
+            tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
             plan.additions.append(_Addition(doc, str(path), hashes[path], chunks, tokens))
             seen[doc.doc_id] = str(path)
         return plan
@@ -212,11 +214,12 @@ class Writer:
         chunk = self.lib.config.chunk
         if m is None:
             return []
-        now = (chunk.size, chunk.overlap, PASSAGE_VERSION, TOKENIZER_VERSION)
-        then = (m.chunk_size, m.chunk_overlap, m.passage_version, m.tokenizer_version)
+        # An older tokenizer is not drift: the same write re-tokenizes the whole library.
+        now = (chunk.size, chunk.overlap, PASSAGE_VERSION)
+        then = (m.chunk_size, m.chunk_overlap, m.passage_version)
         if now == then:
             return []
-        what = "chunk size/overlap, passage format, tokenizer"
+        what = "chunk size/overlap, passage format"
         return [
             f"library {self.lib.config.name!r} was built with ({what}) = {then}, this askdocs "
             f"uses {now}; new and changed files follow the new settings. Run askdocs ingest "
@@ -236,7 +239,8 @@ class Writer:
 
     # ---- building a generation -----------------------------------------------------------
 
-    def _write(self, plan: _Plan) -> None:
+    def _write(self, plan: _Plan) -> int:
+        """Build and publish the next generation; returns the number of chunks re-tokenized."""
         lib = self.lib
         base_gen = None if lib._fresh else lib._gen
         base = base_gen.manifest if base_gen else None
@@ -249,8 +253,12 @@ class Writer:
                 store = Store(gen_dir / STORE, writable=True)
             try:
                 removed, added = self._apply(plan, store)
+                retokenized = self._retokenize(store) if plan.retokenize else 0
                 manifest = self._manifest(base, store, gen_dir)
-                manifest = self._indexes(manifest, store, gen_dir, base_gen, removed, added)
+                relexed = set(LANGS) if plan.retokenize else set()
+                manifest = self._indexes(
+                    manifest, store, gen_dir, base_gen, removed, added, relexed
+                )
             finally:
                 store.close()
             files = {**manifest.files, **layout.file_sizes(gen_dir, [STORE])}
@@ -261,6 +269,7 @@ class Writer:
             raise
         lib._fresh = False
         lib._load()
+        return retokenized
 
     def _apply(self, plan: _Plan, store: Store) -> tuple[set[str], set[str]]:
         """Removals then additions (with vectors, embedded in batches).
@@ -284,11 +293,28 @@ class Writer:
         added = {lang for a in plan.additions for lang in store.chunk_langs(a.doc.doc_id)}
         return removed, added
 
+    def _retokenize(self, store: Store) -> int:
+        """Redo every chunk's lexical tokens with this tokenizer; vectors stay as they are."""
+        rows = store.lexical_sources()
+        tokens = []
+        for i, (chunk_id, heading, text) in enumerate(rows, 1):
+            tokens.append((chunk_id, tokenize(lexical_text(heading, text))))
+            if i % 200 == 0 or i == len(rows):
+                self.progress("tokenize", i, len(rows))
+        store.set_tokens(tokens)
+        return len(rows)
+
     def _manifest(self, base: Manifest | None, store: Store, gen_dir: Path) -> Manifest:
         number = int(gen_dir.name.split("-")[1])
         stamp = {"generation": number, "documents": store.count(), "updated_at": time.time()}
         if base is not None:
-            return replace(base, **stamp, askdocs_version=layout.askdocs_version())
+            # every write leaves all tokens current (stale ones are re-tokenized first)
+            return replace(
+                base,
+                **stamp,
+                tokenizer_version=TOKENIZER_VERSION,
+                askdocs_version=layout.askdocs_version(),
+            )
         embedder = self.lib.embedder
         chunk = self.lib.config.chunk
         return Manifest(
@@ -310,8 +336,10 @@ class Writer:
         base_gen,  # noqa: ANN001 - library._Generation | None
         removed: set[str],
         added: set[str],
+        relexed: set[str],
     ) -> Manifest:
-        """Per-language FAISS and bm25s files: rebuilt where changed, linked where not."""
+        """Per-language FAISS and bm25s files: rebuilt where changed, linked where not
+        (`relexed`: languages whose tokens were redone, so only their bm25s index)."""
         changed = removed | added
         counts = store.lang_counts()
         langs: dict[str, dict] = {}
@@ -322,16 +350,18 @@ class Writer:
             reuse = base_gen is not None and lang not in changed and lang in base_gen.manifest.langs
             if reuse:
                 _link(base_gen.dir / vector_file(lang), gen_dir / vector_file(lang))
-                _link(base_gen.dir / lexical_dir(lang), gen_dir / lexical_dir(lang))
                 langs[lang] = dict(base_gen.manifest.langs[lang])
             else:
                 ids, vecs = store.vectors(lang, manifest.dim)
                 old = base_gen.dir / vector_file(lang) if base_gen else None
                 vindex = self._vector_index(ids, vecs, old, grown_only=lang not in removed)
                 vindex.save(gen_dir / vector_file(lang))
+                langs[lang] = {"chunks": counts[lang], "backend": vindex.backend}
+            if reuse and lang not in relexed:
+                _link(base_gen.dir / lexical_dir(lang), gen_dir / lexical_dir(lang))
+            else:
                 tok_ids, toks = zip(*store.tokens(lang), strict=True)
                 LexicalIndex.build(list(tok_ids), list(toks)).save(gen_dir / lexical_dir(lang))
-                langs[lang] = {"chunks": counts[lang], "backend": vindex.backend}
             self.progress("index", i, len(todo))
         return replace(manifest, langs=langs, files=layout.file_sizes(gen_dir, names))
 

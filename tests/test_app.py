@@ -509,6 +509,23 @@ def test_empty_library_ingests_sample_first(app_env: Path, monkeypatch, tmp_path
     assert not at.success
 
 
+def test_library_of_an_older_tokenizer_is_updated_on_start(
+    app_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import index.writer
+    from index.lexical import TOKENIZER_VERSION
+
+    sample = _tiny_sample(monkeypatch, tmp_path, "frobnicator.en.md")
+    with monkeypatch.context() as old:  # written by an askdocs with a cruder tokenizer
+        old.setattr(index.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+        old.setattr(index.writer, "tokenize", lambda text: text.lower().split())
+        _library(app_env, "uitest-old").ingest([sample])
+    assert _library(app_env, "uitest-old").library.stale_tokens
+    monkeypatch.setenv("ASKDOCS_LIBRARY", "uitest-old")
+    _ok(_app())
+    assert not _library(app_env, "uitest-old").library.stale_tokens
+
+
 @pytest.mark.model
 @pytest.mark.llm
 def test_llm_mode_streams_into_the_page(app_env: Path, request, monkeypatch) -> None:

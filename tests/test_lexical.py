@@ -25,7 +25,16 @@ def test_dotted_prefixes_allow_module_matches() -> None:
 
 def test_lowercase_punctuation_and_english_stopwords_dropped() -> None:
     toks = tokenize("The Quick, brown fox -- is it?! (jumps)")
-    assert toks == ["quick", "brown", "fox", "jumps"]
+    assert toks == ["quick", "brown", "fox", "jump"]
+
+
+def test_english_words_meet_their_inflections_identifiers_stay_whole() -> None:
+    assert tokenize("tracebacks") == tokenize("traceback") == ["traceback"]
+    assert tokenize("Exceptions") == tokenize("exception")
+    assert tokenize("decorators decorated") == tokenize("decorator decorate")
+    toks = tokenize("os.path.join SEEK_END")
+    assert {"os.path.join", "seek_end"} <= set(toks)  # exact names are kept as written
+    assert tokenize("Python3 第3章") == ["python3", "第", "3", "章"]  # digits: untouched
 
 
 def test_chinese_is_segmented_into_words() -> None:
@@ -61,6 +70,7 @@ def test_bm25_ranks_exact_and_partial_matches(corpus) -> None:
     assert index.search(tokenize("__init__"), 3)[0][0] == 303
     assert index.search(tokenize("字典的键"), 3)[0][0] == 404
     assert index.search(tokenize("列表推导式"), 3)[0][0] == 505
+    assert index.search(tokenize("appending items"), 3)[0][0] == 202  # another inflection
 
 
 def test_bm25_returns_only_matching_chunks_best_first(corpus) -> None:

@@ -174,6 +174,66 @@ def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
     assert "generators" in _top_text(lib, lib.lexical("generators", 1))
 
 
+@pytest.mark.parametrize("again", ["same files", "no files"])  # the app passes none
+def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, again: str
+) -> None:
+    import index.writer
+    from index.lexical import TOKENIZER_VERSION
+
+    docs = _write(tmp_path / "docs", DOCS)
+    cfg = _config(tmp_path)
+    # a library written by an askdocs whose tokenizer only split on white space
+    monkeypatch.setattr(index.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+    monkeypatch.setattr(index.writer, "tokenize", lambda text: text.lower().split())
+    Library.open(cfg, FakeEmbedder(), create=True).ingest([docs])
+    monkeypatch.undo()
+    emb = CountingEmbedder()
+    lib = Library.open(cfg, emb)
+    assert lib.manifest.tokenizer_version == TOKENIZER_VERSION - 1
+    assert lib.lexical("moving", 3) == []  # the old tokens know only "moves"
+    dense_before = lib.dense(_q("close files"), 5)
+
+    assert lib.stale_tokens
+    report = lib.ingest([docs] if again == "same files" else [])
+    n = len(_all_chunks(lib))
+    assert (report.chunks_added, report.retokenized) == (0, n)
+    assert not lib.stale_tokens
+    assert f"{n} chunks re-tokenized" in report.summary()
+    assert emb.texts == []  # tokens only: nothing re-embedded
+    assert lib.manifest.tokenizer_version == TOKENIZER_VERSION
+    assert "moves the file offset" in _top_text(lib, lib.lexical("moving", 3))
+    assert lib.dense(_q("close files"), 5) == dense_before
+
+    gen = lib.generation
+    assert lib.ingest([docs]).retokenized == 0 and lib.generation == gen  # done once
+
+
+def test_cli_names_the_one_command_that_updates_an_old_keyword_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import index.embedder
+    import index.writer
+    from index.lexical import TOKENIZER_VERSION
+    from ui.cli import main
+
+    docs = _write(tmp_path / "docs", DOCS)
+    monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    with monkeypatch.context() as old:
+        old.setattr(index.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+        old.setattr(index.writer, "tokenize", lambda text: text.lower().split())
+        assert main(["ingest", str(docs), "--library", "cli"]) == 0
+    capsys.readouterr()
+    assert main(["search", "moving", "--library", "cli"]) == 0
+    assert "askdocs ingest" in capsys.readouterr().err  # still answers, and says what to run
+    assert main(["ingest", str(docs), "--library", "cli"]) == 0
+    assert "chunks re-tokenized" in capsys.readouterr().out
+    assert main(["search", "moving", "--library", "cli"]) == 0
+    out, err = capsys.readouterr()
+    assert "moves the file offset" in out and "older askdocs" not in err
+
+
 def test_change_add_delete_incrementally(built) -> None:
     cfg, docs, _ = built
     emb = CountingEmbedder()

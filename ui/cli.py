@@ -160,8 +160,14 @@ def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a termin
         return None
     from tqdm import tqdm
 
-    units = {"scan": "file", "load": "file", "embed": "chunk", "index": "lang"}
-    labels = {"scan": "hashing", "load": "reading", "embed": "embedding", "index": "indexing"}
+    units = {"scan": "file", "load": "file", "embed": "chunk", "tokenize": "chunk", "index": "lang"}
+    labels = {
+        "scan": "hashing",
+        "load": "reading",
+        "embed": "embedding",
+        "tokenize": "re-tokenizing",
+        "index": "indexing",
+    }
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -213,7 +219,14 @@ def _open_assistant(args: argparse.Namespace):
     """An Assistant over an existing library (reading never creates or rebuilds one)."""
     from index.library import Library
 
-    return _assistant_for(args, Library.open(_library_config(args)))
+    library = Library.open(_library_config(args))
+    if library.stale_tokens:  # still answers; only its keyword matching is weaker
+        print(
+            "askdocs: this library's keyword index comes from an older askdocs; run "
+            "`askdocs ingest PATH...` once to update it (seconds, nothing is re-embedded).",
+            file=sys.stderr,
+        )
+    return _assistant_for(args, library)
 
 
 def _assistant_for(args: argparse.Namespace, library):

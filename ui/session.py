@@ -133,6 +133,12 @@ def ensure_sample(lang: str) -> None:
             finally:
                 done()
             note.success(label("sample_done", lang, n=len(assistant.documents())))
+        elif assistant.library.stale_tokens:  # built by an older askdocs: seconds, no model
+            update, done = progress_bar(lang)
+            try:
+                assistant.ingest([], progress=update)
+            finally:
+                done()
         flags["sample_checked"] = True
 
 
