@@ -24,6 +24,7 @@ from assistant.glossary import default_glossary
 from assistant.records import Answer, Citation, Hit, Sentence
 from assistant.sentences import display, split, text_lang
 from assistant.support import terms, weight
+from ingest.language import HAN
 
 TextLookup = Callable[[str], str]  # doc_id -> stored document text
 
@@ -107,7 +108,7 @@ def candidates(
 
 def _informative(shown: str) -> bool:
     """Skip bare list labels ("整数", "CPython"): a sentence needs a few words."""
-    han = sum("\u3400" <= ch <= "\u9fff" for ch in shown)
+    han = len(HAN.findall(shown))
     return han >= 6 or len(shown.split()) >= 4
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from assistant.records import Answer, Citation
 from assistant.sentences import text_lang
 from assistant.support import EN_STOP, ZH_STOP, cut, wordset
+from ingest.language import HAN, HAN_RANGES
 
 ZH_PRONOUNS = wordset(
     "它 它们 它的 这 那 这个 那个 这些 那些 此 该 其 上述 上面 前面 刚才 这种 那种 这样 那样 后者 前者"
@@ -33,7 +34,8 @@ QUESTION_WORDS = wordset(
 )
 MAX_TOPIC_TERMS = 6
 _WORD = re.compile(
-    r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?|\d+(?:\.\d+)*|[\u3400-\u9fff]+"
+    r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?|\d+(?:\.\d+)*"
+    rf"|[{HAN_RANGES}]+"
 )
 
 
@@ -41,7 +43,7 @@ def is_follow_up(question: str) -> bool:
     """Whether `question` leans on an earlier turn for its topic."""
     q = question.strip()
     if text_lang(q) == "zh":
-        han = [w for w in cut(q) if re.match(r"[\u3400-\u9fff]", w)]
+        han = [w for w in cut(q) if HAN.match(w)]
         # jieba glues pronouns to what follows ("它会", "这么"), so look at word starts too.
         if q.startswith(ZH_OPENERS) or any(w in ZH_PRONOUNS or w[0] in "它这那" for w in han):
             return True
@@ -62,7 +64,7 @@ def key_terms(text: str, limit: int = MAX_TOPIC_TERMS) -> list[str]:
     """The topic of a query in reading order: identifiers, content words, jieba words."""
     out: list[str] = []
     for tok in _WORD.findall(text):
-        if "\u3400" <= tok[0] <= "\u9fff":
+        if HAN.match(tok):
             words = [
                 w for w in cut(tok) if len(w) >= 2 and w not in ZH_STOP and w not in ZH_PRONOUNS
             ]

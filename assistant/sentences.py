@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+from ingest.language import HAN
+from ingest.outline import FENCE
+
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _ITEM = re.compile(r"^\s*(?:>\s*)?(?:[-*+•]|\d{1,3}[.)、])\s+")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|={3,})\s*$")
@@ -57,12 +58,12 @@ def text_lang(text: str) -> str:
     A question written in Chinese often names English identifiers ("PyBool_FromLong 返回什么"),
     so Han characters win unless Latin words clearly outnumber them.
     """
-    han = len(_HAN.findall(text))
+    han = len(HAN.findall(text))
     return "zh" if han and han >= len(_LATIN_WORD.findall(text)) else "en"
 
 
 def is_cjk(ch: str) -> bool:
-    return bool(_HAN.match(ch)) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
+    return bool(HAN.match(ch)) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
 
 
 def _lines(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -90,11 +91,11 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
     for start, end in _lines(text, lo, hi):
         line = text[start:end]
         if fence_start >= 0:
-            if _FENCE.match(line):
+            if FENCE.match(line):
                 blocks.append(Span(fence_start, end, "code"))
                 fence_start = -1
             continue
-        if _FENCE.match(line):
+        if FENCE.match(line):
             flush()
             fence_start = start
             continue

@@ -16,11 +16,12 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.sentences import display, split
+from ingest.language import HAN, HAN_RANGES
 
 _TOKEN = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?"  # identifiers, a.b.c, f()
     r"|\d+(?:\.\d+)*%?"  # numbers and versions: 3.8, 80%
-    r"|[\u3400-\u9fff\uf900-\ufaff]+"  # runs of Chinese characters, cut by jieba
+    rf"|[{HAN_RANGES}]+"  # runs of Chinese characters, cut by jieba
 )
 
 
@@ -83,7 +84,7 @@ def terms(text: str) -> frozenset[str]:
     """Lower-cased content terms of `text` (cached: questions and sentences repeat)."""
     out: set[str] = set()
     for tok in _TOKEN.findall(text):
-        if "\u3400" <= tok[0] <= "\ufaff":
+        if HAN.match(tok):
             for w in cut(tok):
                 if len(w) >= 2 and w not in ZH_STOP:
                     out.add(w)

@@ -26,11 +26,12 @@ import numpy as np
 
 from index.manifest import fsync
 from ingest.errors import LibraryError
+from ingest.language import HAN_RANGES
 
 # Bump when tokenize() changes: `askdocs ingest` then re-tokenizes the cached tokens of older
 # libraries (no re-embedding), whose lexical index no longer matches the queries' tokens.
 TOKENIZER_VERSION = 2
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_CJK = HAN_RANGES
 # A letter or underscore, then letters, digits, underscores; never a CJK character.
 _IDENT = rf"[^\W\d{_CJK}][^\W{_CJK}]*"
 _TOKEN = re.compile(

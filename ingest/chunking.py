@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.errors import InputError
-from ingest.language import detect_lang
+from ingest.language import HAN, detect_lang
 from ingest.outline import FENCE, fence_closes, outline
 from ingest.records import Chunk, Document, content_hash
 
@@ -63,7 +63,6 @@ _SEPARATORS = [
 # Where a chunk may start inside the overlap: after a sentence end, or after a word or clause.
 _SENTENCE_START = re.compile(r"(?:[。！？；][”’」』）)]*|[.?!][\"')\]]*(?=\s)|\n)\s*")
 _WORD_START = re.compile(r"(?:[，、：,;:]|\s)\s*")
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SENTENCE_END = re.compile(r"[。！？；]|[.?!](?=\s|$)")
 _MARKERS = re.compile(r"^(?:[#>*+\-\s]|\d+[.)]\s)+")
 
@@ -213,7 +212,7 @@ def _boundary(text: str, lo: int, hi: int, last: bool) -> int | None:
         found = [m.end() for m in pattern.finditer(text, max(0, lo - 2), hi) if lo <= m.end() < hi]
         if found:
             return found[-1] if last else found[0]
-    han = [m.start() for m in _HAN.finditer(text, lo, hi)]
+    han = [m.start() for m in HAN.finditer(text, lo, hi)]
     if han:
         return han[-1] if last else han[0]
     return None

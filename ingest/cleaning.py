@@ -13,6 +13,8 @@ import html
 import re
 
 from ingest.errors import InputError
+from ingest.language import HAN
+from ingest.outline import FENCE
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -40,7 +42,6 @@ _COMMON_ZH = frozenset(
 _LATIN_PAGE = re.compile(
     r"cp125[02478]|latin_1|iso8859_(?:[2349]|1[03-6])|mac_(?:latin2|roman|iceland)"
 )
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # Characters of ordinary Chinese or Western text (random bytes read as UTF-16 are mostly not).
 _ORDINARY = re.compile(
     r"[\t\n\r\x20-\x7e\xa0-\u024f\u2000-\u206f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
@@ -130,7 +131,7 @@ def _guess_chinese(data: bytes) -> tuple[str, str] | None:
             text = data.decode(name)
         except UnicodeDecodeError:
             continue
-        han = _HAN.findall(text)
+        han = HAN.findall(text)
         if len(han) < 2:
             continue
         score = sum(ch in _COMMON_ZH for ch in han) / len(han)
@@ -162,7 +163,6 @@ def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _BR = re.compile(r"<br\s*/?>[ \t]*(\n)?", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 
@@ -172,7 +172,7 @@ def clean_markdown(text: str) -> str:
     out: list[str] = []
     fence: str | None = None
     for line in text.splitlines(keepends=True):
-        m = _FENCE.match(line)
+        m = FENCE.match(line)
         if fence:
             if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
                 fence = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+# Han characters: CJK unified ideographs (with extensions A and B+) and compatibility ones.
+HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+HAN = re.compile(f"[{HAN_RANGES}]")
 _KANA_HANGUL = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 # Letters of any script: \w minus digits and underscore.
@@ -35,7 +37,7 @@ def detect_lang(text: str, default: str = "other") -> str:
         half = _SAMPLE // 2
         text = text[:half] + text[len(text) // 2 : len(text) // 2 + half]
     text = _CODE.sub(" ", text)
-    han = len(_HAN.findall(text))
+    han = len(HAN.findall(text))
     kana = len(_KANA_HANGUL.findall(text))
     latin = len(_LATIN.findall(text))
     letters = len(_LETTER.findall(text))
