@@ -73,6 +73,13 @@ def main() -> int:
     p.add_argument("--weights", default="0,0.25,0.5,0.75,1")
     args = p.parse_args()
 
+    class CrossLanguageRetriever(Retriever):
+        """Tells the view the question's language before each search."""
+
+        def search(self, query: str, k: int = 10, lang: str | None = None):
+            self.library.q_lang = detect_lang(query.strip(), default="en")
+            return super().search(query, k, lang)
+
     library = Library.open(LibraryConfig(name=args.library))
     glossary = default_glossary()
     rows: dict[str, list[tuple[int, str]]] = {}
@@ -95,7 +102,6 @@ def main() -> int:
     }
     seconds = time.perf_counter() - start
     n = sum(len(pairs) for pairs in rows.values())
-    print(f"extra embedding pass: {n} chunks in {seconds:.1f} s", file=sys.stderr)
 
     questions = evaluate.load_questions(args.questions)
     reports = {}
@@ -105,14 +111,7 @@ def main() -> int:
             ids = [j for j, _ in pairs]
             mix = (1 - w) * library.vectors(ids, code) + w * bilingual[code]
             blends[code] = (ids, mix / np.linalg.norm(mix, axis=1, keepdims=True))
-        view = CrossLanguageView(library, blends)
-        retriever = Retriever(view)
-        plain_search = evaluate.search_with(retriever)
-
-        def search(query: str, k: int, view=view, plain_search=plain_search):
-            view.q_lang = detect_lang(query, default="en")
-            return plain_search(query, k)
-
+        search = evaluate.search_with(CrossLanguageRetriever(CrossLanguageView(library, blends)))
         name = "shipped (weight 0)" if w == 0 else f"bilingual weight {w:g}"
         reports[name] = evaluate.summarize(evaluate.run(search, questions, 10), 10)
         print(f"done: {name}", file=sys.stderr)
