@@ -22,9 +22,9 @@ import numpy as np
 
 from assistant.glossary import default_glossary
 from assistant.records import Answer, Citation, Hit, Sentence
-from assistant.sentences import display, split, text_lang
-from assistant.support import terms, weight
-from ingest.language import HAN
+from assistant.sentences import display, split
+from assistant.support import weight
+from ingest.text import HAN, terms, text_lang
 
 TextLookup = Callable[[str], str]  # doc_id -> stored document text
 

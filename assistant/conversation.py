@@ -17,26 +17,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.records import Answer, Citation
-from assistant.sentences import text_lang
-from assistant.support import EN_STOP, ZH_STOP, cut, wordset
-from ingest.language import HAN, HAN_RANGES
+from ingest.text import HAN, content_words, cut, identifiers, is_code_name, text_lang
 
-ZH_PRONOUNS = wordset(
-    "它 它们 它的 这 那 这个 那个 这些 那些 此 该 其 上述 上面 前面 刚才 这种 那种 这样 那样 后者 前者"
+ZH_PRONOUNS = frozenset(
+    "它 它们 它的 这 那 这个 那个 这些 那些 此 该 其 上述 上面 前面 刚才 这种 那种 这样 那样 后者 前者".split()  # noqa: SIM905
 )
 ZH_OPENERS = ("那", "那么", "还有", "另外", "那如果", "如果是", "和", "跟", "与", "而")
-EN_PRONOUNS = wordset(
-    "it its it's they them their this that these those former latter one ones same"
+EN_PRONOUNS = frozenset(
+    "it its it's they them their this that these those former latter one ones same".split()  # noqa: SIM905
 )
 EN_OPENERS = ("what about", "how about", "and ", "also", "what if", "but ", "or ", "then ", "so ")
-QUESTION_WORDS = wordset(
-    "what which who how why when where does do did is are can could should would will"
-)
 MAX_TOPIC_TERMS = 6
-_WORD = re.compile(
-    r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?|\d+(?:\.\d+)*"
-    rf"|[{HAN_RANGES}]+"
-)
 
 
 def is_follow_up(question: str) -> bool:
@@ -47,7 +38,7 @@ def is_follow_up(question: str) -> bool:
         # jieba glues pronouns to what follows ("它会", "这么"), so look at word starts too.
         if q.startswith(ZH_OPENERS) or any(w in ZH_PRONOUNS or w[0] in "它这那" for w in han):
             return True
-        short = sum(len(w) for w in han) <= 4 and not _identifiers(q)
+        short = sum(len(w) for w in han) <= 4 and not any(map(is_code_name, identifiers(q)))
         return short or (q.rstrip("？?。 ").endswith("呢") and sum(len(w) for w in han) <= 10)
     low = q.lower()
     words = re.findall(r"[a-z0-9_.']+", low)
@@ -56,25 +47,14 @@ def is_follow_up(question: str) -> bool:
     return len(words) <= 3
 
 
-def _identifiers(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if "_" in w or "." in w[1:] or w.endswith("()")]
-
-
 def key_terms(text: str, limit: int = MAX_TOPIC_TERMS) -> list[str]:
     """The topic of a query in reading order: identifiers, content words, jieba words."""
     out: list[str] = []
-    for tok in _WORD.findall(text):
-        if HAN.match(tok):
-            words = [
-                w for w in cut(tok) if len(w) >= 2 and w not in ZH_STOP and w not in ZH_PRONOUNS
-            ]
-        elif tok.lower() in EN_STOP or tok.lower() in QUESTION_WORDS or tok.lower() in EN_PRONOUNS:
-            words = []
-        else:
-            words = [tok]
-        for w in words:
-            if w.lower() not in (o.lower() for o in out):
-                out.append(w)
+    for w in content_words(text):
+        if w in ZH_PRONOUNS or w.lower() in EN_PRONOUNS:
+            continue
+        if w.lower() not in (o.lower() for o in out):
+            out.append(w)
     return out[:limit]
 
 

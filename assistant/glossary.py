@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
-_CODEY = re.compile(r"[_.]|[a-z][A-Z]|^[A-Z0-9_]{2,}$|\(\)$")
+from ingest.text import identifiers, is_code_name
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Glossary:
     def expand(self, query: str, query_lang: str) -> str:
         """Terms of `query` in the other language (empty when nothing carries over)."""
         if query_lang == "zh":
-            terms = [m.group().removesuffix("()") for m in _IDENT.finditer(query)]
+            terms = [name.removesuffix("()") for name in identifiers(query)]
             # Longest glossary entries first, and each span of the question used once,
             # so 全局解释器锁 does not also add 解释器's terms.
             rest = query
@@ -64,9 +63,7 @@ class Glossary:
             for zh in self.en_to_zh[m.group("term")]
         ]
         # Identifiers that look like code carry over to Chinese notes, which quote code as is.
-        terms += [
-            m.group().removesuffix("()") for m in _IDENT.finditer(query) if _CODEY.search(m.group())
-        ]
+        terms += [name.removesuffix("()") for name in identifiers(query) if is_code_name(name)]
         return " ".join(dict.fromkeys(terms))
 
 

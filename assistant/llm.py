@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 from assistant.config import LLMSettings
 from assistant.records import Answer, Citation, Hit, Sentence
-from assistant.sentences import display, split, text_lang
+from assistant.sentences import display, split
 from assistant.support import SupportChecker
 from ingest.errors import LLMError
+from ingest.text import text_lang
 
 SOURCES = 5  # passages given to the model
 SOURCE_CHARS = 800  # per passage: small models have small contexts

@@ -22,7 +22,6 @@ MRR@10 between 0.84 and 0.88), MIN_COSINE 0.84 (0.83–0.86 give the same decisi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -31,8 +30,7 @@ import numpy as np
 from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary
 from assistant.records import Hit
-from index.lexical import tokenize
-from ingest.language import detect_lang
+from ingest.text import named_terms, text_lang, tokenize
 
 DEPTH = 50
 LEXICAL_WEIGHT = 0.35
@@ -68,29 +66,6 @@ def _z(scores: dict[int, float]) -> tuple[dict[int, float], float]:
     values = np.fromiter(scores.values(), dtype=np.float64)
     mu, sd = values.mean(), values.std() + 1e-6
     return {j: (v - mu) / sd for j, v in scores.items()}, (values.min() - mu) / sd
-
-
-_WORD = re.compile(r"[A-Za-z_][\w.]*[\w]|\d{3,}")
-
-
-def named_terms(query: str, query_lang: str) -> list[str]:
-    """Words of the question that name something: code, products, numbers.
-
-    A Latin word inside a Chinese question, a capitalised word after the first, an all-caps,
-    camelCase or dotted/underscored word, a number of three digits or more.
-    """
-    names = []
-    for i, m in enumerate(_WORD.finditer(query)):
-        w = m.group()
-        if (
-            (query_lang == "zh" and len(w) >= 3)
-            or (i > 0 and w[0].isupper())
-            or (len(w) >= 2 and w.isupper())
-            or re.search(r"[a-z][A-Z]|[._]", w)
-            or w.isdigit()
-        ):
-            names.append(w.lower())
-    return list(dict.fromkeys(names))
 
 
 class Retriever:
@@ -130,7 +105,7 @@ class Retriever:
         present = [code for code in self.library.langs() if lang is None or code == lang]
         if not query or not present:
             return Retrieval(query, (), False, 0.0)
-        q_lang = detect_lang(query, default="en")
+        q_lang = text_lang(query)
         expansion = default_glossary().expand(query, q_lang)
         # Every language's lexical index gets the question and its expansion: chunks are filed
         # by their main script, so Chinese notes quote code and English pages quote Chinese;

@@ -11,10 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.language import HAN
-from ingest.outline import FENCE
+from ingest.text import HAN, Fences
 
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _ITEM = re.compile(r"^\s*(?:>\s*)?(?:[-*+•]|\d{1,3}[.)、])\s+")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|={3,})\s*$")
@@ -52,16 +50,6 @@ class Span:
     kind: str = "text"  # "text" | "heading" | "code"
 
 
-def text_lang(text: str) -> str:
-    """Language of a question or sentence: "zh" when Chinese characters carry it, else "en".
-
-    A question written in Chinese often names English identifiers ("PyBool_FromLong 返回什么"),
-    so Han characters win unless Latin words clearly outnumber them.
-    """
-    han = len(HAN.findall(text))
-    return "zh" if han and han >= len(_LATIN_WORD.findall(text)) else "en"
-
-
 def is_cjk(ch: str) -> bool:
     return bool(HAN.match(ch)) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
 
@@ -80,7 +68,7 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
     """Group lines into paragraphs, headings and code blocks."""
     blocks: list[Span] = []
     cur: list[int] | None = None  # [start, end, quoted]
-    fence_start = -1
+    fence_start, fences = -1, Fences()
 
     def flush() -> None:
         nonlocal cur
@@ -90,12 +78,14 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
 
     for start, end in _lines(text, lo, hi):
         line = text[start:end]
-        if fence_start >= 0:
-            if FENCE.match(line):
-                blocks.append(Span(fence_start, end, "code"))
-                fence_start = -1
+        role = fences.step(line)
+        if role == "close":
+            blocks.append(Span(fence_start, end, "code"))
+            fence_start = -1
             continue
-        if FENCE.match(line):
+        if role == "code":
+            continue
+        if role == "open":
             flush()
             fence_start = start
             continue

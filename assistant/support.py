@@ -1,103 +1,19 @@
 """How well one text supports another: shared terms and embedding similarity.
 
-`terms()` is the assistant's bag of meaningful words: code identifiers kept whole (and split
-at dots), numbers, English content words, jieba words for Chinese. It scores answer sentences
-against a question (answer.py), finds a conversation's topic (conversation.py) and, together
-with embeddings, checks that an LLM sentence is backed by the span it cites (llm.py).
+`ingest.text.terms()` is the bag of meaningful words; `overlap` weighs what two bags share
+(answer.py scores sentences with it) and, together with embeddings, `SupportChecker` checks
+that an LLM sentence is backed by the span it cites (llm.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from assistant.sentences import display, split
-from ingest.language import HAN, HAN_RANGES
-
-_TOKEN = re.compile(
-    r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?"  # identifiers, a.b.c, f()
-    r"|\d+(?:\.\d+)*%?"  # numbers and versions: 3.8, 80%
-    rf"|[{HAN_RANGES}]+"  # runs of Chinese characters, cut by jieba
-)
-
-
-def wordset(words: str) -> frozenset[str]:
-    """A frozenset from a white-space separated word list (easier to read than a literal)."""
-    return frozenset(words.split())
-
-
-EN_STOP = wordset(
-    """a an the and or but if then else of to in on at by for with from as into about over
-    is are was were be been being do does did done doing have has had having can could will
-    would shall should may might must not no yes it its this that these those they them their
-    there here he she we you your i me my our what which who whom whose when where why how
-    than so such very just also only any all some each other more most much many few one
-    use used using get make work works mean means way thing things python"""
-)
-ZH_STOP = wordset(
-    """的 了 是 在 和 与 或 及 也 都 就 而 但 并 把 被 对 从 向 为 以 于 之 其 该 此 这 那 它 它们
-    他 她 我 你 我们 你们 他们 这个 那个 这些 那些 什么 怎么 怎样 如何 哪些 哪个 哪 为什么 吗 呢
-    吧 啊 呀 么 有 没有 可以 能 能够 会 要 需要 应该 一个 一种 一下 时候 时 中 里 上 下 后 前 用 使用
-    如果 那么 还有 另外 区别 不同 有什么 是否 请问 怎么样 多少 几 个 做 进行"""
-)
-
-
-def _stem(word: str) -> str:
-    """Crude English plural/suffix folding so "lists" meets "list"."""
-    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("es", "e"), ("s", "")):
-        if word.endswith(suffix) and len(word) > len(suffix) + 2 and not word.endswith("ss"):
-            return word[: -len(suffix)] + keep
-    return word
-
-
-@lru_cache(maxsize=1)
-def _jieba():
-    """A jieba tokenizer of our own that knows the glossary's terms (装饰器, 生成器 …).
-
-    Its own instance, so that the words added here never change how the library's lexical
-    index (which uses jieba's global tokenizer) cuts text.
-    """
-    import logging
-
-    import jieba
-
-    from assistant.glossary import default_glossary
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    for word in default_glossary().zh_to_en:
-        tokenizer.add_word(word)
-    return tokenizer
-
-
-def cut(text: str) -> list[str]:
-    """jieba words of `text` (jieba loads on first use: it takes a second)."""
-    return _jieba().lcut(text)
-
-
-@lru_cache(maxsize=4096)
-def terms(text: str) -> frozenset[str]:
-    """Lower-cased content terms of `text` (cached: questions and sentences repeat)."""
-    out: set[str] = set()
-    for tok in _TOKEN.findall(text):
-        if HAN.match(tok):
-            for w in cut(tok):
-                if len(w) >= 2 and w not in ZH_STOP:
-                    out.add(w)
-            continue
-        low = tok.lower().removesuffix("()")
-        if low[0].isdigit():
-            out.add(low)
-        elif "." in low or "_" in low or any(c.isupper() for c in tok[1:]):
-            out.add(low)  # a code identifier: keep whole, and its parts
-            out.update(p for p in re.split(r"[._]", low) if len(p) > 2 and p not in EN_STOP)
-        elif low not in EN_STOP and len(low) > 1:
-            out.add(_stem(low))
-    return frozenset(out)
+from ingest.text import terms
 
 
 def weight(term: str) -> float:

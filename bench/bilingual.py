@@ -65,7 +65,7 @@ def main() -> int:
     from assistant.retrieve import Retriever
     from index.config import LibraryConfig
     from index.library import Library, index_lang, passage_text
-    from ingest.language import detect_lang
+    from ingest.text import text_lang
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--library", default="default")
@@ -77,7 +77,7 @@ def main() -> int:
         """Tells the view the question's language before each search."""
 
         def search(self, query: str, k: int = 10, lang: str | None = None):
-            self.library.q_lang = detect_lang(query.strip(), default="en")
+            self.library.q_lang = text_lang(query.strip())
             return super().search(query, k, lang)
 
     library = Library.open(LibraryConfig(name=args.library))

@@ -20,12 +20,13 @@ import numpy as np
 from index import manifest as layout
 from index.config import LibraryConfig
 from index.embedder import Embedder
-from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
+from index.lexical import TOKENIZER_VERSION, LexicalIndex
 from index.manifest import Manifest
 from index.store import DocumentInfo, Store
 from index.vectors import VectorIndex
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk, Document
+from ingest.text import tokenize
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 LANGS = ("zh", "en", "other")

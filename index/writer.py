@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index import manifest as layout
-from index.lexical import TOKENIZER_VERSION, LexicalIndex, tokenize
+from index.lexical import TOKENIZER_VERSION, LexicalIndex
 from index.library import (
     EMBED_BATCH,
     LANGS,
@@ -38,6 +38,7 @@ from index.store import Store
 from index.vectors import VectorIndex, choose_backend
 from ingest.errors import InputError
 from ingest.records import Chunk, Document
+from ingest.text import tokenize
 
 if TYPE_CHECKING:
     from index.library import Library

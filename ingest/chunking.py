@@ -19,9 +19,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.errors import InputError
-from ingest.language import HAN, detect_lang
-from ingest.outline import FENCE, fence_closes, outline
+from ingest.outline import outline
 from ingest.records import Chunk, Document, content_hash
+from ingest.text import FENCE, HAN, Fences, detect_lang
 
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -121,26 +121,24 @@ def _units(text: str, a: int, b: int) -> list[tuple[int, int]]:
     """Paragraphs (split at blank lines) and whole fenced code blocks of text[a:b]."""
     units: list[tuple[int, int]] = []
     para: int | None = None
-    fence: str | None = None
-    fence_start = a
+    fences, fence_start = Fences(), a
     pos = a
     for line in text[a:b].splitlines(keepends=True):
         ls, pos = pos, pos + len(line)
-        if fence:
-            if fence_closes(line, fence):
-                units.append((fence_start, pos))
-                fence = None
+        role = fences.step(line)
+        if role == "close":
+            units.append((fence_start, pos))
+        elif role == "code":
             continue
-        m = FENCE.match(line)
-        if m or not line.strip():
+        elif role == "open" or not line.strip():
             if para is not None:
                 units.append((para, ls))
                 para = None
-            if m:
-                fence, fence_start = m.group(1), ls
+            if role == "open":
+                fence_start = ls
         elif para is None:
             para = ls
-    if fence:
+    if fences.open:
         units.append((fence_start, b))  # an unclosed fence runs to the end of the section
     elif para is not None:
         units.append((para, b))

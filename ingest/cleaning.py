@@ -13,8 +13,7 @@ import html
 import re
 
 from ingest.errors import InputError
-from ingest.language import HAN
-from ingest.outline import FENCE
+from ingest.text import HAN, Fences
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -170,16 +169,9 @@ _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 def clean_markdown(text: str) -> str:
     """Turn HTML entities and `<br>` into text, outside fenced code blocks (where they are code)."""
     out: list[str] = []
-    fence: str | None = None
+    fences = Fences()
     for line in text.splitlines(keepends=True):
-        m = FENCE.match(line)
-        if fence:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
-                fence = None
-            out.append(line)
-            continue
-        if m:
-            fence = m.group(1)
+        if fences.step(line):  # a fence line or code inside a block
             out.append(line)
             continue
         line = _BR.sub(lambda b: "\n", line)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from ingest.cleaning import clean_markdown, decode, fix_mojibake, normalize_newlines
 from ingest.errors import InputError
-from ingest.language import detect_lang
 from ingest.markup import html_to_text, rst_to_markdown
 from ingest.outline import first_heading
 from ingest.records import Document, content_hash
+from ingest.text import detect_lang
 
 FORMATS = {
     ".md": "markdown",

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
+from ingest.text import Fences
+
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _ATX_CLOSE = re.compile(r"(?:^|[ \t]+)#+$")
 _RULE = re.compile(r"^ {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
@@ -26,11 +27,6 @@ class Section:
     start: int
     end: int
     path: tuple[str, ...]
-
-
-def fence_closes(line: str, fence: str) -> bool:
-    m = FENCE.match(line)
-    return bool(m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence))
 
 
 def _lines(text: str) -> list[tuple[int, int, str]]:
@@ -52,7 +48,7 @@ def outline(text: str, markdown: bool) -> list[Section]:
     raw: list[tuple[int, int, tuple[str, ...], bool]] = []  # start, end, path, starts with heading
     stack: list[tuple[int, str]] = []
     start, heading_here = 0, False
-    fence: str | None = None
+    fences = Fences()
     prev: tuple[int, int, str] | None = None  # previous line, when it could be a setext title
 
     def close(end: int) -> None:
@@ -66,13 +62,12 @@ def outline(text: str, markdown: bool) -> list[Section]:
 
     after_break = True  # the previous line ended a block: blank, heading, rule or fence
     for ls, le, line in _lines(text):
-        if fence:
-            if fence_closes(line, fence):
-                fence, after_break = None, True
-            continue
-        m = FENCE.match(line)
-        if m:
-            fence, prev = m.group(1), None
+        role = fences.step(line)
+        if role == "close":
+            after_break = True
+        if role == "open":
+            prev = None
+        if role:
             continue
         atx = _ATX.match(line) if markdown else None
         setext = _SETEXT.match(line) if markdown and prev else None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from assistant.answer import compose_extractive, refusal
 from assistant.records import Hit
-from assistant.sentences import display, split, text_lang
+from assistant.sentences import display, split
 from index.embedder import FakeEmbedder
 from ingest.records import Chunk
 from tests.helpers import retrieval
@@ -102,12 +102,6 @@ def test_spans_are_ordered_trimmed_and_inside(text):
         assert 0 <= s.start < s.end <= len(text)
         assert text[s.start : s.end] == text[s.start : s.end].strip()
     assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
-
-
-def test_question_language():
-    assert text_lang("PyBool_FromLong(0) 返回什么？") == "zh"
-    assert text_lang("What does PyBool_FromLong(0) return?") == "en"
-    assert text_lang("list 和 tuple 的区别") == "zh"
 
 
 # -- extractive answers ----------------------------------------------------------------------

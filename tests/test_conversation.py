@@ -48,7 +48,7 @@ def test_self_contained_questions_are_left_alone(question):
 def test_follow_up_takes_the_previous_topic():
     assert (
         resolve("那它和 list 有什么区别？", "Python 的字典是什么？")
-        == "字典 那它和 list 有什么区别？"
+        == "Python 字典 那它和 list 有什么区别？"
     )
     assert (
         resolve("what about in Python 3.8?", "How do I use the walrus operator?")

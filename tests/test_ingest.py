@@ -14,9 +14,9 @@ from ingest import loading
 from ingest.chunking import ChunkSettings, chunk_document
 from ingest.cleaning import decode
 from ingest.errors import InputError
-from ingest.language import detect_lang
 from ingest.loading import discover, file_hash, load_file, load_paths, source_of
 from ingest.records import content_hash
+from ingest.text import detect_lang
 from ui.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

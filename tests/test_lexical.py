@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import LexicalIndex
 from ingest.errors import LibraryError
+from ingest.text import tokenize
 
 
 def test_code_identifiers_kept_whole_and_split_into_parts() -> None:
