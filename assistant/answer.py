@@ -16,15 +16,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from assistant.glossary import default_glossary
-from assistant.records import Answer, Citation, Hit, Sentence
+from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
 from assistant.sentences import display, split
 from assistant.support import weight
 from ingest.text import HAN, terms, text_lang
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
 
 TextLookup = Callable[[str], str]  # doc_id -> stored document text
 
@@ -56,12 +59,6 @@ EMPTY = {
     "zh": "文档库中没有找到这个问题的答案。",
     "en": "The library does not cover this question.",
 }
-
-
-class RetrievalLike(Protocol):
-    query: str
-    hits: tuple[Hit, ...]
-    answerable: bool
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def _informative(shown: str) -> bool:
     return han >= 6 or len(shown.split()) >= 4
 
 
-def score(query: str, cands: list[Candidate], embedder=None) -> np.ndarray:
+def score(query: str, cands: list[Candidate], embedder: Embedder | None = None) -> np.ndarray:
     """Combined relevance of each candidate to the (resolved) query."""
     lex = lexical(query, cands)
     prior = np.array([1.0 - (c.hit.rank - 1) / (2 * TOP_HITS) for c in cands], dtype=np.float32)
@@ -202,9 +199,9 @@ def _cite(n: int, hit: Hit, start: int, end: int, text: str) -> Citation:
 
 def compose_extractive(
     question: str,
-    retrieval: RetrievalLike,
+    retrieval: Retrieval,
     text_of: TextLookup | None = None,
-    embedder=None,
+    embedder: Embedder | None = None,
     query: str | None = None,
     max_sentences: int = 5,
 ) -> Answer:
@@ -250,9 +247,9 @@ def refusal(
 class ExtractiveAnswerer:
     """Holds what a warm service reuses: the embedder and a document-text cache."""
 
-    def __init__(self, library, embedder=None) -> None:
+    def __init__(self, library: Library, embedder: Embedder | None = None) -> None:
         self.library = library
-        self.embedder = embedder if embedder is not None else getattr(library, "embedder", None)
+        self.embedder = embedder if embedder is not None else library.embedder
         self._texts: dict[str, str] = {}
 
     def text_of(self, doc_id: str) -> str:
@@ -263,7 +260,7 @@ class ExtractiveAnswerer:
             self._texts[doc_id] = self.library.document(doc_id).text
         return self._texts[doc_id]
 
-    def answer(self, question: str, retrieval: RetrievalLike, query: str | None = None) -> Answer:
+    def answer(self, question: str, retrieval: Retrieval, query: str | None = None) -> Answer:
         return compose_extractive(question, retrieval, self.text_of, self.embedder, query)
 
 

@@ -1,10 +1,59 @@
-"""Records the assistant hands to the CLI and the UI: Hits and Answers."""
+"""Records the assistant hands to the CLI and the UI (Hit, Retrieval, Answer, ...), and
+`Library`: what the assistant reads from a library (the seam to index/)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
-from ingest.records import Chunk
+from ingest.records import Chunk, Document
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from index.config import LibraryConfig
+    from index.embedder import Embedder
+    from index.library import IngestReport
+    from index.store import DocumentInfo
+
+
+class Library(Protocol):
+    """The library as the assistant uses it; `index.library.Library` is the one that ships.
+
+    Search primitives return (chunk_id, score) pairs, best first; `lang` picks one chunk
+    language's index, None merges them.
+    """
+
+    config: LibraryConfig
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def stale_tokens(self) -> bool: ...
+
+    def langs(self) -> dict[str, int]: ...
+
+    def dense(
+        self, qvec: np.ndarray, k: int, lang: str | None = None
+    ) -> list[tuple[int, float]]: ...
+
+    def lexical(self, query: str, k: int, lang: str | None = None) -> list[tuple[int, float]]: ...
+
+    def vectors(self, ids: list[int], lang: str) -> np.ndarray: ...
+
+    def get_chunks(self, ids: Iterable[int]) -> list[Chunk]: ...
+
+    def documents(self) -> list[DocumentInfo]: ...
+
+    def document(self, doc_id: str) -> Document | None: ...
+
+    def chunks(self, doc_id: str) -> list[Chunk]: ...
+
+    def ingest(self, paths, prune: bool = False, progress=None) -> IngestReport: ...
+
+    def delete(self, doc_id: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +79,28 @@ class Hit:
             "doc_id": c.doc_id,
             "chunk_id": c.chunk_id,
             "found_by": list(self.found_by),
+        }
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What a search found for a query, and whether the library can answer it."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    answerable: bool
+    confidence: float  # best cosine between the question (or its expansion) and a passage
+    expansion: str = ""
+    unknown: tuple[str, ...] = ()  # named terms of the question the library never mentions
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "answerable": self.answerable,
+            "confidence": round(self.confidence, 4),
+            "expansion": self.expansion,
+            "unknown_terms": list(self.unknown),
+            "hits": [h.to_json() for h in self.hits],
         }
 
 

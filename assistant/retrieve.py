@@ -22,14 +22,13 @@ MRR@10 between 0.84 and 0.88), MIN_COSINE 0.84 (0.83–0.86 give the same decisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary
-from assistant.records import Hit
+from assistant.records import Hit, Library, Retrieval
 from ingest.text import named_terms, text_lang, tokenize
 
 DEPTH = 50
@@ -37,26 +36,6 @@ LEXICAL_WEIGHT = 0.35
 # Abstain below this best cosine between the question and any passage (tuned on dev.jsonl).
 MIN_COSINE = 0.84
 METHODS = ("hybrid", "dense", "bm25")
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    query: str
-    hits: tuple[Hit, ...]
-    answerable: bool
-    confidence: float  # best cosine between the question (or its expansion) and a passage
-    expansion: str = ""
-    unknown: tuple[str, ...] = ()  # named terms of the question the library never mentions
-
-    def to_json(self) -> dict:
-        return {
-            "query": self.query,
-            "answerable": self.answerable,
-            "confidence": round(self.confidence, 4),
-            "expansion": self.expansion,
-            "unknown_terms": list(self.unknown),
-            "hits": [h.to_json() for h in self.hits],
-        }
 
 
 def _z(scores: dict[int, float]) -> tuple[dict[int, float], float]:
@@ -73,7 +52,7 @@ class Retriever:
 
     def __init__(
         self,
-        library,
+        library: Library,
         method: str = "hybrid",
         min_cosine: float = MIN_COSINE,
         *,

@@ -9,40 +9,59 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.config import AssistantConfig
-from assistant.records import Answer
+from assistant.records import Answer, Library, Retrieval
 from ingest.records import Chunk, Document
 from ingest.sample import sample_corpus
+
+if TYPE_CHECKING:
+    from assistant.answer import ExtractiveAnswerer
+    from assistant.conversation import Conversation
+    from assistant.retrieve import Retriever
+    from index.library import IngestReport
+    from index.store import DocumentInfo
 
 Progress = Callable[[str, int, int], None]
 
 
 class Assistant:
-    def __init__(self, config: AssistantConfig | None = None, library=None) -> None:
+    """Opens its library, model and retriever on first use; `with_config` shares them."""
+
+    def __init__(
+        self,
+        config: AssistantConfig | None = None,
+        library: Library | None = None,
+        retriever: Retriever | None = None,
+    ) -> None:
         self.config = config or AssistantConfig()
-        if library is not None:
-            self.__dict__["library"] = library
+        self._library = library
+        self._retriever = retriever
+        self._extractive: ExtractiveAnswerer | None = None
 
     # -- library ---------------------------------------------------------------------------
-    @cached_property
-    def library(self):
-        from index.library import Library
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            from index.library import Library as OpenLibrary
 
-        return Library.open(self.config.library, create=True)
+            self._library = OpenLibrary.open(self.config.library, create=True)
+        return self._library
 
-    @cached_property
-    def retriever(self):
-        from assistant.retrieve import Retriever
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            from assistant.retrieve import Retriever
 
-        return Retriever(self.library)
+            self._retriever = Retriever(self.library)
+        return self._retriever
 
     def is_empty(self) -> bool:
         return not self.library.documents()
 
-    def ensure_sample_library(self, progress: Progress | None = None):
+    def ensure_sample_library(self, progress: Progress | None = None) -> IngestReport | None:
         """Ingest the bundled sample library when the library is empty; None if not needed."""
         if not self.is_empty():
             return None
@@ -50,26 +69,26 @@ class Assistant:
 
     def ingest(
         self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None
-    ):
+    ) -> IngestReport:
         report = self.library.ingest([str(p) for p in paths], prune=prune, progress=progress)
-        self.__dict__.pop("retriever", None)  # retriever caches per-library statistics
+        self._retriever = None  # the retriever caches per-library statistics
         return report
 
     def delete(self, doc_id: str) -> None:
         self.library.delete(doc_id)
-        self.__dict__.pop("retriever", None)
+        self._retriever = None
 
-    def documents(self) -> list:
+    def documents(self) -> list[DocumentInfo]:
         return self.library.documents()
 
-    def document(self, doc_id: str) -> Document:
+    def document(self, doc_id: str) -> Document | None:
         return self.library.document(doc_id)
 
     def chunks(self, doc_id: str) -> list[Chunk]:
         return self.library.chunks(doc_id)
 
     # -- questions -------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, lang: str | None = None):
+    def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
         return self.retriever.search(
             query, k=k, lang=lang if lang is not None else self.config.lang
         )
@@ -77,7 +96,7 @@ class Assistant:
     def ask(
         self,
         question: str,
-        conversation=None,
+        conversation: Conversation | None = None,
         mode: str | None = None,
         on_token: Callable[[str], None] | None = None,
         k: int | None = None,
@@ -106,15 +125,14 @@ class Assistant:
         conversation.add(answer)
         return answer
 
-    @cached_property
-    def extractive(self):
-        from assistant.answer import ExtractiveAnswerer
+    @property
+    def extractive(self) -> ExtractiveAnswerer:
+        if self._extractive is None:
+            from assistant.answer import ExtractiveAnswerer
 
-        return ExtractiveAnswerer(self.library)
+            self._extractive = ExtractiveAnswerer(self.library)
+        return self._extractive
 
     def with_config(self, **changes) -> Assistant:
-        """Same library and model, other answer settings (the UI's sidebar)."""
-        other = Assistant(replace(self.config, **changes), library=self.library)
-        if "retriever" in self.__dict__:
-            other.__dict__["retriever"] = self.retriever
-        return other
+        """Same library, model and retriever, other answer settings (the UI's sidebar)."""
+        return Assistant(replace(self.config, **changes), self.library, self._retriever)

@@ -13,8 +13,7 @@ from typing import IO
 
 import pytest
 
-from assistant.records import Hit
-from assistant.retrieve import Retrieval
+from assistant.records import Hit, Retrieval
 
 
 def free_port() -> int:
