@@ -192,11 +192,6 @@ def _same(a: str, b: str) -> bool:
     return a == b or (bool(ta) and len(ta & tb) / len(ta | tb) > 0.8)
 
 
-def _cite(n: int, hit: Hit, start: int, end: int, text: str) -> Citation:
-    c = hit.chunk
-    return Citation(n, c.source, c.doc_id, start, end, text, c.heading, c.lang)
-
-
 def compose_extractive(
     question: str,
     retrieval: Retrieval,
@@ -218,7 +213,7 @@ def compose_extractive(
     chosen = select(cands, score(query, cands, embedder), max_sentences)
     sentences, citations = [], []
     for n, c in enumerate(chosen, start=1):
-        citations.append(_cite(n, c.hit, c.start, c.end, c.raw))
+        citations.append(Citation.of(n, c.hit, (c.start, c.end, c.raw)))
         sentences.append(Sentence(c.shown, (n,)))
     foreign = sum(c.lang != lang for c in chosen)
     notice = NOTICES.get((lang, "all" if foreign == len(chosen) else "some"), "") if foreign else ""
@@ -239,7 +234,7 @@ def refusal(
         gist = first.shown if first else display(c.text)
         gist = gist if len(gist) <= 120 else gist[:117] + "…"
         where = f"{c.source} › {c.heading}" if c.heading else c.source
-        citations.append(_cite(n, hit, c.start, c.end, c.text))
+        citations.append(Citation.of(n, hit))
         sentences.append(Sentence(f"{where}: {gist}", (n,)))
     return Answer(question, False, tuple(sentences), tuple(citations), tuple(hits), query)
 

@@ -2,7 +2,7 @@
 
 The prompt holds the top passages as numbered sources and asks for an answer in the question's
 language citing [n]. Tokens stream through `on_token` (plain http.client + server-sent events,
-so the `openai` package is not needed). Afterwards every [n] must name a given source (others
+through the `openai` client). Afterwards every [n] must name a given source (others
 are removed and reported) and every sentence is checked against the span(s) it cites; an
 unsupported sentence keeps `supported=False`. If the endpoint fails, times out or says nothing,
 the caller's extractive answer is returned with the reason in its notice and warnings.
@@ -10,20 +10,22 @@ the caller's extractive answer is returned with the reason in its notice and war
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from assistant.config import LLMSettings
-from assistant.records import Answer, Citation, Hit, Sentence
+from assistant.records import Answer, Citation, Hit, Retrieval, Sentence
 from assistant.sentences import display, split
 from assistant.support import SupportChecker
 from ingest.errors import LLMError
 from ingest.text import text_lang
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
 
 SOURCES = 5  # passages given to the model
 SOURCE_CHARS = 800  # per passage: small models have small contexts
@@ -66,65 +68,56 @@ def messages(question: str, hits: Sequence[Hit]) -> list[dict]:
 def stream_chat(
     settings: LLMSettings, msgs: list[dict], on_token: Callable[[str], None] | None = None
 ) -> str:
-    """POST /chat/completions with stream=true; returns the whole text. Raises LLMError."""
+    """The streamed chat completion (the `openai` client); returns the whole text.
+
+    `settings.timeout` bounds the whole answer (checked between tokens) and every wait for the
+    next piece; connecting gets a few seconds of it. Raises LLMError.
+    """
     url = urlsplit(settings.base_url.rstrip("/"))
     if url.scheme not in ("http", "https") or not url.hostname:
         raise LLMError(
             f"LLM base URL {settings.base_url!r} is not an http(s) URL.",
             "Set ASKDOCS_LLM_BASE_URL to e.g. http://127.0.0.1:8080/v1.",
         )
-    deadline = time.monotonic() + settings.timeout
-    conn_cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    conn = conn_cls(url.hostname, url.port, timeout=min(CONNECT_TIMEOUT, settings.timeout))
-    body = {"model": settings.model or "default", "messages": msgs, "stream": True}
-    body |= {"temperature": 0.2, "max_tokens": MAX_TOKENS}
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-    if settings.api_key:
-        headers["Authorization"] = f"Bearer {settings.api_key}"
+    import openai  # imported here: only LLM mode pays for it
+
     hint = "Check that the server runs, or use the extractive mode."
+    timeout = openai.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout))
+    # An api_key is required by the client; local servers ignore it.
+    client = openai.OpenAI(
+        base_url=settings.base_url, api_key=settings.api_key or "none", timeout=timeout,
+        max_retries=0,
+    )  # fmt: skip
+    deadline = time.monotonic() + settings.timeout
     pieces: list[str] = []
     try:
-        conn.connect()
-        conn.sock.settimeout(max(0.1, deadline - time.monotonic()))
-        conn.request("POST", f"{url.path}/chat/completions", json.dumps(body), headers)
-        resp = conn.getresponse()
-        if resp.status != 200:
-            detail = resp.read(300).decode("utf-8", "replace").strip()
-            raise LLMError(f"LLM endpoint answered HTTP {resp.status}: {detail}", hint)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LLMError(f"LLM answer took longer than {settings.timeout:g} s.", hint)
-            conn.sock.settimeout(left)
-            line = resp.readline()
-            if not line:
-                break
-            line = line.decode("utf-8", "replace").strip()
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                break
-            piece = _delta(data)
-            if piece:
-                pieces.append(piece)
-                if on_token is not None:
-                    on_token(piece)
-    except TimeoutError as exc:
+        stream = client.chat.completions.create(
+            model=settings.model or "default",
+            messages=msgs,  # type: ignore[arg-type]
+            stream=True,
+            temperature=0.2,
+            max_tokens=MAX_TOKENS,
+        )
+        with stream:
+            for chunk in stream:
+                if time.monotonic() > deadline:
+                    raise LLMError(f"LLM answer took longer than {settings.timeout:g} s.", hint)
+                piece = (chunk.choices[0].delta.content or "") if chunk.choices else ""
+                if piece:
+                    pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+    except openai.APITimeoutError as exc:
         raise LLMError(f"LLM endpoint timed out after {settings.timeout:g} s.", hint) from exc
-    except (OSError, http.client.HTTPException) as exc:
-        raise LLMError(f"LLM endpoint unreachable: {exc or type(exc).__name__}", hint) from exc
+    except openai.APIConnectionError as exc:
+        cause = exc.__cause__ or exc
+        raise LLMError(f"LLM endpoint unreachable: {cause or type(cause).__name__}", hint) from exc
+    except openai.APIStatusError as exc:
+        detail = exc.response.text[:300].strip()
+        raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {detail}", hint) from exc
     finally:
-        conn.close()
+        client.close()
     return "".join(pieces)
-
-
-def _delta(data: str) -> str:
-    try:
-        choice = json.loads(data)["choices"][0]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return ""
-    return (choice.get("delta") or {}).get("content") or choice.get("text") or ""
 
 
 @dataclass(frozen=True)
@@ -188,14 +181,19 @@ def _numbers(raw: str, n_sources: int, bad: list[int]) -> list[int]:
 
 
 class LLMAnswerer:
-    def __init__(self, settings: LLMSettings, embedder=None, checker: SupportChecker | None = None):
+    def __init__(
+        self,
+        settings: LLMSettings,
+        embedder: Embedder | None = None,
+        checker: SupportChecker | None = None,
+    ) -> None:
         self.settings = settings
         self.checker = checker or SupportChecker(embedder)
 
     def answer(
         self,
         question: str,
-        retrieval,
+        retrieval: Retrieval,
         fallback: Callable[[], Answer],
         on_token: Callable[[str], None] | None = None,
         query: str | None = None,
@@ -234,16 +232,11 @@ class LLMAnswerer:
                     f" (similarity {sup.dense:.2f}, shared terms {sup.lexical:.2f}): {claim.text}"
                 )
         used = sorted({n for c in claims for n in c.cites})
-        citations = tuple(_source_citation(n, sources[n - 1]) for n in used)
+        citations = tuple(Citation.of(n, sources[n - 1]) for n in used)
         return Answer(
             question, True, tuple(sentences), citations, tuple(hits), query or question,
             mode="llm", warnings=tuple(warnings),
         )  # fmt: skip
-
-
-def _source_citation(n: int, hit: Hit) -> Citation:
-    c = hit.chunk
-    return Citation(n, c.source, c.doc_id, c.start, c.end, c.text, c.heading, c.lang)
 
 
 def _fell_back(answer: Answer, lang: str, reason: str) -> Answer:

@@ -117,6 +117,13 @@ class Citation:
     heading: str = ""
     lang: str = ""
 
+    @classmethod
+    def of(cls, n: int, hit: Hit, span: tuple[int, int, str] | None = None) -> Citation:
+        """Citation n of `hit`'s chunk, or of `span` (start, end, text) of its document."""
+        c = hit.chunk
+        start, end, text = span or (c.start, c.end, c.text)
+        return cls(n, c.source, c.doc_id, start, end, text, c.heading, c.lang)
+
     def to_json(self) -> dict:
         return {
             "n": self.n,
