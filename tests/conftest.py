@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import LLMSettings
-from index.embedder import FakeEmbedder
-from tests.helpers import free_port, start_llama_server, wait_for_model
+from tests.helpers import FakeEmbedder, free_port, start_llama_server, wait_for_model
 
 
 def _model_cache() -> Path:

@@ -16,9 +16,8 @@ from hypothesis import strategies as st
 from assistant.answer import compose_extractive, refusal
 from assistant.records import Hit
 from assistant.sentences import display, split
-from index.embedder import FakeEmbedder
 from ingest.records import Chunk
-from tests.helpers import retrieval
+from tests.helpers import FakeEmbedder, retrieval
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

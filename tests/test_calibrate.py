@@ -10,7 +10,7 @@ import pytest
 from assistant import calibrate
 from assistant.calibrate import LanguageAxes, _basis, estimate_axes, language_axes
 from assistant.glossary import Glossary, default_glossary
-from index.embedder import FakeEmbedder
+from tests.helpers import FakeEmbedder
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -9,10 +9,9 @@ import pytest
 from assistant.answer import compose_extractive
 from assistant.conversation import Conversation, is_follow_up, key_terms, resolve
 from assistant.records import Answer, Citation, Hit, Sentence
-from index.embedder import FakeEmbedder
 from ingest.errors import InputError
 from ingest.records import Chunk
-from tests.helpers import retrieval
+from tests.helpers import FakeEmbedder, retrieval
 
 
 @pytest.mark.parametrize(

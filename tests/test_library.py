@@ -15,11 +15,11 @@ import pytest
 
 from index import manifest as layout
 from index.config import LibraryConfig
-from index.embedder import FakeEmbedder
 from index.lexical import LexicalIndex
 from index.library import Library, passage_text
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk
+from tests.helpers import FakeEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -397,7 +397,7 @@ _KILL_SCRIPT = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from index.config import LibraryConfig
-    from index.embedder import FakeEmbedder
+    from tests.helpers import FakeEmbedder
     from index.library import Library
 
     class Slow(FakeEmbedder):

