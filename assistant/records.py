@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
     from index.config import LibraryConfig
     from index.embedder import Embedder
-    from index.library import IngestReport
     from index.store import DocumentInfo
+    from index.writer import IngestReport
 
 
 class Library(Protocol):

@@ -64,7 +64,8 @@ def main() -> int:
     from assistant.glossary import default_glossary
     from assistant.retrieve import Retriever
     from index.config import LibraryConfig
-    from index.library import Library, index_lang, passage_text
+    from index.library import Library, index_lang
+    from index.writer import passage_text
     from ingest.text import text_lang
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

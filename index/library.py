@@ -20,78 +20,19 @@ import numpy as np
 from index import manifest as layout
 from index.config import LibraryConfig
 from index.embedder import Embedder
-from index.lexical import TOKENIZER_VERSION, LexicalIndex
+from index.generation import STORE, Generation
+from index.lexical import TOKENIZER_VERSION
 from index.manifest import Manifest
 from index.store import DocumentInfo, Store
-from index.vectors import VectorIndex
+from index.writer import IngestReport, Progress, Writer
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk, Document
 from ingest.text import tokenize
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-LANGS = ("zh", "en", "other")
-STORE = "store.sqlite"
-EMBED_BATCH = 64
-# Bump when passage_text changes: libraries record it, and ingest warns on a mismatch.
-PASSAGE_VERSION = 1
-
-
-def passage_text(chunk: Chunk, title: str) -> str:
-    """What is embedded for a chunk: its heading path (led by the title) and its text.
-
-    The heading path gives a passage its topic ("Functions > Default arguments") even when
-    the chunk's own words never name it. The title is left out when the path starts with it.
-    """
-    path = chunk.heading
-    if title and not path.startswith(title):
-        path = f"{title} > {path}" if path else title
-    return f"{path}\n{chunk.text}" if path else chunk.text
-
-
-def lexical_text(heading: str, text: str) -> str:
-    """What the lexical index sees of a chunk: heading path and text (titles would repeat in
-    every chunk)."""
-    return f"{heading}\n{text}" if heading else text
 
 
 def index_lang(lang: str) -> str:
     """The per-language index a chunk of `lang` belongs to."""
     return lang if lang in ("zh", "en") else "other"
-
-
-def vector_file(lang: str) -> str:
-    return f"vectors-{lang}.faiss"
-
-
-def lexical_dir(lang: str) -> str:
-    return f"lexical-{lang}"
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks_added: int = 0
-    warnings: tuple[str, ...] = ()
-    seconds: float = 0.0
-    files: int = 0  # files found under the given paths
-    failed: int = 0  # files that could not be read or parsed
-    retokenized: int = 0  # chunks whose lexical tokens were redone for a newer tokenizer
-
-    @property
-    def nothing_read(self) -> bool:
-        """No file found, or none could be read (and nothing pruned): the CLI exits non-zero."""
-        return (self.files == 0 or self.failed >= self.files) and not self.removed
-
-    def summary(self) -> str:
-        redone = f"; {self.retokenized} chunks re-tokenized" if self.retokenized else ""
-        return (
-            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.removed} removed; {self.chunks_added} chunks embedded{redone} "
-            f"in {self.seconds:.1f} s"
-        )
 
 
 @dataclass(frozen=True)
@@ -110,47 +51,6 @@ class LibraryStats:
     askdocs_version: str
 
 
-class _Generation:
-    """One opened, published generation: manifest, read-only store, lazily loaded indexes."""
-
-    def __init__(self, gen_dir: Path) -> None:
-        self.dir = gen_dir
-        self.manifest = Manifest.read(gen_dir)
-        self.manifest.check_files(gen_dir)
-        self.store = Store(gen_dir / STORE)
-        self._vectors: dict[str, VectorIndex] = {}
-        self._lexical: dict[str, LexicalIndex] = {}
-        self._lock = threading.Lock()
-
-    def vectors(self, lang: str) -> VectorIndex | None:
-        if lang not in self.manifest.langs:
-            return None
-        with self._lock:
-            if lang not in self._vectors:
-                index = VectorIndex.load(self.dir / vector_file(lang))
-                expected = self.manifest.langs[lang]["chunks"]
-                if index.ntotal != expected or index.dim != self.manifest.dim:
-                    raise LibraryError(
-                        f"The vector index {self.dir / vector_file(lang)} holds {index.ntotal} "
-                        f"vectors of dimension {index.dim}; the manifest says {expected} of "
-                        f"{self.manifest.dim}.",
-                        hint="rebuild the library: askdocs ingest --rebuild PATH...",
-                    )
-                self._vectors[lang] = index
-            return self._vectors[lang]
-
-    def lexical(self, lang: str) -> LexicalIndex | None:
-        if lang not in self.manifest.langs:
-            return None
-        with self._lock:
-            if lang not in self._lexical:
-                self._lexical[lang] = LexicalIndex.load(self.dir / lexical_dir(lang))
-            return self._lexical[lang]
-
-    def close(self) -> None:
-        self.store.close()
-
-
 class Library:
     """One named library. Use `Library.open` (read) or `Library.open(..., create=True)` (ingest)."""
 
@@ -159,7 +59,7 @@ class Library:
         self.path = config.path
         self._embedder = embedder
         self._fresh = fresh  # ignore what is on disk: the next write rebuilds from scratch
-        self._gen: _Generation | None = None
+        self._gen: Generation | None = None
         self._lock = threading.Lock()
 
     # ---- opening -------------------------------------------------------------------------
@@ -190,10 +90,6 @@ class Library:
         lib._check_model()
         return lib
 
-    @classmethod
-    def create(cls, config: LibraryConfig, embedder: Embedder | None = None) -> Library:
-        return cls.open(config, embedder, create=True)
-
     @staticmethod
     def built_model(config: LibraryConfig) -> str | None:
         """The model the library was built with (from its manifest); None if never written."""
@@ -208,13 +104,13 @@ class Library:
                 self._set_gen(None)
                 return
             try:
-                self._set_gen(_Generation(gen_dir))
+                self._set_gen(Generation(gen_dir))
                 return
             except LibraryError:
                 if gen_dir.is_dir() or attempt == 2:  # damage, not a writer's sweep
                     raise
 
-    def _set_gen(self, gen: _Generation | None) -> None:
+    def _set_gen(self, gen: Generation | None) -> None:
         with self._lock:
             old, self._gen = self._gen, gen
         if old is not None:
@@ -285,8 +181,19 @@ class Library:
             self._check_model()
         return self._embedder
 
+    def published(self) -> Generation | None:
+        """The generation reads and the next write start from; None when the library is
+        empty or being rebuilt from scratch (`fresh`)."""
+        return None if self._fresh else self._gen
+
+    def reopen(self) -> None:
+        """Read the generation a write has just published (what is on disk is current now)."""
+        self._fresh = False
+        self._load()
+
     def _store(self) -> Store | None:
-        return None if self._fresh or self._gen is None else self._gen.store
+        gen = self.published()
+        return gen.store if gen else None
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -320,7 +227,7 @@ class Library:
             return list(present)
         return [index_lang(lang)] if index_lang(lang) in present else []
 
-    def _with_gen(self, fn: Callable[[_Generation], Any]) -> Any:
+    def _with_gen(self, fn: Callable[[Generation], Any]) -> Any:
         """Run a lazy index load; if a writer swept our generation meanwhile, follow it."""
         gen = self._gen
         if gen is None or self._fresh:
@@ -400,14 +307,10 @@ class Library:
 
         prune forgets documents whose files are gone, among those under `paths` only.
         """
-        from index.writer import Writer
-
         report = Writer(self, progress).ingest(paths, prune, include, exclude)
-        self._fresh = False
+        self._fresh = False  # even when nothing was written, what is on disk is current
         return report
 
     def delete(self, doc_id: str) -> bool:
         """Forget one document; False if it was not in the library."""
-        from index.writer import Writer
-
         return Writer(self, None).delete(doc_id)

@@ -5,6 +5,9 @@ nothing changed, no model is loaded and nothing is written. A write copies the c
 store into a new generation directory, applies removals and additions there, rebuilds the
 indexes of the languages that changed (the others are hard-linked: published files are
 never modified), and flips CURRENT. Everything before the flip is invisible to readers.
+
+The writer sees its library only through `Target` (what `index.library.Library` offers in
+public): its config, embedder, the published generation, and refresh/reopen.
 """
 
 from __future__ import annotations
@@ -12,36 +15,98 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from index import manifest as layout
+from index.config import LibraryConfig
+from index.embedder import Embedder
+from index.generation import STORE, Generation, lexical_dir, vector_file
 from index.lexical import TOKENIZER_VERSION, LexicalIndex
-from index.library import (
-    EMBED_BATCH,
-    LANGS,
-    PASSAGE_VERSION,
-    STORE,
-    IngestReport,
-    Progress,
-    lexical_dir,
-    lexical_text,
-    passage_text,
-    vector_file,
-)
 from index.manifest import Manifest
 from index.store import Store
 from index.vectors import VectorIndex, choose_backend
 from ingest.errors import InputError
 from ingest.records import Chunk, Document
-from ingest.text import tokenize
+from ingest.text import LANGS, tokenize
 
-if TYPE_CHECKING:
-    from index.library import Library
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+EMBED_BATCH = 64
+# Bump when passage_text changes: libraries record it, and ingest warns on a mismatch.
+PASSAGE_VERSION = 1
+
+
+def passage_text(chunk: Chunk, title: str) -> str:
+    """What is embedded for a chunk: its heading path (led by the title) and its text.
+
+    The heading path gives a passage its topic ("Functions > Default arguments") even when
+    the chunk's own words never name it. The title is left out when the path starts with it.
+    """
+    path = chunk.heading
+    if title and not path.startswith(title):
+        path = f"{title} > {path}" if path else title
+    return f"{path}\n{chunk.text}" if path else chunk.text
+
+
+def lexical_text(heading: str, text: str) -> str:
+    """What the lexical index sees of a chunk: heading path and text (titles would repeat in
+    every chunk)."""
+    return f"{heading}\n{text}" if heading else text
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_added: int = 0
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+    files: int = 0  # files found under the given paths
+    failed: int = 0  # files that could not be read or parsed
+    retokenized: int = 0  # chunks whose lexical tokens were redone for a newer tokenizer
+
+    @property
+    def nothing_read(self) -> bool:
+        """No file found, or none could be read (and nothing pruned): the CLI exits non-zero."""
+        return (self.files == 0 or self.failed >= self.files) and not self.removed
+
+    def summary(self) -> str:
+        redone = f"; {self.retokenized} chunks re-tokenized" if self.retokenized else ""
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed; {self.chunks_added} chunks embedded{redone} "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+class Target(Protocol):
+    """The library a writer writes, as it sees it (`index.library.Library` is one)."""
+
+    config: LibraryConfig
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def stale_tokens(self) -> bool: ...
+
+    def published(self) -> Generation | None:
+        """The generation the next one starts from; None for an empty or rebuilt library."""
+        ...
+
+    def refresh(self) -> bool:
+        """Follow a generation another writer published; True if there was one."""
+        ...
+
+    def reopen(self) -> None:
+        """Read the generation this writer has just published."""
+        ...
 
 
 @dataclass
@@ -74,8 +139,9 @@ def _under(path: Path, roots: list[Path]) -> bool:
 class Writer:
     """One write to one library, holding its lock from planning to publishing."""
 
-    def __init__(self, library: Library, progress: Progress | None) -> None:
+    def __init__(self, library: Target, progress: Progress | None) -> None:
         self.lib = library
+        self.path = library.config.path
         self.progress = progress or (lambda stage, done, total: None)
 
     # ---- ingest --------------------------------------------------------------------------
@@ -106,8 +172,8 @@ class Writer:
 
         def diff() -> tuple[dict, list[Path], list[str], list[str]]:
             """Changed or new files, docs of gone files (with prune), duplicate-file warnings."""
-            store = self.lib._store()
-            stored = store.file_hashes() if store else {}
+            base = self.lib.published()
+            stored = base.store.file_hashes() if base else {}
             by_hash = {h: Path(path) for path, (h, _) in stored.items()}
             todo, dups = [], []
             for path, h in hashes.items():
@@ -135,7 +201,7 @@ class Writer:
                 files=len(files),
                 failed=unreadable,
             )
-        with layout.WriteLock(self.lib.path, self.lib.config.name):
+        with layout.WriteLock(self.path, self.lib.config.name):
             if self.lib.refresh():  # another writer published since we looked
                 stored, todo, gone, dups = diff()
             plan = self._plan(loading, files, hashes, stored, todo)
@@ -211,10 +277,11 @@ class Writer:
     def _drift(self) -> list[str]:
         """Warn when this askdocs chunks, embeds or tokenizes differently from the library's
         builder: new and changed files would then differ from the rest."""
-        m = self.lib.manifest
+        base = self.lib.published()
         chunk = self.lib.config.chunk
-        if m is None:
+        if base is None:
             return []
+        m = base.manifest
         # An older tokenizer is not drift: the same write re-tokenizes the whole library.
         now = (chunk.size, chunk.overlap, PASSAGE_VERSION)
         then = (m.chunk_size, m.chunk_overlap, m.passage_version)
@@ -230,10 +297,10 @@ class Writer:
     # ---- delete --------------------------------------------------------------------------
 
     def delete(self, doc_id: str) -> bool:
-        with layout.WriteLock(self.lib.path, self.lib.config.name):
+        with layout.WriteLock(self.path, self.lib.config.name):
             self.lib.refresh()
-            store = self.lib._store()
-            if store is None or store.document(doc_id) is None:
+            base = self.lib.published()
+            if base is None or base.store.document(doc_id) is None:
                 return False
             self._write(_Plan(removals={doc_id: "deleted"}))
         return True
@@ -242,11 +309,10 @@ class Writer:
 
     def _write(self, plan: _Plan) -> int:
         """Build and publish the next generation; returns the number of chunks re-tokenized."""
-        lib = self.lib
-        base_gen = None if lib._fresh else lib._gen
+        base_gen = self.lib.published()
         base = base_gen.manifest if base_gen else None
-        layout.sweep(lib.path, keep=_published(lib.path))  # leftovers of crashed writers
-        gen_dir = layout.next_generation(lib.path)
+        layout.sweep(self.path, keep=_published(self.path))  # leftovers of crashed writers
+        gen_dir = layout.next_generation(self.path)
         try:
             if base_gen:
                 store = Store.copy(base_gen.dir / STORE, gen_dir / STORE)
@@ -264,12 +330,11 @@ class Writer:
                 store.close()
             files = {**manifest.files, **layout.file_sizes(gen_dir, [STORE])}
             replace(manifest, files=files).write(gen_dir)
-            layout.publish(lib.path, gen_dir)
+            layout.publish(self.path, gen_dir)
         except BaseException:
             shutil.rmtree(gen_dir, ignore_errors=True)  # the next writer would sweep it too
             raise
-        lib._fresh = False
-        lib._load()
+        self.lib.reopen()
         return retokenized
 
     def _apply(self, plan: _Plan, store: Store) -> tuple[set[str], set[str]]:
@@ -334,7 +399,7 @@ class Writer:
         manifest: Manifest,
         store: Store,
         gen_dir: Path,
-        base_gen,  # noqa: ANN001 - library._Generation | None
+        base_gen: Generation | None,
         removed: set[str],
         added: set[str],
         relexed: set[str],

@@ -16,7 +16,8 @@ import pytest
 from index import manifest as layout
 from index.config import LibraryConfig
 from index.lexical import LexicalIndex
-from index.library import Library, passage_text
+from index.library import Library
+from index.writer import passage_text
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk
 from tests.helpers import FakeEmbedder
