@@ -2,6 +2,12 @@
 
 The CLI and the UI turn these into one-line messages; anything else is a bug and may show
 a traceback.
+
+Why here, in ingest/, although the index's and the LLM's errors are not about files: data
+flows ingest → index → assistant → ui and a package imports only from its left, so the one
+module every package may import sits in the leftmost package; the design card fixes the
+top-level directories, so there is no separate `common/`. One module, so that `ui/` catches
+one base class and a reader finds every error in one place.
 """
 
 from __future__ import annotations
