@@ -17,7 +17,7 @@ next to the model.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from assistant.glossary import Glossary
 from index.embedder import Embedder
+from ingest.disk import write_atomic
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,9 @@ def language_axes(embedder: Embedder, glossary: Glossary, cache_dir: Path | None
         axes = estimate_axes(embedder, glossary)
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                with open(tmp, "wb") as f:
-                    np.save(f, axes.basis)
-                os.replace(tmp, path)
+                buf = io.BytesIO()
+                np.save(buf, axes.basis)
+                write_atomic(path, buf.getvalue())
             except OSError:
                 pass  # a read-only home only costs the recomputation next time
     _MEMORY[key] = axes

@@ -10,13 +10,12 @@ question, so the topic carries through a chain of follow-ups.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.records import Answer, Citation
+from ingest.disk import write_atomic
 from ingest.text import HAN, content_words, cut, identifiers, is_code_name, text_lang
 
 ZH_PRONOUNS = frozenset(
@@ -122,10 +121,6 @@ class Conversation:
     def clear(self) -> None:
         self.turns.clear()
 
-    @property
-    def last(self) -> Turn | None:
-        return self.turns[-1] if self.turns else None
-
     def to_json(self) -> dict:
         return {"version": 1, "turns": [t.to_json() for t in self.turns]}
 
@@ -135,12 +130,7 @@ class Conversation:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: an interrupted save leaves the old file intact."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
+        write_atomic(Path(path), json.dumps(self.to_json(), ensure_ascii=False, indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> Conversation:

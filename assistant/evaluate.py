@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ingest.errors import InputError
 
 KINDS = ("en-en", "zh-zh", "zh-en", "en-zh")
@@ -135,15 +137,6 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def summarize(outcomes: Sequence[Outcome], k: int = 10) -> dict:
     by_kind: dict[str, list[dict[str, float]]] = {}
     answerable = [o for o in outcomes if o.question.answerable]
@@ -163,7 +156,10 @@ def summarize(outcomes: Sequence[Outcome], k: int = 10) -> dict:
             ),
             "n_none": len(none),
         },
-        "latency_ms": {"p50": _percentile(ms, 0.5), "p95": _percentile(ms, 0.95)},
+        "latency_ms": {
+            "p50": float(np.percentile(ms, 50)) if ms else 0.0,
+            "p95": float(np.percentile(ms, 95)) if ms else 0.0,
+        },
         "questions": [
             {
                 "id": o.question.id,

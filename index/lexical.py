@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from index.manifest import fsync
+from ingest.disk import fsync
 from ingest.errors import LibraryError
 
 # The version of `ingest.text.tokenize`. Bump it when tokens change: `askdocs ingest` (and the

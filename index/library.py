@@ -27,12 +27,7 @@ from index.store import DocumentInfo, Store
 from index.writer import IngestReport, Progress, Writer
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk, Document
-from ingest.text import tokenize
-
-
-def index_lang(lang: str) -> str:
-    """The per-language index a chunk of `lang` belongs to."""
-    return lang if lang in ("zh", "en") else "other"
+from ingest.text import index_lang, tokenize
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ import json
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ingest.disk import fsync, write_atomic
 from ingest.errors import LibraryError
 
 FORMAT_VERSION = 1
@@ -48,7 +49,6 @@ class Manifest:
     passage_version: int  # version of library.passage_text: what exactly was embedded
     tokenizer_version: int
     generation: int = 0
-    normalized: bool = True  # vectors are L2-normalised; the index is inner product
     langs: dict[str, dict] = field(default_factory=dict)  # lang → {"chunks", "backend"}
     files: dict[str, int] = field(default_factory=dict)  # relative path → size in bytes
     documents: int = 0
@@ -57,17 +57,18 @@ class Manifest:
     format_version: int = FORMAT_VERSION
 
     def write(self, gen_dir: Path) -> None:
-        path = gen_dir / MANIFEST
-        path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True), encoding="utf-8")
-        fsync(path)
+        write_atomic(
+            gen_dir / MANIFEST, json.dumps(asdict(self), indent=1, sort_keys=True), durable=True
+        )
 
     @classmethod
     def read(cls, gen_dir: Path) -> Manifest:
         path = gen_dir / MANIFEST
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            manifest = cls(**data)
-        except (OSError, ValueError, TypeError) as exc:
+            known = {f.name for f in fields(cls)}  # older manifests may hold dropped fields
+            manifest = cls(**{k: v for k, v in data.items() if k in known})
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise LibraryError(
                 f"The library manifest {path} is missing or unreadable ({exc}).",
                 hint="rebuild the library: askdocs ingest --rebuild PATH...",
@@ -94,15 +95,6 @@ class Manifest:
                     f"The library file {path} is {what}.",
                     hint="rebuild the library: askdocs ingest --rebuild PATH...",
                 )
-
-
-def fsync(path: Path) -> None:
-    """Flush a file or directory to disk (directories: so a rename or new entry survives)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_sizes(gen_dir: Path, names: list[str]) -> dict[str, int]:
@@ -146,11 +138,7 @@ def publish(lib_dir: Path, gen_dir: Path) -> None:
         fsync(path)
     fsync(gen_dir)
     fsync(lib_dir)
-    tmp = lib_dir / (CURRENT + ".tmp")
-    tmp.write_text(gen_dir.name + "\n", encoding="utf-8")
-    fsync(tmp)
-    os.replace(tmp, lib_dir / CURRENT)
-    fsync(lib_dir)
+    write_atomic(lib_dir / CURRENT, gen_dir.name + "\n", durable=True)
     sweep(lib_dir, keep=gen_dir)
 
 

@@ -53,8 +53,6 @@ CREATE INDEX IF NOT EXISTS chunks_lang ON chunks(lang);
 """
 
 _CHUNK_COLS = 'chunk_id, doc_id, source, start, "end", text, heading, lang, hash'
-# The per-language index a chunk belongs to: zh, en, or other for everything else.
-_INDEX_LANG = "CASE WHEN lang IN ('zh', 'en') THEN lang ELSE 'other' END"
 
 
 @dataclass(frozen=True)
@@ -169,11 +167,11 @@ class Store:
 
     def lang_counts(self) -> dict[str, int]:
         """Chunks per index language (zh, en, other)."""
-        sql = f"SELECT {_INDEX_LANG} AS l, count(*) FROM chunks GROUP BY l ORDER BY l"
+        sql = "SELECT lang AS l, count(*) FROM chunks GROUP BY l ORDER BY l"
         return dict(self._rows(sql))
 
     def chunk_langs(self, doc_id: str) -> set[str]:
-        sql = f"SELECT DISTINCT {_INDEX_LANG} FROM chunks WHERE doc_id = ?"
+        sql = "SELECT DISTINCT lang FROM chunks WHERE doc_id = ?"
         return {r[0] for r in self._rows(sql, (doc_id,))}
 
     def count(self) -> int:
@@ -182,7 +180,7 @@ class Store:
     def vectors(self, lang: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64 [n], vectors float32 [n, dim]) of index language `lang`, by chunk id."""
         rows = self._rows(
-            f"SELECT chunk_id, vector FROM chunks WHERE {_INDEX_LANG} = ?"
+            "SELECT chunk_id, vector FROM chunks WHERE lang = ?"
             " AND vector IS NOT NULL ORDER BY chunk_id",
             (lang,),
         )
@@ -192,7 +190,7 @@ class Store:
 
     def tokens(self, lang: str) -> Iterator[tuple[int, list[str]]]:
         rows = self._rows(
-            f"SELECT chunk_id, tokens FROM chunks WHERE {_INDEX_LANG} = ? ORDER BY chunk_id",
+            "SELECT chunk_id, tokens FROM chunks WHERE lang = ? ORDER BY chunk_id",
             (lang,),
         )
         for chunk_id, tokens in rows:
@@ -201,9 +199,6 @@ class Store:
     def lexical_sources(self) -> list[tuple[int, str, str]]:
         """(chunk_id, heading, text) of every chunk: what its lexical tokens are made from."""
         return self._rows("SELECT chunk_id, heading, text FROM chunks ORDER BY chunk_id")
-
-    def unembedded(self) -> int:
-        return self._rows("SELECT count(*) FROM chunks WHERE vector IS NULL")[0][0]
 
     # ---- writing (private generations only) ----------------------------------------------
 
@@ -280,7 +275,3 @@ class Store:
             "UPDATE chunks SET tokens = ? WHERE chunk_id = ?",
             ((" ".join(tokens), int(cid)) for cid, tokens in rows),
         )
-
-    def clear(self) -> None:
-        self._write("DELETE FROM chunks")
-        self._write("DELETE FROM documents")

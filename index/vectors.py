@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from index.manifest import fsync
+from ingest.disk import fsync
 from ingest.errors import LibraryError
 
 # Measured with `python bench/index.py` (dim 384, clustered random vectors, 1 query thread,
@@ -103,13 +103,6 @@ class VectorIndex:
                 self.index.add_with_ids(vecs, np.ascontiguousarray(ids, dtype=np.int64))
             finally:
                 _threads(1)
-
-    def remove(self, ids: np.ndarray) -> None:
-        """Flat only: HNSW graphs cannot drop nodes, so callers rebuild them instead."""
-        if self.backend != "flat":
-            raise NotImplementedError("HNSW indexes are rebuilt, not edited")
-        if len(ids):
-            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """Top-k (chunk_id, inner product) per query row, best first."""

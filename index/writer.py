@@ -30,7 +30,6 @@ from index.lexical import TOKENIZER_VERSION, LexicalIndex
 from index.manifest import Manifest
 from index.store import Store
 from index.vectors import VectorIndex, choose_backend
-from ingest.errors import InputError
 from ingest.records import Chunk, Document
 from ingest.text import LANGS, tokenize
 
@@ -243,15 +242,8 @@ class Writer:
 
         for i, path in enumerate(todo, 1):
             self.progress("load", i, len(todo))
-            source = loading.source_of(given[path])
-            try:
-                doc = loading.load_file(given[path])
-            except InputError as exc:  # one bad file is a warning; its old version stays
-                plan.warnings.append(f"{source}: {exc.message}")
-                plan.failed += 1
-                continue
-            except Exception as exc:  # noqa: BLE001 - a parser bug must not lose the batch
-                plan.warnings.append(f"{source}: unexpected error ({type(exc).__name__}: {exc})")
+            doc = loading.load_or_warn(given[path], plan.warnings)
+            if doc is None:  # one bad file is a warning; its old version stays
                 plan.failed += 1
                 continue
             old = stored.get(str(path))

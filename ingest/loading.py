@@ -40,12 +40,6 @@ class LoadReport:
     warnings: tuple[str, ...]
     files: tuple[str, ...]  # source of every file found, whether read or not
     failed: tuple[str, ...] = ()  # sources that could not be read (keep their old data)
-    unchanged: tuple[tuple[str, str], ...] = ()  # (source, doc_id) skipped as already known
-
-    @property
-    def ok(self) -> bool:
-        """False when nothing at all could be read."""
-        return bool(self.documents or self.unchanged)
 
 
 def source_of(path: str | Path, root: str | Path | None = None) -> str:
@@ -223,45 +217,49 @@ def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
     return "\n\n".join(parts), title, tuple(starts)
 
 
+def load_or_warn(
+    path: Path,
+    warnings: list[str],
+    root: str | Path | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Document | None:
+    """`load_file`, or None and one "SOURCE: reason" warning when the file cannot be used
+    (a parser bug included: one bad file must not lose the rest of a batch)."""
+    try:
+        return load_file(path, root, max_bytes=max_bytes)
+    except InputError as exc:
+        warnings.append(f"{source_of(path, root)}: {exc.message}")
+    except Exception as exc:  # noqa: BLE001
+        warnings.append(f"{source_of(path, root)}: unexpected error ({type(exc).__name__}: {exc})")
+    return None
+
+
 def load_paths(
     paths: Iterable[str | Path],
     include: Collection[str] = (),
     exclude: Collection[str] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
-    skip: Collection[str] = (),
     root: str | Path | None = None,
 ) -> LoadReport:
-    """Load every file under `paths`. Files whose content hash is in `skip` are not parsed
-    (listed in `unchanged`); a file that cannot be used gives one "SOURCE: reason" warning."""
+    """Load every file under `paths`, each content once; a file that cannot be used gives one
+    "SOURCE: reason" warning."""
     warnings: list[str] = []
     files = discover(paths, include, exclude, warn=warnings.append)
     documents: list[Document] = []
     failed: list[str] = []
-    unchanged: list[tuple[str, str]] = []
     first_with: dict[str, str] = {}
     for path in files:
-        source = source_of(path, root)
-        try:
-            data, mtime = _read(path, max_bytes)
-            doc_id = content_hash(data)
-            if doc_id in first_with:
-                warnings.append(f"{source}: same content as {first_with[doc_id]}; skipped")
-                continue
-            first_with[doc_id] = source
-            if doc_id in skip:
-                unchanged.append((source, doc_id))
-                continue
-            documents.append(parse(data, path.name, source, mtime))
-        except InputError as exc:
-            warnings.append(f"{source}: {exc.message}")
-            failed.append(source)
-        except Exception as exc:  # a parser bug must not lose the rest of the batch
-            warnings.append(f"{source}: unexpected error ({type(exc).__name__}: {exc})")
-            failed.append(source)
+        doc = load_or_warn(path, warnings, root, max_bytes)
+        if doc is None:
+            failed.append(source_of(path, root))
+        elif doc.doc_id in first_with:
+            warnings.append(f"{doc.source}: same content as {first_with[doc.doc_id]}; skipped")
+        else:
+            first_with[doc.doc_id] = doc.source
+            documents.append(doc)
     return LoadReport(
         documents=tuple(documents),
         warnings=tuple(warnings),
         files=tuple(source_of(p, root) for p in files),
         failed=tuple(failed),
-        unchanged=tuple(unchanged),
     )

@@ -40,7 +40,7 @@ class Chunk:
     end: int
     text: str
     heading: str  # heading path, e.g. "函数 > 定义函数"; "" when none
-    lang: str
+    lang: str  # one of ingest.text.LANGS (detect_lang); each has its own indexes
     hash: str  # content hash of `text`
 
     @staticmethod

@@ -25,6 +25,11 @@ HAN = re.compile(f"[{HAN_RANGES}]")
 LANGS = ("zh", "en", "other")  # chunk languages; each has its own vector and BM25 index
 
 
+def index_lang(lang: str) -> str:
+    """The one of LANGS that `lang` (a language code a user gave) is filed under."""
+    return lang if lang in LANGS else "other"
+
+
 # -- code fences ---------------------------------------------------------------------------
 
 # A line of three or more backticks or tildes opens a fenced code block; a line of at least as

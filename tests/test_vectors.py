@@ -88,16 +88,6 @@ def test_stored_vectors_come_back_by_id(data, backend: str) -> None:
     assert index.vectors([]).shape == (0, vecs.shape[1])
 
 
-def test_flat_remove_drops_ids(data) -> None:
-    ids, vecs, queries = data
-    index = VectorIndex.build(ids, vecs, "flat")
-    top = [i for i, _ in index.search(queries[:1], 3)[0]]
-    index.remove(np.array(top[:2]))
-    again = [i for i, _ in index.search(queries[:1], 3)[0]]
-    assert index.ntotal == len(ids) - 2
-    assert again[0] == top[2] and not set(top[:2]) & set(again)
-
-
 def test_k_larger_than_index_and_empty_results(data) -> None:
     ids, vecs, queries = data
     small = VectorIndex.build(ids[:3], vecs[:3], "flat")

@@ -21,7 +21,7 @@ from assistant.config import LLMSettings  # noqa: E402
 from ingest.errors import AskdocsError  # noqa: E402
 from ui import chat, manage, reader  # noqa: E402
 from ui.highlight import CSS, md_escape  # noqa: E402
-from ui.labels import LANG_NAMES, LANGS, label  # noqa: E402
+from ui.labels import LANG_NAMES, UI_LANGS, label  # noqa: E402
 from ui.session import Settings, ensure_sample, shared, show_error, target  # noqa: E402
 
 PAGES = ("chat", "doc", "library")
@@ -60,7 +60,7 @@ def sidebar() -> Settings:
     sb.title("askdocs")
     ui_lang = sb.radio(
         "Language · 界面语言",
-        LANGS,
+        UI_LANGS,
         format_func=LANG_NAMES.get,
         key="ui_lang",
         horizontal=True,

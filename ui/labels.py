@@ -5,7 +5,7 @@ Only the interface switches language: answers and documents stay in the language
 
 from __future__ import annotations
 
-LANGS = ("en", "zh")
+UI_LANGS = ("en", "zh")  # languages the interface speaks (not chunk languages)
 LANG_NAMES = {"en": "English", "zh": "中文"}
 
 LABELS: dict[str, dict[str, str]] = {

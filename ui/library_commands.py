@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from assistant.service import Assistant
     from index.config import LibraryConfig
 
-NOTHING_READ_HINT = "give .md .markdown .txt .rst .html .htm or .pdf files, or folders holding them"
+
+def _nothing_read_hint() -> str:
+    from ingest.loading import FORMATS
+
+    return f"give {' '.join(FORMATS)} files, or folders holding them"
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -39,7 +43,7 @@ def _ingest_dry_run(args: argparse.Namespace) -> int:
     if not report.documents:
         raise InputError(
             "nothing could be read from " + " ".join(args.paths),
-            hint=NOTHING_READ_HINT,
+            hint=_nothing_read_hint(),
         )
     settings = ChunkSettings()
     rows = [("FILE", "FORMAT", "ENCODING", "LANG", "CHUNKS")]
@@ -136,7 +140,7 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
     if report.nothing_read:
         raise InputError(
             "nothing could be read from " + " ".join(map(str, args.paths)),
-            hint=NOTHING_READ_HINT,
+            hint=_nothing_read_hint(),
         )
     if args.json:
         print(json.dumps({**asdict(report), "library": config.name}, ensure_ascii=False))

@@ -8,15 +8,15 @@ so the library sees an unchanged document.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.disk import write_atomic
 from ingest.errors import InputError
+from ingest.loading import FORMATS
 
-ALLOWED_SUFFIXES = (".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf")
+ALLOWED_SUFFIXES = tuple(FORMATS)  # what ingest reads
 MAX_UPLOAD_MB = 20
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 _UNSAFE = re.compile(r"[^\w.\-]+")  # \w is Unicode-aware: keeps CJK and other letters
@@ -72,19 +72,10 @@ def save_upload(name: str, data: bytes, folder: Path) -> SavedUpload:
             if path.read_bytes() == data:
                 return SavedUpload(path, name, reused=True)
             continue
-        # Write aside, then link into place: the name is claimed atomically (another session
-        # may upload the same name at once) and a crash never leaves a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                continue
-        finally:
-            os.unlink(tmp)
-        return SavedUpload(path, name, reused=False)
+        # The name is claimed atomically (another session may upload the same name at once)
+        # and a crash never leaves a half-written file.
+        if write_atomic(path, data, replace=False):
+            return SavedUpload(path, name, reused=False)
     raise InputError(
         f"Too many uploads named {clean}.",
         hint=f"rename the file or tidy {folder}",
