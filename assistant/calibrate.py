@@ -3,7 +3,7 @@
 Why: multilingual-e5 vectors carry, besides their meaning, a component that says which
 language a text is written in. A Chinese question is therefore closer to every Chinese passage
 than to the English passage that answers it, and plain top-k buries the other language
-(design.md: 7% R@5 English→Chinese). The component is close to one direction per prompt
+(dev set, plain dense top-k: English→Chinese R@5 0.00; README). The component is close to one direction per prompt
 ("query: " and "passage: "), so it can be estimated from a parallel word list and projected
 out of both the question and the passages; what is left compares meaning across languages.
 

@@ -1,4 +1,4 @@
-"""`askdocs eval`: the relevance rule and metrics of design.md, and the evaluation loop.
+"""`askdocs eval`: the project's relevance rule and metrics, and the evaluation loop.
 
 Relevance: after folding (NFKC, lower case, `&nbsp;`/`<br>` → space, white space collapsed) a
 passage is relevant when it contains a gold quote, or when at least 60% of the quote lies inside

@@ -5,7 +5,7 @@
 Opens the library once (model loaded), answers one warm-up question, then times what
 `Assistant.ask` does for each dev question, one at a time: retrieval, then the extractive
 answer (also shown alone). "Gold in answer" counts answerable questions whose answer cites
-a sentence holding a gold quote (after design.md's folding; see `holds_gold`); it is
+a sentence holding a gold quote (after the relevance rule's folding; see `holds_gold`); it is
 shown next to "gold in top 5" (a relevant passage among the five passages the answer reads),
 the most the answer step could reach. Run on an otherwise idle machine for timings.
 """
@@ -35,7 +35,7 @@ def fold(text: str) -> str:
 def holds_gold(texts: list[str], gold: list[dict]) -> bool:
     """A cited text holds a gold quote: the whole quote, or, for a quote running over two
     sentences, at least 60% of it (a prefix ending the text or a suffix starting it), the
-    rule design.md applies to chunk boundaries."""
+    rule assistant/evaluate.py applies to chunk boundaries."""
     for g in gold:
         quote = fold(g["quote"])
         need = max(1, int(0.6 * len(quote) + 0.999))

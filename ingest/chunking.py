@@ -33,8 +33,9 @@ TITLE_CHARS = 80
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    """Chunk size and overlap in characters. design.md measured 400 well ahead of 1000 on
-    cross-language questions; the overlap of 80 is a default, not a measurement."""
+    """Chunk size and overlap in characters. 400 measured well ahead of 1000 on cross-language
+    questions (dense R@5 0.63–0.93 against 0.07–0.35, before any code; docs/results.md); the
+    overlap of 80 is a default, not a measurement."""
 
     size: int = 400
     overlap: int = 80

