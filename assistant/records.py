@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ingest.records import Chunk, Document
@@ -125,16 +125,7 @@ class Citation:
         return cls(n, c.source, c.doc_id, start, end, text, c.heading, c.lang)
 
     def to_json(self) -> dict:
-        return {
-            "n": self.n,
-            "source": self.source,
-            "doc_id": self.doc_id,
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "heading": self.heading,
-            "lang": self.lang,
-        }
+        return asdict(self)  # n, source, doc_id, start, end, text, heading, lang
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ never modified), and flips CURRENT. Everything before the flip is invisible to r
 
 The writer sees its library only through `Target` (what `index.library.Library` offers in
 public): its config, embedder, the published generation, and refresh/reopen.
+
+Why one module of ~450 lines: one write is one transaction under one lock, from the plan to
+the flip of CURRENT; the plan's records (`_Plan`, `_Addition`) and the build share it, and the
+records a write reports (`IngestReport`) or fixes (`passage_text`, `lexical_text`) are its own.
 """
 
 from __future__ import annotations

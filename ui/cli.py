@@ -24,6 +24,11 @@ def _add_library(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="embedding model (name, directory or hub id)")
 
 
+def _add_k_and_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=10, help="passages per question (default: 10)")
+    p.add_argument("--json", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="askdocs",
@@ -45,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="retrieve passages for a question")
     _add_library(p)
     p.add_argument("question")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--json", action="store_true")
+    _add_k_and_json(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="a cited answer")
@@ -65,8 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="retrieval and abstention metrics")
     _add_library(p)
     p.add_argument("questions")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--json", action="store_true")
+    _add_k_and_json(p)
     p.add_argument("--compare", action="store_true", help="BM25, dense and shipped side by side")
     p.set_defaults(func=cmd_eval)
 
