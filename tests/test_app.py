@@ -724,3 +724,20 @@ def test_every_text_that_reaches_markdown_goes_through_md_escape() -> None:
                 f"{path.name}:{node.lineno} {ast.unparse(arg)}" for arg in checked if not _safe(arg)
             ]
     assert unsafe == []
+
+
+def test_reindex_of_a_file_named_in_bytes_that_are_not_utf8(fake_env, tmp_path: Path) -> None:
+    import os
+
+    home, name = fake_env
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.md"
+    with open(raw, "wb") as fh:
+        fh.write(b"# Coffee\n\nEspresso needs finely ground beans.\n")
+    _fake_library(home, name).ingest([tmp_path / os.fsdecode(b"caf\xe9.md")])
+    doc = next(d for d in _fake_library(home, name).documents() if d.title == "Coffee")
+    assert doc.path.startswith("fs:") and doc.source.endswith("caf\ufffd.md")
+    at = _app(page="library")
+    at.selectbox(key="manage_pick").set_value(doc.doc_id)
+    at.button(key="doc_reindex").click().run()
+    _ok(at)
+    assert not at.error and at.success and "Coffee" in at.success[0].value

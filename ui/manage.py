@@ -13,6 +13,7 @@ import streamlit as st
 
 from assistant.service import Assistant
 from ingest.errors import AskdocsError, InputError
+from ingest.loading import key_path, path_key, printable
 from ui.highlight import md_escape
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, progress_bar, show_error, target, writing
@@ -41,7 +42,6 @@ def add_uploads(
     library did not take is removed again, as are all new copies when the ingest fails
     (another process writing, say): the uploads folder holds only what the library holds.
     """
-    from ingest.loading import path_key
     from ui.upload import check_upload
 
     for name, data in files:
@@ -54,7 +54,7 @@ def add_uploads(
         _remove(fresh)
         raise
     stored = {d.path for d in assistant.documents()}
-    refused = [s for s in fresh if _key(s.path, path_key) not in stored]
+    refused = [s for s in fresh if _key(s.path) not in stored]
     _remove(refused)
     return Added(
         new=tuple(s.name for s in fresh if s not in refused),
@@ -64,7 +64,7 @@ def add_uploads(
     )
 
 
-def _key(path: Path, path_key: Callable[[Path], str]) -> str:
+def _key(path: Path) -> str:
     """How the library knows a saved upload (see ingest.loading.scan)."""
     return path_key(Path(os.path.realpath(path.parent)) / path.name)
 
@@ -144,9 +144,9 @@ def _delete(lang: str) -> None:
         # Our own copy of an uploaded file goes too, or re-adding the folder would revive it.
         from ui.upload import is_upload
 
-        if is_upload(info.path, uploads_dir(t.home, t.library)):
+        if is_upload(key_path(info.path), uploads_dir(t.home, t.library)):
             with contextlib.suppress(OSError):
-                Path(info.path).unlink()
+                key_path(info.path).unlink()
     except (AskdocsError, StopIteration) as exc:
         if isinstance(exc, AskdocsError):
             st.session_state["library_error"] = exc
@@ -159,12 +159,13 @@ def _reindex(lang: str) -> None:
     try:
         with writing() as assistant:
             info = next(i for i in assistant.documents() if i.doc_id == doc_id)
-            if not Path(info.path).is_file():
+            path = key_path(info.path)  # the stored key: raw bytes for a non-UTF-8 name
+            if not path.is_file():
                 raise InputError(
-                    f"{info.source} is no longer at {info.path}.",
+                    f"{info.source} is no longer at {printable(str(path))}.",
                     hint="upload the file again, or delete this document",
                 )
-            assistant.ingest([info.path])
+            assistant.ingest([path])
     except AskdocsError as exc:
         st.session_state["library_error"] = exc
         return
