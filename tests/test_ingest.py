@@ -302,6 +302,15 @@ def test_each_bad_input_gives_one_warning(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_read_error_for_real(tmp_path):
+    # Even root gets EIO reading /proc/self/mem at offset 0: a real read failure. load_file
+    # reads what it is given; the scan is what refuses such a link (the next test).
+    (tmp_path / "mem.txt").symlink_to("/proc/self/mem")
+    with pytest.raises(InputError, match=r"cannot read \(Input/output error\)"):
+        load_file(tmp_path / "mem.txt")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
 def test_link_to_a_device_file_is_never_read(tmp_path):
     # A `.txt` name in front of /proc/self/mem: the target's type decides, and it is not text.
     (tmp_path / "mem.txt").symlink_to("/proc/self/mem")
