@@ -156,21 +156,22 @@ def tidy(lib_dir: Path) -> None:
     """Sweep generations other than the published one, which a writer killed mid-write or
     mid-sweep leaves behind; only when no writer holds the lock (its unpublished generation
     is not litter), and never an error: a reader may lack write access."""
-    try:
+
+    def stale() -> list[Path]:
         keep = current(lib_dir)
-    except LibraryError:
-        return  # a damaged pointer: opening reports it; nothing is removed
-    stale = [p for p in lib_dir.iterdir() if _GEN.match(p.name) and p != keep]
-    if stale:  # usually there is nothing, and no lock is taken
-        try:
+        return [p for p in lib_dir.iterdir() if _GEN.match(p.name) and p != keep]
+
+    try:
+        if stale():  # usually there is nothing, and no lock is taken
             with WriteLock(lib_dir, lib_dir.name, wait=0):
-                for path in stale:  # renamed under the lock, removed after: a writer waits ms
+                # again under the lock: a writer may have published since the first look
+                for path in stale():  # renamed under the lock, removed after: writers wait ms
                     path.rename(lib_dir / f"{_TRASH}{path.name}-{os.getpid()}")
-        except (LibraryError, OSError):
-            return
-    for path in lib_dir.iterdir():
-        if path.name.startswith(_TRASH):
-            shutil.rmtree(path, ignore_errors=True)
+        for path in lib_dir.iterdir():
+            if path.name.startswith(_TRASH):
+                shutil.rmtree(path, ignore_errors=True)
+    except (LibraryError, OSError):
+        pass  # a damaged pointer (opening reports it), a writer at work, no write access
 
 
 class WriteLock:

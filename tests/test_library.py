@@ -668,3 +668,26 @@ def test_file_name_that_is_not_utf8_is_stored_searched_and_pruned(tmp_path: Path
     os.unlink(raw)
     assert again.ingest([docs], prune=True).removed == 1
     assert again.lexical("espresso", 1) == []
+
+
+def test_tidying_never_removes_a_generation_published_while_it_looked(
+    built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    cfg, _, _ = built
+    first = layout.current(cfg.path)
+    second = cfg.path / "gen-000002"  # a writer's generation, not yet published
+    shutil.copytree(first, second)
+    real_init = layout.WriteLock.__init__
+
+    def writer_finishes_first(self, lib_dir, name, wait=2.0):  # noqa: ANN001, ANN202
+        if wait == 0:  # the reader's tidy: the writer publishes just before it gets the lock
+            (cfg.path / layout.CURRENT).write_text(second.name + "\n", encoding="utf-8")
+            shutil.rmtree(first)
+        real_init(self, lib_dir, name, wait)
+
+    monkeypatch.setattr(layout.WriteLock, "__init__", writer_finishes_first)
+    lib = Library.open(cfg, FakeEmbedder())
+    assert second.is_dir() and layout.current(cfg.path) == second
+    assert len(lib.documents()) == 3
