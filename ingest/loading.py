@@ -10,7 +10,6 @@ import fnmatch
 import io
 import logging
 import os
-import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from ingest.errors import InputError
 from ingest.markup import html_to_text, rst_to_markdown
 from ingest.outline import first_heading
 from ingest.records import Document, content_hash
-from ingest.text import detect_lang
+from ingest.text import detect_lang, printable
 
 FORMATS = {
     ".md": "markdown",
@@ -59,13 +58,6 @@ def source_of(path: str | Path, root: str | Path | None = None) -> str:
     return printable(p.as_posix())
 
 
-def printable(text: str) -> str:
-    """`text` without lone surrogates (how Python carries undecodable bytes of file names
-    and arguments), which no UTF-8 output or SQLite text column can take."""
-    return _SURROGATE.sub("\ufffd", text)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _RAW = "fs:"  # prefix of a key that holds a file name's raw bytes, percent-encoded
 
 

@@ -364,3 +364,23 @@ def test_every_promise_names_a_test_that_exists() -> None:
         if not re.search(rf"^def {n}\(", (REPO / f).read_text(encoding="utf-8"), re.M)
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b'{"question": "caf\xe9", "kind": "en-en", "gold": []}', "not UTF-8"),
+        (b"[1, 2]", "not a valid question line"),
+        (b'{"question": 42, "kind": "en-en"}', "not a valid question line"),
+        (b'{"question": "\\ud800 lseek", "kind": "none"}', None),  # a JSON lone surrogate
+    ],
+)
+def test_hostile_questions_files(cli_home: Path, tmp_path: Path, line: bytes, message) -> None:
+    path = tmp_path / "questions.jsonl"
+    path.write_bytes(line + b"\n")
+    code, out, err = _askdocs(cli_home, "eval", str(path), "--model", "fake", "--json")
+    assert "Traceback" not in err, err
+    if message:
+        assert code == 2 and message in err
+    else:
+        assert code == 0 and json.loads(out)["questions"][0]["id"] == "1"

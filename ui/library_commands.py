@@ -26,7 +26,7 @@ def _nothing_read(paths: list[str], files_found: int) -> AskdocsError:
     """The error when no file could be read: files found but each refused have their reasons
     in the warnings above, so the hint points there instead of at file types."""
     from ingest.errors import InputError
-    from ingest.loading import printable
+    from ingest.text import printable
 
     hint = "each warning above names a file and why it could not be read"
     return InputError(

@@ -13,7 +13,8 @@ import streamlit as st
 
 from assistant.service import Assistant
 from ingest.errors import AskdocsError, InputError
-from ingest.loading import key_path, path_key, printable
+from ingest.loading import key_path, path_key
+from ingest.text import printable
 from ui.highlight import md_escape
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, progress_bar, show_error, target, writing

@@ -12,7 +12,7 @@ from ui.library_commands import open_assistant
 def _question(text: str) -> str:
     """A question from the command line. Bytes that are not UTF-8 reach Python as lone
     surrogates, which no model tokenizer takes: they become U+FFFD, with a warning."""
-    from ingest.loading import printable
+    from ingest.text import printable
 
     clean = printable(text)
     if clean != text:
