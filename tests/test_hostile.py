@@ -97,7 +97,6 @@ def test_question_with_bytes_that_are_not_utf8(cli_home: Path, as_json: bool) ->
         ["search", "file offset", "--model", "fake"],
         ["search", "file offset", "--model", "fake", "--json"],
         ["ingest", "--dry-run", "--json", "docs"],
-        ["ingest", "--dry-run", "docs"],
         ["docs", "--model", "fake"],
     ],
 )
@@ -130,18 +129,27 @@ def test_k_below_one_is_a_usage_error(
 )
 @pytest.mark.parametrize("dry", [True, False])
 def test_hint_after_a_file_that_could_not_be_read_names_the_reason(
-    tmp_path: Path, name: str, data: bytes | None, reason: str, dry: bool
+    tmp_path: Path,
+    name: str,
+    data: bytes | None,
+    reason: str,
+    dry: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
+    from ui.cli import main
+
     path = tmp_path / name
     if data is None:
         with open(path, "wb") as fh:
             fh.truncate(21 * 1024 * 1024)  # sparse
     else:
         path.write_bytes(data)
-    code, _, err = _askdocs(tmp_path / "home", "ingest", str(path), *(["--dry-run"] if dry else []))
-    assert code == 2 and reason in err and "Traceback" not in err
+    monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
+    assert main(["ingest", str(path), *(["--dry-run"] if dry else [])]) == 2
+    err = capsys.readouterr().err
+    assert reason in err and "warning above" in err
     assert ".md" not in err.split("→")[-1]  # the hint points at the warning, not at file types
-    assert "warning above" in err
 
 
 # ---- property tests: loaders, chunker, store ---------------------------------------------------
@@ -326,12 +334,17 @@ def test_devices_fifos_and_oversized_files_are_never_opened(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("name", ["../evil", "/etc", "a/b", ".hidden", "", "x\\y"])
-def test_a_library_name_is_never_a_path(tmp_path: Path, name: str) -> None:
+def test_a_library_name_is_never_a_path(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from ui.cli import main
+
     with pytest.raises(InputError, match="not a library name"):
         LibraryConfig(name=name, home=tmp_path)
-    code, _, err = _askdocs(tmp_path / "home", "ingest", str(_seed(tmp_path / "d")),
-                            "--library", name, "--model", "fake")  # fmt: skip
-    assert code == 2 and "not a library name" in err
+    monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
+    docs = str(_seed(tmp_path / "d"))
+    assert main(["ingest", docs, "--library", name, "--model", "fake"]) == 2
+    assert "not a library name" in capsys.readouterr().err
     assert not (tmp_path / "evil").exists() and not (tmp_path / "home").exists()
 
 
@@ -375,11 +388,23 @@ def test_every_promise_names_a_test_that_exists() -> None:
         (b'{"question": "\\ud800 lseek", "kind": "none"}', None),  # a JSON lone surrogate
     ],
 )
-def test_hostile_questions_files(cli_home: Path, tmp_path: Path, line: bytes, message) -> None:
+def test_hostile_questions_files(
+    cli_home: Path,
+    tmp_path: Path,
+    line: bytes,
+    message: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    import index.embedder
+    from ui.cli import main
+
+    monkeypatch.setenv("ASKDOCS_HOME", str(cli_home))
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     path = tmp_path / "questions.jsonl"
     path.write_bytes(line + b"\n")
-    code, out, err = _askdocs(cli_home, "eval", str(path), "--model", "fake", "--json")
-    assert "Traceback" not in err, err
+    code = main(["eval", str(path), "--model", "fake", "--json"])
+    out, err = capsys.readouterr()
     if message:
         assert code == 2 and message in err
     else:
