@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.errors import InputError
+from ingest.text import printable
 
 KINDS = ("en-en", "zh-zh", "zh-en", "en-zh")
 MIN_FRACTION = 0.6
@@ -72,23 +73,32 @@ def load_questions(path: str | Path) -> list[Question]:
         raise InputError(
             f"No questions file at {path}.", hint="give a JSONL file, one question a line"
         )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+            hint="save the questions file as UTF-8 JSONL",
+        ) from exc
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+            if not isinstance(row.get("question"), str):
+                raise TypeError("'question' must be a string")
             out.append(
                 Question(
                     id=str(row.get("id", n)),
-                    question=row["question"],
+                    question=printable(row["question"]),  # a JSON \ud800 is no text
                     lang=row.get("lang", ""),
                     kind=row.get("kind", "none" if not row.get("gold") else "?"),
                     quotes=tuple(g["quote"] for g in row.get("gold", [])),
                     answer=row.get("answer", ""),
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(
                 f"{path}:{n} is not a valid question line ({exc}).",
                 hint='each line needs at least {"question": ..., "kind": ..., "gold": [{"quote": ...}]}',

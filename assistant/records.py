@@ -55,6 +55,8 @@ class Library(Protocol):
 
     def delete(self, doc_id: str) -> bool: ...
 
+    def refresh(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Hit:

@@ -58,6 +58,14 @@ class Assistant:
             self._retriever = Retriever(self.library)
         return self._retriever
 
+    def refresh(self) -> bool:
+        """Follow a generation another process published (askdocs ingest in a terminal while
+        the app runs); True if there was one. The retriever's statistics are rebuilt."""
+        if self._library is None or not self._library.refresh():
+            return False
+        self._retriever = None
+        return True
+
     def is_empty(self) -> bool:
         return not self.library.documents()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.chunking import ChunkSettings
+from ingest.errors import InputError
 
 DEFAULT_MODEL = "multilingual-e5-small"
 
@@ -33,6 +34,16 @@ class LibraryConfig:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     # Vector store backend by name: "auto" picks flat or HNSW by library size.
     vector_backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        # The name becomes a directory under $ASKDOCS_HOME/libraries: never a path out of it.
+        bad = not self.name or self.name.startswith(".") or len(self.name) > 100
+        if bad or any(c in self.name for c in "/\\\0") or self.name != self.name.strip():
+            raise InputError(
+                f"{self.name!r} is not a library name",
+                hint="a name is a plain word: letters, digits, '-', '_' or '.' (not first), "
+                "e.g. --library notes",
+            )
 
     @property
     def path(self) -> Path:

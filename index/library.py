@@ -76,6 +76,8 @@ class Library:
         lib = cls(config, embedder, fresh)
         if fresh:
             return lib
+        if config.path.is_dir():
+            layout.tidy(config.path)  # what a killed writer left, unless one is writing now
         lib._load()
         if lib._gen is None and not create:
             raise LibraryError(
@@ -102,14 +104,15 @@ class Library:
                 self._set_gen(Generation(gen_dir))
                 return
             except LibraryError:
-                if gen_dir.is_dir() or attempt == 2:  # damage, not a writer's sweep
-                    raise
+                if attempt == 2 or layout.current(self.path) == gen_dir:
+                    raise  # damage of the published generation, not a writer's sweep
 
     def _set_gen(self, gen: Generation | None) -> None:
+        # The old generation is not closed here: another thread may be reading it this very
+        # moment (the app serves sessions from threads). Its store closes when the last
+        # reference goes; its files, even if swept, stay readable through the open handle.
         with self._lock:
-            old, self._gen = self._gen, gen
-        if old is not None:
-            old.close()
+            self._gen = gen
 
     def refresh(self) -> bool:
         """Follow CURRENT if another process published a newer generation; True if it did."""
@@ -122,7 +125,10 @@ class Library:
         return True
 
     def close(self) -> None:
-        self._set_gen(None)
+        with self._lock:
+            old, self._gen = self._gen, None
+        if old is not None:
+            old.close()
 
     def _check_model(self) -> None:
         m = self.manifest
@@ -223,16 +229,22 @@ class Library:
         return [index_lang(lang)] if index_lang(lang) in present else []
 
     def _with_gen(self, fn: Callable[[Generation], Any]) -> Any:
-        """Run a lazy index load; if a writer swept our generation meanwhile, follow it."""
-        gen = self._gen
-        if gen is None or self._fresh:
-            return None
-        try:
-            return fn(gen)
-        except LibraryError:
-            if gen.dir.exists() or not self.refresh() or self._gen is None:
-                raise
-            return fn(self._gen)
+        """Run a lazy index load; if a writer swept our generation meanwhile, follow it.
+
+        A sweep may be under way (the directory half gone), so what decides is whether CURRENT
+        still names the generation: if it does, the failure is damage and is raised."""
+        for attempt in range(3):
+            gen = self._gen
+            if gen is None or self._fresh:
+                return None
+            try:
+                return fn(gen)
+            except LibraryError:
+                if attempt == 2 or layout.current(self.path) == gen.dir:
+                    raise
+                if self._gen is gen:  # another thread may have moved on already
+                    self.refresh()
+        return None
 
     def dense(self, qvec: np.ndarray, k: int, lang: str | None = None) -> list[tuple[int, float]]:
         """Top-k (chunk_id, cosine) for a query vector; lang None merges all languages by score."""
@@ -297,12 +309,15 @@ class Library:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         progress: Progress | None = None,
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         """Add new files, re-embed changed ones, skip unchanged ones unparsed; prune if asked.
 
-        prune forgets documents whose files are gone, among those under `paths` only.
+        prune makes the documents under `paths` mirror what is taken from them now: files
+        gone, excluded or behind a refused symbolic link are forgotten. Every path must exist.
+        follow_symlinks: take links that point outside the folder they are in.
         """
-        report = Writer(self, progress).ingest(paths, prune, include, exclude)
+        report = Writer(self, progress).ingest(paths, prune, include, exclude, follow_symlinks)
         self._fresh = False  # even when nothing was written, what is on disk is current
         return report
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -26,6 +27,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 _GEN = re.compile(r"^gen-(\d{6})$")
+_TRASH = ".trash-"  # a stale generation being removed without the lock
 
 
 def askdocs_version() -> str:
@@ -150,15 +152,46 @@ def sweep(lib_dir: Path, keep: Path | None) -> None:
     (lib_dir / (CURRENT + ".tmp")).unlink(missing_ok=True)
 
 
-class WriteLock:
-    """Exclusive, non-blocking writer lock on NAME/lock; released on close or process death."""
+def tidy(lib_dir: Path) -> None:
+    """Sweep generations other than the published one, which a writer killed mid-write or
+    mid-sweep leaves behind; only when no writer holds the lock (its unpublished generation
+    is not litter), and never an error: a reader may lack write access."""
 
-    def __init__(self, lib_dir: Path, name: str) -> None:
+    def stale() -> list[Path]:
+        keep = current(lib_dir)
+        return [p for p in lib_dir.iterdir() if _GEN.match(p.name) and p != keep]
+
+    try:
+        if stale():  # usually there is nothing, and no lock is taken
+            with WriteLock(lib_dir, lib_dir.name, wait=0):
+                # again under the lock: a writer may have published since the first look
+                for path in stale():  # renamed under the lock, removed after: writers wait ms
+                    path.rename(lib_dir / f"{_TRASH}{path.name}-{os.getpid()}")
+        for path in lib_dir.iterdir():
+            if path.name.startswith(_TRASH):
+                shutil.rmtree(path, ignore_errors=True)
+    except (LibraryError, OSError):
+        pass  # a damaged pointer (opening reports it), a writer at work, no write access
+
+
+class WriteLock:
+    """Exclusive writer lock on NAME/lock; released on close or process death.
+
+    A writer waits up to `wait` seconds for it (a reader tidying up holds it for a moment),
+    then is refused with the holder's pid."""
+
+    def __init__(self, lib_dir: Path, name: str, wait: float = 2.0) -> None:
         lib_dir.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(lib_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
             holder = os.pread(self._fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(self._fd)
             raise LibraryError(

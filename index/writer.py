@@ -34,6 +34,7 @@ from index.lexical import TOKENIZER_VERSION, LexicalIndex
 from index.manifest import Manifest
 from index.store import Store
 from index.vectors import VectorIndex, choose_backend
+from ingest.errors import InputError
 from ingest.records import Chunk, Document
 from ingest.text import LANGS, tokenize
 
@@ -115,7 +116,7 @@ class Target(Protocol):
 @dataclass
 class _Addition:
     doc: Document
-    path: str  # absolute
+    path: str  # absolute: loading.path_key of the file
     file_hash: str
     chunks: list[Chunk]
     tokens: list[list[str]]
@@ -139,6 +140,12 @@ def _under(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
 
+def _exists(key: str) -> bool:
+    from ingest.loading import key_path
+
+    return key_path(key).exists()
+
+
 class Writer:
     """One write to one library, holding its lock from planning to publishing."""
 
@@ -155,43 +162,65 @@ class Writer:
         prune: bool,
         include: Sequence[str],
         exclude: Sequence[str],
+        follow_symlinks: bool = False,
     ) -> IngestReport:
         from ingest import loading
 
         t0 = time.perf_counter()
-        warnings: list[str] = []
-        files = loading.discover(
-            [Path(p) for p in paths], tuple(include), tuple(exclude), warn=warnings.append
+        missing = [str(p) for p in paths if not os.path.lexists(p)]
+        if prune and missing:  # a moved or unmounted folder must not read as "all deleted"
+            raise InputError(
+                f"--prune needs every given path to exist; not found: {' '.join(missing)}",
+                hint="check the path (nothing was removed); without --prune, ingest adds "
+                "and updates only",
+            )
+        found = loading.scan(
+            [Path(p) for p in paths], tuple(include), tuple(exclude), follow_symlinks
         )
-        roots = [Path(p).resolve() for p in paths]
-        hashes: dict[Path, str] = {}
-        for i, f in enumerate(files, 1):
+        warnings: list[str] = list(found.warnings)
+        files = list(found.files)
+        given = dict(zip(found.keys, files, strict=True))  # key → path as reached
+        roots = [loading.key_path(r) for r in found.roots]
+        hashes: dict[str, str] = {}  # key → content hash
+        for i, (key, f) in enumerate(given.items(), 1):
             try:
-                hashes[f.resolve()] = loading.file_hash(f)
+                hashes[key] = loading.file_hash(f)
+            except InputError as exc:  # too large, a device, ...: one warning, never read
+                warnings.append(f"{loading.source_of(f)}: {exc.message}")
             except OSError as exc:
                 warnings.append(f"{loading.source_of(f)}: cannot read ({exc.strerror or exc})")
             self.progress("scan", i, len(files))
         unreadable = len(files) - len(hashes)
 
-        def diff() -> tuple[dict, list[Path], list[str], list[str]]:
-            """Changed or new files, docs of gone files (with prune), duplicate-file warnings."""
+        def diff() -> tuple[dict, list[str], list[str], list[str]]:
+            """Changed or new files, docs to prune, duplicate-file warnings."""
             base = self.lib.published()
-            stored = base.store.file_hashes() if base else {}
-            by_hash = {h: Path(path) for path, (h, _) in stored.items()}
+            store = base.store if base else None
+            stored = store.file_hashes() if store else {}
+            by_hash = {h: path for path, (h, _) in stored.items()}
             todo, dups = [], []
-            for path, h in hashes.items():
-                if stored.get(str(path), ("",))[0] == h:
+            for key, h in hashes.items():
+                if stored.get(key, ("",))[0] == h:
                     continue  # unchanged: not even parsed
                 twin = by_hash.get(h)
-                dup = twin and twin != path and twin.exists() and hashes.get(twin, h) == h
-                if dup and str(path) not in stored:  # a changed file goes on: its old version goes
-                    dups.append(f"{loading.source_of(path)}: same content as {twin}; skipped")
+                dup = twin and twin != key and _exists(twin) and hashes.get(twin, h) == h
+                if dup and key not in stored:  # a changed file goes on: its old version goes
+                    dups.append(f"{loading.source_of(given[key])}: same content as {twin}; skipped")
                     continue
-                todo.append(path)
+                todo.append(key)
+            # With prune, the library mirrors what the scan took under each root: files gone,
+            # excluded or behind a refused link are forgotten; so is a file an older askdocs
+            # stored by a refused link's target (outside the root) under the link's name.
+            links = set(found.unfollowed)
+            sources = {d.path: d.source for d in store.documents()} if links and store else {}
             gone = [
                 doc_id
                 for path, (_, doc_id) in stored.items()
-                if prune and _under(Path(path), roots) and not Path(path).exists()
+                if prune
+                and (
+                    (_under(loading.key_path(path), roots) and path not in given)
+                    or (path, sources.get(path)) in links
+                )
             ]
             return stored, todo, gone, dups
 
@@ -207,7 +236,7 @@ class Writer:
         with layout.WriteLock(self.path, self.lib.config.name):
             if self.lib.refresh():  # another writer published since we looked
                 stored, todo, gone, dups = diff()
-            plan = self._plan(loading, files, hashes, stored, todo)
+            plan = self._plan(loading, given, hashes, stored, todo)
             for doc_id in gone:
                 plan.removals.setdefault(doc_id, "gone")
             plan.retokenize = self.lib.stale_tokens
@@ -231,34 +260,33 @@ class Writer:
     def _plan(
         self,
         loading,  # noqa: ANN001 - the ingest.loading module, imported lazily
-        files: list[Path],
-        hashes: dict[Path, str],
+        given: dict[str, Path],
+        hashes: dict[str, str],
         stored: dict[str, tuple[str, str]],
-        todo: list[Path],
+        todo: list[str],
     ) -> _Plan:
-        """Parse and chunk the new and changed files; decide what to remove and add."""
+        """Parse and chunk the new and changed files (by key); decide what to remove and add."""
         plan = _Plan()
         path_of = {doc_id: path for path, (_, doc_id) in stored.items()}
-        given = {f.resolve(): f for f in files}
-        seen: dict[str, str] = {}  # doc_id → path, in this batch
+        seen: dict[str, str] = {}  # doc_id → key, in this batch
         settings = self.lib.config.chunk
         from ingest.chunking import chunk_document
 
-        for i, path in enumerate(todo, 1):
+        for i, key in enumerate(todo, 1):
             self.progress("load", i, len(todo))
-            doc = loading.load_or_warn(given[path], plan.warnings)
+            doc = loading.load_or_warn(given[key], plan.warnings)
             if doc is None:  # one bad file is a warning; its old version stays
                 plan.failed += 1
                 continue
-            old = stored.get(str(path))
+            old = stored.get(key)
             twin = path_of.get(doc.doc_id) or seen.get(doc.doc_id)
-            twin_now = hashes.get(Path(twin), doc.doc_id) if twin else None  # its current hash
-            if twin and twin != str(path) and Path(twin).exists() and twin_now == doc.doc_id:
+            twin_now = hashes.get(twin, doc.doc_id) if twin else None  # its current hash
+            if twin and twin != key and _exists(twin) and twin_now == doc.doc_id:
                 plan.warnings.append(f"{doc.source}: same content as {twin}; skipped")
                 if old:  # its old version is outdated, and the new one is a duplicate
                     plan.removals[old[1]] = "changed"
                 continue
-            if twin and twin != str(path) and twin in stored:  # moved: the old path is gone
+            if twin and twin != key and twin in stored:  # moved: the old path is gone
                 plan.removals[doc.doc_id] = "moved"
             if old:
                 plan.removals[old[1]] = "changed"
@@ -266,8 +294,8 @@ class Writer:
             plan.added += 0 if old or twin else 1
             chunks = chunk_document(doc, settings)
             tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
-            plan.additions.append(_Addition(doc, str(path), hashes[path], chunks, tokens))
-            seen[doc.doc_id] = str(path)
+            plan.additions.append(_Addition(doc, key, hashes[key], chunks, tokens))
+            seen[doc.doc_id] = key
         return plan
 
     def _drift(self) -> list[str]:

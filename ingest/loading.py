@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import logging
 import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from ingest.cleaning import clean_markdown, decode, fix_mojibake, normalize_newlines
 from ingest.errors import InputError
 from ingest.markup import html_to_text, rst_to_markdown
 from ingest.outline import first_heading
 from ingest.records import Document, content_hash
-from ingest.text import detect_lang
+from ingest.text import detect_lang, printable
 
 FORMATS = {
     ".md": "markdown",
@@ -43,14 +45,39 @@ class LoadReport:
 
 
 def source_of(path: str | Path, root: str | Path | None = None) -> str:
-    """The path as given, made relative to `root` (default: cwd) when it lies inside it."""
+    """The path as given, made relative to `root` (default: cwd) when it lies inside it.
+
+    This is what people see, so bytes of a file name that are not UTF-8 show as U+FFFD;
+    the library knows the file by `path_key`, which keeps them."""
     p = Path(path)
     if p.is_absolute():
         try:
-            return p.relative_to(Path(root) if root else Path.cwd()).as_posix()
+            return printable(p.relative_to(Path(root) if root else Path.cwd()).as_posix())
         except ValueError:
-            return p.as_posix()
-    return p.as_posix()
+            return printable(p.as_posix())
+    return printable(p.as_posix())
+
+
+_RAW = "fs:"  # prefix of a key that holds a file name's raw bytes, percent-encoded
+
+
+def path_key(path: str | Path) -> str:
+    """The identity of an absolute path as stored in a library: the path itself, or, when
+    its name is not valid UTF-8, `fs:` and its bytes percent-encoded (reversible by
+    `key_path`; no absolute path starts with `fs:`)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _RAW + quote_from_bytes(os.fsencode(text), safe="/")
+
+
+def key_path(key: str) -> Path:
+    """The file a `path_key` names."""
+    if key.startswith(_RAW):
+        return Path(os.fsdecode(unquote_to_bytes(key[len(_RAW) :])))
+    return Path(key)
 
 
 def _matches(path: Path, rel: str, patterns: Iterable[str]) -> bool:
@@ -58,54 +85,136 @@ def _matches(path: Path, rel: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatch(n, pat) for pat in patterns for n in names)
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What `scan` found under the given paths."""
+
+    files: tuple[Path, ...]  # as reached from the given paths (relative where they were)
+    keys: tuple[str, ...]  # path_key of each file: where it sits, links not resolved
+    roots: tuple[str, ...]  # path_key of each given folder (real path) or file
+    # (path_key of what a refused symbolic link points at, source of the link)
+    unfollowed: tuple[tuple[str, str], ...]
+    warnings: tuple[str, ...]
+
+
+def scan(
+    paths: Iterable[str | Path],
+    include: Collection[str] = (),
+    exclude: Collection[str] = (),
+    follow_symlinks: bool = False,
+) -> Scan:
+    """Files to load, in a stable order: given files, and supported files under given folders
+    (recursively, hidden entries skipped). Globs match the name or the path.
+
+    A symbolic link is taken only when it points at a file of a supported type and, unless
+    `follow_symlinks`, inside the folder it was found in (for a file named directly: inside
+    its own folder); a refused link is one warning. A file's key is the real path of that
+    folder joined with the file's path inside it, so a link is known by where it sits."""
+    found: list[Path] = []
+    keys: list[str] = []
+    roots: list[str] = []
+    unfollowed: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    seen: dict[str, int] = {}  # real path → index in found
+
+    def add(path: Path, rel: str, key: Path, folder: Path) -> None:
+        if include and not _matches(path, rel, include):
+            return
+        if exclude and _matches(path, rel, exclude):
+            return
+        if path.is_symlink() and not _link_ok(path, folder):
+            return
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen[real] = len(found)
+            found.append(path)
+            keys.append(path_key(key))
+        elif found[seen[real]].is_symlink() and not path.is_symlink():
+            found[seen[real]], keys[seen[real]] = path, path_key(key)  # the file, not a link
+
+    def _link_ok(path: Path, folder: Path) -> bool:
+        target = Path(os.path.realpath(path))
+        if not target.exists():
+            return True  # a broken link: reading it says so
+        why = ""
+        if target.is_file() and target.suffix.lower() not in FORMATS:
+            kind = f"'{target.suffix}'" if target.suffix else "no extension"
+            why = f"symbolic link to a file of an unsupported type ({kind}); skipped"
+        elif not follow_symlinks and not _inside(target, folder):
+            why = "symbolic link to outside the folder; skipped (--follow-symlinks to take it)"
+        if why:
+            warnings.append(f"{source_of(path)}: {why}")
+            unfollowed.append((path_key(target), source_of(path)))
+        return not why
+
+    for given in paths:
+        root = Path(given)
+        if root.is_dir():
+            base_real = Path(os.path.realpath(root))
+            roots.append(path_key(base_real))
+            walked: set[str] = {str(base_real)}  # followed folder links: no loops
+            for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
+                base = Path(dirpath)
+                rel_dir = base.relative_to(root)
+                kept = []
+                for d in sorted(dirnames):
+                    if d.startswith(".") or _matches(base / d, (rel_dir / d).as_posix(), exclude):
+                        continue
+                    if (base / d).is_symlink():
+                        real = os.path.realpath(base / d)
+                        if not follow_symlinks:
+                            if not _inside(Path(real), base_real):
+                                warnings.append(
+                                    f"{source_of(base / d)}: symbolic link to a folder outside "
+                                    "the folder; skipped (--follow-symlinks to take it)"
+                                )
+                            continue
+                        if real in walked:
+                            continue  # a loop
+                        walked.add(real)
+                    kept.append(d)
+                dirnames[:] = kept
+                for name in sorted(filenames):
+                    path = base / name
+                    if not name.startswith(".") and path.suffix.lower() in FORMATS:
+                        rel = (rel_dir / name).as_posix()
+                        add(path, rel, base_real / rel_dir / name, base_real)
+        elif root.exists() or root.is_symlink():
+            folder = Path(os.path.realpath(root.parent))
+            roots.append(path_key(folder / root.name))
+            # named explicitly: unsupported types get a warning later
+            add(root, root.name, folder / root.name, folder)
+        else:
+            warnings.append(f"{source_of(root)}: no such file or directory")
+    return Scan(tuple(found), tuple(keys), tuple(roots), tuple(unfollowed), tuple(warnings))
+
+
 def discover(
     paths: Iterable[str | Path],
     include: Collection[str] = (),
     exclude: Collection[str] = (),
     warn: Callable[[str], None] | None = None,
+    follow_symlinks: bool = False,
 ) -> list[Path]:
-    """Files to load, in a stable order: given files, and supported files under given folders
-    (recursively, hidden entries skipped). Globs match the name or the path; a path that does
-    not exist is reported through `warn`."""
-    found: list[Path] = []
-    seen: set[str] = set()
-
-    def add(path: Path, rel: str) -> None:
-        if include and not _matches(path, rel, include):
-            return
-        if exclude and _matches(path, rel, exclude):
-            return
-        key = os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            found.append(path)
-
-    for given in paths:
-        root = Path(given)
-        if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                base = Path(dirpath)
-                rel_dir = base.relative_to(root)
-                dirnames[:] = sorted(
-                    d
-                    for d in dirnames
-                    if not d.startswith(".")
-                    and not _matches(base / d, (rel_dir / d).as_posix(), exclude)
-                )
-                for name in sorted(filenames):
-                    path = base / name
-                    if not name.startswith(".") and path.suffix.lower() in FORMATS:
-                        add(path, (rel_dir / name).as_posix())
-        elif root.exists() or root.is_symlink():
-            add(root, root.name)  # named explicitly: unsupported types get a warning later
-        elif warn:
-            warn(f"{source_of(root)}: no such file or directory")
-    return found
+    """The files of `scan`; its warnings go to `warn`."""
+    found = scan(paths, include, exclude, follow_symlinks)
+    for warning in found.warnings:
+        if warn:
+            warn(warning)
+    return list(found.files)
 
 
-def file_hash(path: str | Path) -> str:
-    """Content hash of a file's bytes: its doc_id, cheap enough to skip unchanged files."""
-    return content_hash(Path(path).read_bytes())
+def file_hash(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """Content hash of a file's bytes: its doc_id, cheap enough to skip unchanged files.
+
+    Only files that could be loaded are read: InputError (with the reason) for an unsupported
+    type, a device, a FIFO or a file over the size cap, which are never opened."""
+    data, _ = _read(Path(path), max_bytes)
+    return content_hash(data)
 
 
 def _read(path: Path, max_bytes: int) -> tuple[bytes, float]:
@@ -179,7 +288,7 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
     return Document(
         doc_id=content_hash(data),
         source=source,
-        title=title or Path(name).name,
+        title=printable(title or Path(name).name),
         text=text,
         lang=detect_lang(text),
         mtime=mtime,
@@ -193,6 +302,9 @@ def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
     """Text of every page, pages joined by a blank line; returns (text, title, page starts)."""
     from pypdf import PdfReader
 
+    # pypdf logs what it repairs ("EOF marker not found") to stderr; a file it cannot read
+    # still raises, and that becomes the one warning line.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -210,7 +322,7 @@ def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
     starts: list[int] = []
     pos = 0
     for page in pages:
-        body = fix_mojibake(normalize_newlines(page)).strip()
+        body = printable(fix_mojibake(normalize_newlines(page))).strip()
         starts.append(pos)
         parts.append(body)
         pos += len(body) + 2
@@ -240,11 +352,12 @@ def load_paths(
     exclude: Collection[str] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
     root: str | Path | None = None,
+    follow_symlinks: bool = False,
 ) -> LoadReport:
     """Load every file under `paths`, each content once; a file that cannot be used gives one
     "SOURCE: reason" warning."""
     warnings: list[str] = []
-    files = discover(paths, include, exclude, warn=warnings.append)
+    files = discover(paths, include, exclude, warnings.append, follow_symlinks)
     documents: list[Document] = []
     failed: list[str] = []
     first_with: dict[str, str] = {}

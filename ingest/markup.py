@@ -106,10 +106,19 @@ def html_to_text(source: str) -> tuple[str, str]:
 
 
 def _walk(node: object, out: _Writer) -> None:
+    """Write the tree under `node`. Iterative (an explicit stack): a page nested thousands of
+    elements deep is text like any other, not a RecursionError."""
     from bs4 import NavigableString, Tag
     from bs4.element import PreformattedString
 
-    for child in node.children:  # type: ignore[attr-defined]
+    # Entries are nodes to visit, or (method, argument) to run once a node's children are done.
+    stack: list[object] = list(reversed(list(node.children)))  # type: ignore[attr-defined]
+    while stack:
+        child = stack.pop()
+        if isinstance(child, tuple):
+            method, *arg = child
+            getattr(out, method)(*arg)
+            continue
         if isinstance(child, PreformattedString):
             continue  # comments, doctype, CDATA, processing instructions
         if isinstance(child, NavigableString):
@@ -118,34 +127,38 @@ def _walk(node: object, out: _Writer) -> None:
         if not isinstance(child, Tag):
             continue
         name = child.name.lower()
+        after: tuple | None = None
         if name in _SKIP:
             continue
         if name in _HEADINGS:
             heading = _SPACE.sub(" ", child.get_text(" ")).strip()
             if heading:
                 out.raw("#" * _HEADINGS[name] + " " + heading)
-        elif name == "pre":
+            continue
+        if name == "pre":
             code = child.get_text().strip("\n")
             out.raw(f"```\n{code}\n```")
-        elif name == "br":
+            continue
+        if name == "br":
             out.newline()
-        elif name == "hr":
+            continue
+        if name == "hr":
             out.raw("---")
-        elif name == "li":
+            continue
+        if name == "li":
             out.block()
             out.text("- ")
-            _walk(child, out)
-            out.block()
+            after = ("block",)
         elif name in ("td", "th"):
             out.text(" ")
-            _walk(child, out)
-            out.text(" ")
+            after = ("text", " ")
         elif name in _BLOCK:
             out.block()
-            _walk(child, out)
-            out.block()
-        else:
-            _walk(child, out)  # inline element: a, b, code, span, ...
+            after = ("block",)
+        # else an inline element (a, b, code, span, ...): only its children
+        if after:
+            stack.append(after)
+        stack.extend(reversed(list(child.children)))
 
 
 # A section title in reStructuredText: an optional overline, the title, an underline of one

@@ -25,6 +25,16 @@ HAN = re.compile(f"[{HAN_RANGES}]")
 LANGS = ("zh", "en", "other")  # chunk languages; each has its own vector and BM25 index
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` without lone surrogates (how Python carries bytes of file names and arguments
+    that are not UTF-8, and what a JSON `\\ud800` decodes to): each becomes U+FFFD, so the
+    text can be printed, stored in SQLite and given to a tokenizer."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def index_lang(lang: str) -> str:
     """The one of LANGS that `lang` (a language code a user gave) is filed under."""
     return lang if lang in LANGS else "other"

@@ -420,7 +420,7 @@ def test_document_filter_and_pick(app_env: Path) -> None:
     tea = _doc_id(app_env, "tea.zh.md")
     # the filter keeps matching documents, plus the one on screen so it stays selected
     options = at.radio(key="doc_pick").options  # as shown: "title (language)"
-    assert len(options) == len({current, tea}) and "茶艺笔记 (Chinese)" in options
+    assert len(options) == len({current, tea}) and md_escape("茶艺笔记 (Chinese)") in options
     assert not any(o.startswith("Hostile") for o in options)
     at.radio(key="doc_pick").set_value(tea).run()
     _ok(at)
@@ -547,3 +547,197 @@ def test_llm_mode_streams_into_the_page(app_env: Path, request, monkeypatch) -> 
     assert answer.mode == "llm", answer.notice
     assert redraws and all(b.startswith(a) for a, b in zip(redraws, redraws[1:], strict=False))
     assert escape(answer.sentences[0].text) in _html(at)
+
+
+# ---- hostile titles, CLI writes, uploads: a library built with the fake embedder (fast) -------
+
+PHISH = "[Open the login page](https://example.invalid/phish)"
+HOSTILE_TITLE = f"# {PHISH} :red[x]\n\nSign in again, the page says. **bold** $x$\n"
+_MARKDOWN = ("markdown", "caption", "subheader", "header", "title", "success", "error",
+             "warning", "info", "toast")  # fmt: skip
+
+
+@pytest.fixture
+def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """$ASKDOCS_HOME with a library built by the fake embedder, and the app pointed at it."""
+    import index.embedder
+    from index.config import LibraryConfig
+    from index.library import Library
+    from tests.helpers import FakeEmbedder
+
+    name = f"fake-{tmp_path.name}"  # the app caches one assistant per library name
+    home = tmp_path / "home"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tea.zh.md").write_text(DOCS["tea.zh.md"], encoding="utf-8")
+    (docs / "x :red[y] [z](https:__example.invalid).md").write_text(HOSTILE_TITLE, "utf-8")
+    cfg = LibraryConfig(name=name, home=home, model="fake")
+    Library.open(cfg, FakeEmbedder(), create=True).ingest([docs])
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setenv("ASKDOCS_HOME", str(home))
+    monkeypatch.setenv("ASKDOCS_LIBRARY", name)
+    monkeypatch.setenv("ASKDOCS_MODEL", "fake")
+    return home, name
+
+
+def _fake_library(home: Path, name: str):
+    from index.config import LibraryConfig
+    from index.library import Library
+    from tests.helpers import FakeEmbedder
+
+    return Library.open(LibraryConfig(name=name, home=home, model="fake"), FakeEmbedder())
+
+
+def _markdown_texts(at) -> list[str]:
+    """Every string the app hands to Streamlit's Markdown renderer (radio options too)."""
+    texts = [e.value for kind in _MARKDOWN for e in getattr(at, kind, [])]
+    for r in at.radio:
+        texts += [r.label, *r.options]
+    return texts
+
+
+def _assert_no_live_markdown(at) -> None:
+    texts = _markdown_texts(at)
+    assert texts
+    for text in texts:
+        assert "](https://" not in text and "](https:" not in text, text
+        assert ":red[" not in text and "**bold**" not in text, text
+
+
+def test_titles_and_file_names_never_become_markdown(fake_env) -> None:
+    home, name = fake_env
+    hostile = next(d for d in _fake_library(home, name).documents() if PHISH in d.title)
+    at = _app(page="doc", doc=hostile.doc_id)
+    _ok(at)
+    assert any("phish" in o for o in at.radio(key="doc_pick").options)  # listed, as text
+    assert md_escape(f"{hostile.title} (English)") in at.radio(key="doc_pick").options
+    _assert_no_live_markdown(at)
+    at = _app(page="library")
+    _ok(at)
+    at.selectbox(key="manage_pick").set_value(hostile.doc_id)
+    at.button(key="doc_reindex").click().run()  # the notice names the title
+    _ok(at)
+    assert at.success and "phish" in at.success[0].value
+    _assert_no_live_markdown(at)
+
+
+def test_a_running_app_follows_a_cli_ingest(fake_env, tmp_path: Path) -> None:
+    home, name = fake_env
+    at = _app(page="doc")
+    _ok(at)
+    before = len(at.radio(key="doc_pick").options)
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "kettle.md").write_text("# Kettle\n\nThe kettle stops at ninety degrees.\n", "utf-8")
+    _fake_library(home, name).ingest([new])  # another process: askdocs ingest new/
+    at.run()
+    _ok(at)
+    options = at.radio(key="doc_pick").options
+    assert len(options) == before + 1 and any("Kettle" in o for o in options)
+    fresh = _app(page="doc")  # a new browser session too
+    assert len(fresh.radio(key="doc_pick").options) == before + 1
+
+
+def _upload(at, name: str, data: bytes):
+    at.file_uploader[0].set_value((name, data, "text/markdown")).run()
+    at.button(key="upload_go").click().run()
+    _ok(at)
+    return at
+
+
+def test_a_duplicate_upload_says_so_and_leaves_no_copy(fake_env) -> None:
+    home, name = fake_env
+    at = _upload(_app(page="library"), "copy.md", DOCS["tea.zh.md"].encode())
+    notice = at.success[0].value
+    assert "Added" not in notice and "copy" in notice
+    assert any("same content" in w.value for w in at.warning)
+    uploads = home / "uploads" / name
+    assert not uploads.exists() or not any(uploads.iterdir())
+    assert len(_fake_library(home, name).documents()) == 2
+
+
+def test_an_upload_refused_by_the_writer_lock_leaves_no_copy(fake_env) -> None:
+    from index import manifest as layout
+
+    home, name = fake_env
+    lib_dir = home / "libraries" / name
+    at = _app(page="library")
+    with layout.WriteLock(lib_dir, name):  # a CLI ingest is writing
+        _upload(at, "kettle.md", b"# Kettle\n\nIt whistles.\n")
+    assert at.error and "being written" in at.error[0].value
+    uploads = home / "uploads" / name
+    assert not uploads.exists() or not any(uploads.iterdir())
+    at = _upload(at, "kettle.md", b"# Kettle\n\nIt whistles.\n")  # and later it works
+    assert at.success and "Added 1" in at.success[0].value
+    assert [p.name for p in uploads.iterdir()] == ["kettle.md"]
+
+
+# Streamlit calls that render their text (or a widget's label, help and option labels) as
+# Markdown; st.text, st.code, st.dataframe and selectbox options are plain text, st.html gets
+# `escape`d HTML.
+_MD_CALLS = {*_MARKDOWN, "radio", "button", "selectbox", "text_input", "number_input",
+             "slider", "file_uploader", "chat_input", "expander", "spinner", "progress",
+             "checkbox"}  # fmt: skip
+# numbers and settings, not data
+_SAFE_KEYWORDS = {"lang", "n", "mb", "start", "end", "i", "done", "total", "stage"}
+
+
+def _safe(node) -> bool:  # noqa: ANN001 - an ast expression
+    """Text that cannot carry Markdown from a document, a file name or an error: a literal,
+    md_escape(...), or label(...) filled only with numbers."""
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _safe(node.left) and _safe(node.right)
+    if isinstance(node, ast.IfExp):
+        return _safe(node.body) and _safe(node.orelse)
+    if isinstance(node, ast.Lambda):
+        return _safe(node.body)
+    if isinstance(node, ast.Attribute) and node.attr == "get":  # LANG_NAMES.get: constants
+        return isinstance(node.value, ast.Name) and node.value.id.isupper()
+    if isinstance(node, ast.Subscript):  # LANG_NAMES[s]
+        return isinstance(node.value, ast.Name) and node.value.id.isupper()
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "md_escape":
+            return True
+        if node.func.id == "label":
+            return all(k.arg in _SAFE_KEYWORDS for k in node.keywords)
+    return False
+
+
+def test_every_text_that_reaches_markdown_goes_through_md_escape() -> None:
+    import ast
+
+    unsafe = []
+    for path in sorted((Path(APP).parent).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            if node.func.attr not in _MD_CALLS or not node.args and not node.keywords:
+                continue
+            kinds = ("help", "text") + (() if node.func.attr == "selectbox" else ("format_func",))
+            first = [] if node.func.attr == "progress" else node.args[:1]  # a number
+            checked = first + [k.value for k in node.keywords if k.arg in kinds]
+            unsafe += [
+                f"{path.name}:{node.lineno} {ast.unparse(arg)}" for arg in checked if not _safe(arg)
+            ]
+    assert unsafe == []
+
+
+def test_reindex_of_a_file_named_in_bytes_that_are_not_utf8(fake_env, tmp_path: Path) -> None:
+    import os
+
+    home, name = fake_env
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.md"
+    with open(raw, "wb") as fh:
+        fh.write(b"# Coffee\n\nEspresso needs finely ground beans.\n")
+    _fake_library(home, name).ingest([tmp_path / os.fsdecode(b"caf\xe9.md")])
+    doc = next(d for d in _fake_library(home, name).documents() if d.title == "Coffee")
+    assert doc.path.startswith("fs:") and doc.source.endswith("caf\ufffd.md")
+    at = _app(page="library")
+    at.selectbox(key="manage_pick").set_value(doc.doc_id)
+    at.button(key="doc_reindex").click().run()
+    _ok(at)
+    assert not at.error and at.success and "Coffee" in at.success[0].value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import random
 from pathlib import Path
 
@@ -302,14 +303,25 @@ def test_each_bad_input_gives_one_warning(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
 def test_read_error_for_real(tmp_path):
-    # Even root gets EIO reading /proc/self/mem at offset 0: a real read failure.
+    # Even root gets EIO reading /proc/self/mem at offset 0: a real read failure. load_file
+    # reads what it is given; the scan is what refuses such a link (the next test).
+    (tmp_path / "mem.txt").symlink_to("/proc/self/mem")
+    with pytest.raises(InputError, match=r"cannot read \(Input/output error\)"):
+        load_file(tmp_path / "mem.txt")
+
+
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_link_to_a_device_file_is_never_read(tmp_path):
+    # A `.txt` name in front of /proc/self/mem: the target's type decides, and it is not text.
     (tmp_path / "mem.txt").symlink_to("/proc/self/mem")
     (tmp_path / "ok.txt").write_text("fine", encoding="utf-8")
-    report = load_paths([tmp_path])
-    assert [Path(d.source).name for d in report.documents] == ["ok.txt"]
-    assert report.warnings == (
-        f"{source_of(tmp_path / 'mem.txt')}: cannot read (Input/output error)",
-    )
+    for follow in (False, True):
+        report = load_paths([tmp_path], follow_symlinks=follow)
+        assert [Path(d.source).name for d in report.documents] == ["ok.txt"]
+        assert report.warnings == (
+            f"{source_of(tmp_path / 'mem.txt')}: symbolic link to a file of an unsupported "
+            "type (no extension); skipped",
+        )
 
 
 def test_unsupported_file_named_explicitly_warns(tmp_path):
@@ -400,3 +412,102 @@ def test_dry_run_warns_on_stderr_and_fails_only_when_nothing_read(tmp_path, caps
     assert err.strip() == f"askdocs: warning: {source_of(tmp_path / 'empty.txt')}: empty file"
     assert main(["ingest", str(tmp_path / "empty.txt"), "--dry-run"]) == 2
     assert "nothing could be read" in capsys.readouterr().err
+
+
+# --- what is never read: links out of the folder, unsupported targets -------------------------
+
+
+def _linked_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """docs/ with one real note and links of every kind; outside/ with what they point at."""
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    docs.mkdir()
+    (docs / "real.md").write_text("# Real\n\nA real note.\n", encoding="utf-8")
+    (outside / "secret.txt").write_text("the password is hunter2\n", encoding="utf-8")
+    (outside / "secret.conf").write_text("password = hunter2\n", encoding="utf-8")
+    (outside / "sub" / "far.md").write_text("# Far\n\nFar away.\n", encoding="utf-8")
+    (docs / "link.txt").symlink_to(outside / "secret.txt")
+    (docs / "conf.md").symlink_to(outside / "secret.conf")  # a .md name for a .conf file
+    (docs / "again.md").symlink_to(docs / "real.md")  # inside: the same file, taken once
+    (docs / "elsewhere").symlink_to(outside / "sub", target_is_directory=True)
+    return docs, outside
+
+
+def test_symlinks_out_of_the_folder_are_not_followed(tmp_path):
+    docs, outside = _linked_folder(tmp_path)
+    report = load_paths([docs])
+    assert [Path(d.source).name for d in report.documents] == ["real.md"]  # once, not again.md
+    assert not any("hunter2" in d.text for d in report.documents)
+    why = {Path(w.split(": ", 1)[0]).name: w.split(": ", 1)[1] for w in report.warnings}
+    assert why["link.txt"].startswith("symbolic link to outside the folder; skipped")
+    assert "--follow-symlinks" in why["link.txt"]
+    assert why["conf.md"].startswith("symbolic link to a file of an unsupported type ('.conf')")
+    assert why["elsewhere"].startswith("symbolic link to a folder outside")
+    # a file named directly is held to its own folder, so `ingest docs/*` is no way round
+    named = load_paths([docs / "link.txt", docs / "conf.md"])
+    assert named.documents == () and len(named.warnings) == 2
+
+
+def test_follow_symlinks_opts_in_but_never_to_unsupported_types(tmp_path):
+    docs, outside = _linked_folder(tmp_path)
+    report = load_paths([docs], follow_symlinks=True)
+    names = sorted(Path(d.source).name for d in report.documents)
+    assert names == ["far.md", "link.txt", "real.md"]
+    assert not any("password =" in d.text for d in report.documents)
+    assert [w for w in report.warnings if "conf.md" in w] == [
+        f"{source_of(docs / 'conf.md')}: symbolic link to a file of an unsupported type "
+        "('.conf'); skipped"
+    ]
+    (outside / "sub" / "loop").symlink_to(docs, target_is_directory=True)  # a cycle ends
+    assert len(load_paths([docs], follow_symlinks=True).documents) == 3
+
+
+def test_file_name_that_is_not_utf8_is_kept_losslessly(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/caf\xe9 notes.md"
+    with open(raw, "wb") as fh:
+        fh.write(b"# Cafe\n\nNotes about coffee.\n")
+    (tmp_path / "ok.md").write_text("# Ok\n\nfine\n", encoding="utf-8")
+    report = load_paths([tmp_path])
+    assert sorted(Path(d.source).name for d in report.documents) == ["caf\ufffd notes.md", "ok.md"]
+    assert report.warnings == ()
+    for d in report.documents:  # what people see is valid UTF-8
+        d.source.encode("utf-8")
+        d.title.encode("utf-8")
+    found = loading.scan([tmp_path])
+    bad = next(k for k in found.keys if "caf" in k)
+    assert bad.startswith("fs:") and loading.key_path(bad) == Path(os.fsdecode(raw))
+    assert loading.key_path(bad).read_bytes().startswith(b"# Cafe")
+    plain = next(k for k in found.keys if k.endswith("ok.md"))
+    assert loading.key_path(plain) == Path(plain) == tmp_path / "ok.md"
+
+
+@pytest.mark.parametrize("tag", ["div", "b", "ul><li", "table><tr><td", "h2"])
+def test_html_nested_thousands_deep_is_text(tmp_path, tag):
+    path = tmp_path / "deep.html"
+    path.write_text(f"<{tag}>" * 5000 + "deep text" + "</div>" * 5, encoding="utf-8")
+    assert "deep text" in load_file(path).text
+
+
+def test_damaged_pdf_is_one_warning_and_no_library_noise(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "truncated.pdf").write_bytes(_pdf(["Some text."])[:-20])
+    (tmp_path / "good.md").write_text("# Good\n\nfine\n", encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ingest", str(tmp_path), "--dry-run"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("askdocs: warning: ") and "PDF" in lines[0]
+
+
+def test_dry_run_follows_symlinks_only_when_asked(tmp_path, capsys):
+    docs, _ = _linked_folder(tmp_path)
+    assert main(["ingest", str(docs), "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "link.txt" not in out and "--follow-symlinks" in err
+    assert main(["ingest", str(docs), "--dry-run", "--follow-symlinks"]) == 0
+    out, err = capsys.readouterr()
+    assert "link.txt" in out and "far.md" in out and "conf.md" in err

@@ -380,17 +380,22 @@ def test_crash_mid_write_leaves_the_old_state(built, monkeypatch) -> None:
     assert Library.open(cfg, FakeEmbedder()).ingest([docs]).added == 1  # and it recovers
 
 
-def test_leftovers_of_a_killed_writer_are_ignored_then_swept(built) -> None:
+def test_leftovers_of_a_killed_writer_are_swept_at_the_next_open(built) -> None:
     cfg, docs, _ = built
-    stray = cfg.path / "gen-000042"
+    published = layout.current(cfg.path)
+    stray = cfg.path / "gen-000042"  # a half-built or half-deleted generation
     stray.mkdir()
     (stray / "store.sqlite").write_bytes(b"half written")
-    lib = Library.open(cfg, FakeEmbedder())
+    with layout.WriteLock(cfg.path, cfg.name):  # a writer at work: its generation is not litter
+        assert len(Library.open(cfg, FakeEmbedder()).documents()) == 3
+        assert stray.exists()
+    lib = Library.open(cfg, FakeEmbedder())  # no writer: a reader tidies up
     assert len(lib.documents()) == 3
+    gens = sorted(p.name for p in cfg.path.iterdir() if p.name.startswith(("gen-", ".trash")))
+    assert gens == [published.name]
     (docs / "new.md").write_text("# New\n\nMore text.\n", encoding="utf-8")
     lib.ingest([docs])
-    gens = sorted(p.name for p in cfg.path.iterdir() if p.name.startswith("gen-"))
-    assert gens == ["gen-000002"] and lib.generation == 2  # swept before numbering
+    assert lib.generation == 2
 
 
 _KILL_SCRIPT = textwrap.dedent(
@@ -550,3 +555,139 @@ def test_cli_ingest_docs_stats_and_lazy_unchanged_reingest(
     )
     assert out.returncode == 0, out.stderr
     assert "0 added, 0 updated, 3 unchanged" in out.stdout
+
+
+# ---- what is never read, and what prune may remove ------------------------------------------
+
+
+def _secret_link(tmp_path: Path) -> tuple[Path, Path]:
+    docs = _write(tmp_path / "docs", {"files.md": DOCS["files.md"]})
+    outside = _write(tmp_path / "outside", {"secret.txt": "The password is hunter2.\n"})
+    (docs / "link.txt").symlink_to(outside / "secret.txt")
+    return docs, outside
+
+
+def _texts(lib: Library) -> str:
+    return "\n".join(c.text for c in _all_chunks(lib))
+
+
+def test_a_link_out_of_the_folder_is_not_indexed(tmp_path: Path) -> None:
+    docs, _ = _secret_link(tmp_path)
+    lib = Library.open(_config(tmp_path), FakeEmbedder(), create=True)
+    report = lib.ingest([docs])
+    assert report.added == 1 and any("--follow-symlinks" in w for w in report.warnings)
+    assert "hunter2" not in _texts(lib) and lib.lexical("password", 5) == []
+
+
+def test_prune_forgets_what_a_link_no_longer_brings(tmp_path: Path) -> None:
+    docs, _ = _secret_link(tmp_path)
+    lib = Library.open(_config(tmp_path), FakeEmbedder(), create=True)
+    assert lib.ingest([docs], follow_symlinks=True).added == 2
+    assert "hunter2" in _texts(lib)
+    stored = {Path(d.path).name for d in lib.documents()}
+    assert stored == {"files.md", "link.txt"}  # known by where the link sits, inside docs/
+    assert lib.ingest([docs]).removed == 0 and "hunter2" in _texts(lib)  # no prune asked
+    report = lib.ingest([docs], prune=True)
+    assert report.removed == 1 and "hunter2" not in _texts(lib)
+
+
+def test_prune_forgets_a_target_an_older_askdocs_stored_outside_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from ingest import loading
+
+    docs, outside = _secret_link(tmp_path)
+    lib = Library.open(_config(tmp_path), FakeEmbedder(), create=True)
+    real_scan = loading.scan
+
+    def old_scan(paths, include=(), exclude=(), follow_symlinks=False):  # noqa: ANN001, ANN202
+        # what askdocs did before: follow every link and store the file by its target
+        found = real_scan(paths, include, exclude, True)
+        return replace(found, keys=tuple(str(Path(f).resolve()) for f in found.files))
+
+    monkeypatch.setattr(loading, "scan", old_scan)
+    lib.ingest([docs])
+    monkeypatch.undo()
+    assert str(outside / "secret.txt") in {d.path for d in lib.documents()}
+    assert lib.ingest([docs], prune=True).removed == 1
+    assert "hunter2" not in _texts(lib) and len(lib.documents()) == 1
+    # a document of another root at the same place is not the link's: it stays
+    assert lib.ingest([outside]).added == 1
+    assert lib.ingest([docs], prune=True).removed == 0 and "hunter2" in _texts(lib)
+
+
+def test_prune_forgets_files_now_excluded(built) -> None:
+    cfg, docs, _ = built
+    lib = Library.open(cfg, FakeEmbedder())
+    report = lib.ingest([docs], prune=True, exclude=["classes.md"])
+    assert report.removed == 1
+    assert {Path(d.path).name for d in lib.documents()} == {"files.md", "函数.md"}
+
+
+def test_prune_on_a_missing_root_is_an_error_that_removes_nothing(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import index.embedder
+    from ingest.errors import InputError
+    from ui.cli import main
+
+    cfg, docs, _ = built
+    away = docs.with_name("docs.away")
+    docs.rename(away)
+    lib = Library.open(cfg, FakeEmbedder())
+    gen = lib.generation
+    with pytest.raises(InputError, match="not found") as err:
+        lib.ingest([docs], prune=True)
+    assert "nothing was removed" in err.value.hint
+    assert len(lib.documents()) == 3 and lib.generation == gen
+    monkeypatch.setenv("ASKDOCS_HOME", str(cfg.home))
+    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    assert main(["ingest", "--prune", str(docs), "--library", cfg.name, "--model", "fake"]) == 2
+    err_text = capsys.readouterr().err
+    assert "not found" in err_text and "nothing was removed" in err_text
+    assert len(Library.open(cfg, FakeEmbedder()).documents()) == 3
+
+
+def test_file_name_that_is_not_utf8_is_stored_searched_and_pruned(tmp_path: Path) -> None:
+    from ingest.loading import load_paths
+
+    docs = _write(tmp_path / "docs", {"files.md": DOCS["files.md"]})
+    raw = os.fsencode(docs) + b"/caf\xe9.md"
+    with open(raw, "wb") as fh:
+        fh.write(b"# Coffee\n\nEspresso needs finely ground beans.\n")
+    lib = Library.open(_config(tmp_path), FakeEmbedder(), create=True)
+    report = lib.ingest([docs])
+    assert (report.added, report.failed) == (2, 0), report.warnings
+    assert len(load_paths([docs]).documents) == 2  # --dry-run agrees
+    hit = lib.get_chunks([lib.lexical("espresso", 1)[0][0]])[0]
+    assert hit.source.endswith("caf\ufffd.md")
+    again = Library.open(_config(tmp_path), FakeEmbedder())
+    assert again.ingest([docs]).unchanged == 2  # the stored name finds its file again
+    os.unlink(raw)
+    assert again.ingest([docs], prune=True).removed == 1
+    assert again.lexical("espresso", 1) == []
+
+
+def test_tidying_never_removes_a_generation_published_while_it_looked(
+    built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    cfg, _, _ = built
+    first = layout.current(cfg.path)
+    second = cfg.path / "gen-000002"  # a writer's generation, not yet published
+    shutil.copytree(first, second)
+    real_init = layout.WriteLock.__init__
+
+    def writer_finishes_first(self, lib_dir, name, wait=2.0):  # noqa: ANN001, ANN202
+        if wait == 0:  # the reader's tidy: the writer publishes just before it gets the lock
+            (cfg.path / layout.CURRENT).write_text(second.name + "\n", encoding="utf-8")
+            shutil.rmtree(first)
+        real_init(self, lib_dir, name, wait)
+
+    monkeypatch.setattr(layout.WriteLock, "__init__", writer_finishes_first)
+    lib = Library.open(cfg, FakeEmbedder())
+    assert second.is_dir() and layout.current(cfg.path) == second
+    assert len(lib.documents()) == 3

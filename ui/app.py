@@ -22,7 +22,14 @@ from ingest.errors import AskdocsError  # noqa: E402
 from ui import chat, manage, reader  # noqa: E402
 from ui.highlight import CSS, md_escape  # noqa: E402
 from ui.labels import LANG_NAMES, UI_LANGS, label  # noqa: E402
-from ui.session import Settings, ensure_sample, shared, show_error, target  # noqa: E402
+from ui.session import (  # noqa: E402
+    Settings,
+    ensure_sample,
+    follow_library,
+    shared,
+    show_error,
+    target,
+)
 
 PAGES = ("chat", "doc", "library")
 SOURCE_LANGS = ("all", "zh", "en")
@@ -112,6 +119,7 @@ def main() -> None:
     try:
         with st.spinner(label("loading", lang)):
             shared()
+        follow_library()
         ensure_sample(lang)
         page = st.session_state["nav"]
         if page == "doc":

@@ -10,6 +10,7 @@ here. Handlers import what they need when they run, so `askdocs --help` stays in
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,8 +25,21 @@ def _add_library(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="embedding model (name, directory or hub id)")
 
 
+def _count(text: str) -> int:
+    """`-k`: a whole number of passages, at least 1 (argparse turns the error into exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of passages; give a whole number of 1 or more, e.g. -k 10"
+        )
+    return value
+
+
 def _add_k_and_json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-k", type=int, default=10, help="passages per question (default: 10)")
+    p.add_argument("-k", type=_count, default=10, help="passages per question (1 or more)")
     p.add_argument("--json", action="store_true")
 
 
@@ -45,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="rebuild the library from scratch")
     p.add_argument("--include", action="append", default=[], help="glob of files to include")
     p.add_argument("--exclude", action="append", default=[], help="glob of files to skip")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="also take symbolic links that point outside the folder (never to unsupported types)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("search", help="retrieve passages for a question")
@@ -100,7 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit as "Exception ignored"
+        return code
+    except BrokenPipeError:
+        # The reader went away (askdocs search … | head -1): the recipe of the Python docs,
+        # stdout pointed at devnull so the interpreter's last flush is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE
     except AskdocsError as exc:
         print(f"askdocs: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,19 @@ def _nothing_read_hint() -> str:
     return f"give {' '.join(FORMATS)} files, or folders holding them"
 
 
+def _nothing_read(paths: list[str], files_found: int) -> AskdocsError:
+    """The error when no file could be read: files found but each refused have their reasons
+    in the warnings above, so the hint points there instead of at file types."""
+    from ingest.errors import InputError
+    from ingest.text import printable
+
+    hint = "each warning above names a file and why it could not be read"
+    return InputError(
+        "nothing could be read from " + " ".join(map(printable, map(str, paths))),
+        hint=hint if files_found else _nothing_read_hint(),
+    )
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _ingest_dry_run(args)
@@ -34,17 +47,18 @@ def _ingest_dry_run(args: argparse.Namespace) -> int:
     import json
 
     from ingest.chunking import ChunkSettings, chunk_document
-    from ingest.errors import InputError
     from ingest.loading import load_paths
 
-    report = load_paths(args.paths, include=args.include, exclude=args.exclude)
+    report = load_paths(
+        args.paths,
+        include=args.include,
+        exclude=args.exclude,
+        follow_symlinks=args.follow_symlinks,
+    )
     for warning in report.warnings:
         print(f"askdocs: warning: {warning}", file=sys.stderr)
     if not report.documents:
-        raise InputError(
-            "nothing could be read from " + " ".join(args.paths),
-            hint=_nothing_read_hint(),
-        )
+        raise _nothing_read(args.paths, len(report.files))
     settings = ChunkSettings()
     rows = [("FILE", "FORMAT", "ENCODING", "LANG", "CHUNKS")]
     total = 0
@@ -124,7 +138,6 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from index.library import Library
-    from ingest.errors import InputError
 
     config = library_config(args, rebuild=args.rebuild)
     library = Library.open(config, create=True, fresh=args.rebuild)
@@ -134,14 +147,12 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
         include=args.include,
         exclude=args.exclude,
         progress=_progress_bar(),
+        follow_symlinks=args.follow_symlinks,
     )
     for warning in report.warnings:
         print(f"askdocs: warning: {warning}", file=sys.stderr)
     if report.nothing_read:
-        raise InputError(
-            "nothing could be read from " + " ".join(map(str, args.paths)),
-            hint=_nothing_read_hint(),
-        )
+        raise _nothing_read(args.paths, report.files)
     if args.json:
         print(json.dumps({**asdict(report), "library": config.name}, ensure_ascii=False))
     else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -11,10 +13,22 @@ import streamlit as st
 
 from assistant.service import Assistant
 from ingest.errors import AskdocsError, InputError
+from ingest.loading import key_path, path_key
+from ingest.text import printable
 from ui.highlight import md_escape
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, progress_bar, show_error, target, writing
 from ui.upload import ALLOWED_SUFFIXES, MAX_UPLOAD_MB, SavedUpload, save_upload, uploads_dir
+
+
+@dataclass(frozen=True)
+class Added:
+    """What became of one round of uploads."""
+
+    new: tuple[str, ...]  # names added (or updated) in the library
+    unchanged: tuple[str, ...]  # identical to a file uploaded before: already there
+    refused: tuple[str, ...]  # not taken (same text as another document, or unreadable)
+    warnings: tuple[str, ...]
 
 
 def add_uploads(
@@ -22,18 +36,44 @@ def add_uploads(
     files: Sequence[tuple[str, bytes]],
     folder: Path,
     progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[list[SavedUpload], object]:
-    """Save uploaded (name, bytes) pairs under `folder` and ingest them: (saved, ingest report).
+) -> Added:
+    """Save uploaded (name, bytes) pairs under `folder` and ingest them.
 
-    Every file is checked before any is saved, so one bad file adds nothing.
+    Every file is checked before any is saved, so one bad file adds nothing. A copy the
+    library did not take is removed again, as are all new copies when the ingest fails
+    (another process writing, say): the uploads folder holds only what the library holds.
     """
     from ui.upload import check_upload
 
     for name, data in files:
         check_upload(name, len(data))
     saved = [save_upload(name, data, folder) for name, data in files]
-    report = assistant.ingest([s.path for s in saved], progress=progress)
-    return saved, report
+    fresh = [s for s in saved if not s.reused]
+    try:
+        report = assistant.ingest([s.path for s in saved], progress=progress)
+    except BaseException:
+        _remove(fresh)
+        raise
+    stored = {d.path for d in assistant.documents()}
+    refused = [s for s in fresh if _key(s.path) not in stored]
+    _remove(refused)
+    return Added(
+        new=tuple(s.name for s in fresh if s not in refused),
+        unchanged=tuple(s.name for s in saved if s.reused),
+        refused=tuple(s.name for s in refused),
+        warnings=tuple(str(w) for w in report.warnings),
+    )
+
+
+def _key(path: Path) -> str:
+    """How the library knows a saved upload (see ingest.loading.scan)."""
+    return path_key(Path(os.path.realpath(path.parent)) / path.name)
+
+
+def _remove(uploads: Sequence[SavedUpload]) -> None:
+    for s in uploads:
+        with contextlib.suppress(OSError):
+            s.path.unlink()
 
 
 def _when(ts: float) -> str:
@@ -59,22 +99,23 @@ def _upload_section(lang: str) -> None:
         with writing() as assistant:
             update, done = progress_bar(lang)
             try:
-                saved, report = add_uploads(assistant, pairs, folder, progress=update)
+                added = add_uploads(assistant, pairs, folder, progress=update)
             finally:
                 done()
     except AskdocsError as exc:
         show_error(exc, lang)
         return
-    fresh = [s for s in saved if not s.reused]
     st.session_state["upload_round"] = n + 1
-    st.session_state["library_notice"] = label("upload_done", lang, n=len(fresh))
-    if len(fresh) < len(saved):
-        st.session_state["library_notice"] += " " + label(
-            "upload_skipped", lang, n=len(saved) - len(fresh)
-        )
-    warnings = [str(w) for w in getattr(report, "warnings", None) or ()]
-    if warnings:
-        st.session_state["library_warnings"] = warnings
+    notes = []
+    if added.new:
+        notes.append(label("upload_done", lang, n=len(added.new)))
+    if added.unchanged:
+        notes.append(label("upload_skipped", lang, n=len(added.unchanged)))
+    if added.refused:
+        notes.append(label("upload_refused", lang, names=", ".join(added.refused)))
+    st.session_state["library_notice"] = " ".join(notes)
+    if added.warnings:
+        st.session_state["library_warnings"] = list(added.warnings)
     st.rerun()
 
 
@@ -104,9 +145,9 @@ def _delete(lang: str) -> None:
         # Our own copy of an uploaded file goes too, or re-adding the folder would revive it.
         from ui.upload import is_upload
 
-        if is_upload(info.path, uploads_dir(t.home, t.library)):
+        if is_upload(key_path(info.path), uploads_dir(t.home, t.library)):
             with contextlib.suppress(OSError):
-                Path(info.path).unlink()
+                key_path(info.path).unlink()
     except (AskdocsError, StopIteration) as exc:
         if isinstance(exc, AskdocsError):
             st.session_state["library_error"] = exc
@@ -119,12 +160,13 @@ def _reindex(lang: str) -> None:
     try:
         with writing() as assistant:
             info = next(i for i in assistant.documents() if i.doc_id == doc_id)
-            if not Path(info.path).is_file():
+            path = key_path(info.path)  # the stored key: raw bytes for a non-UTF-8 name
+            if not path.is_file():
                 raise InputError(
-                    f"{info.source} is no longer at {info.path}.",
+                    f"{info.source} is no longer at {printable(str(path))}.",
                     hint="upload the file again, or delete this document",
                 )
-            assistant.ingest([info.path])
+            assistant.ingest([path])
     except AskdocsError as exc:
         st.session_state["library_error"] = exc
         return

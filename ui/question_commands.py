@@ -9,10 +9,25 @@ from ingest.errors import AskdocsError
 from ui.library_commands import open_assistant
 
 
+def _question(text: str) -> str:
+    """A question from the command line. Bytes that are not UTF-8 reach Python as lone
+    surrogates, which no model tokenizer takes: they become U+FFFD, with a warning."""
+    from ingest.text import printable
+
+    clean = printable(text)
+    if clean != text:
+        print(
+            "askdocs: warning: the question holds bytes that are not UTF-8 (shown as \ufffd); "
+            "set the terminal to UTF-8 for the exact words",
+            file=sys.stderr,
+        )
+    return clean
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     import json
 
-    retrieval = open_assistant(args).search(args.question, k=args.k)
+    retrieval = open_assistant(args).search(_question(args.question), k=args.k)
     if args.json:
         print(json.dumps(retrieval.to_json(), ensure_ascii=False))
         return 0
@@ -42,7 +57,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(piece, end="", flush=True)
 
     answer = assistant.ask(
-        args.question,
+        _question(args.question),
         conversation=conversation,
         mode=args.mode,
         on_token=on_token if stream else None,
@@ -101,10 +116,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     while True:
         try:
-            line = input("\n? ").strip()
+            line = _question(input("\n? ")).strip()
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
+        except UnicodeDecodeError:  # a terminal that is not UTF-8
+            print("askdocs: that line was not UTF-8 text; please type it again", file=sys.stderr)
+            continue
         command, _, arg = line.partition(" ")
         try:
             if not line:

@@ -64,7 +64,7 @@ def _document_list(infos: list, doc_id: str | None, lang: str) -> None:
         st.radio(
             label("doc_pick", lang),
             list(titles),
-            format_func=lambda d: titles[d],
+            format_func=lambda d: md_escape(titles[d]),  # options are Markdown
             key="doc_pick",
             on_change=_picked,
             label_visibility="collapsed",

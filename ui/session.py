@@ -71,6 +71,18 @@ def shared() -> tuple[Assistant, threading.Lock, dict]:
     return _shared(str(t.home), t.library, t.model)
 
 
+def follow_library() -> None:
+    """Once per page run: pick up a library generation another process published (a CLI
+    ingest), so every session sees the documents on disk. Skipped while this process is
+    writing; it loads its own generation when done."""
+    assistant, lock, _ = shared()
+    if lock.acquire(blocking=False):
+        try:
+            assistant.refresh()
+        finally:
+            lock.release()
+
+
 def base_assistant() -> Assistant:
     return shared()[0]
 
@@ -144,7 +156,5 @@ def ensure_sample(lang: str) -> None:
 
 def show_error(exc: AskdocsError, lang: str) -> None:
     """An askdocs error as a message and a hint: never a traceback."""
-    text = md_escape(exc.message)
-    if exc.hint:
-        text += "\n\n" + md_escape(label("error_hint", lang, hint=exc.hint))
-    st.error(text)
+    hint = label("error_hint", lang, hint=exc.hint) if exc.hint else ""
+    st.error(md_escape(exc.message) + ("\n\n" + md_escape(hint) if hint else ""))
