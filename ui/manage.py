@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import streamlit as st
 
-from assistant.service import Assistant
 from ingest.errors import AskdocsError, InputError
 from ui.highlight import md_escape
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, progress_bar, show_error, target, writing
-from ui.upload import ALLOWED_SUFFIXES, MAX_UPLOAD_MB, SavedUpload, save_upload, uploads_dir
-
-
-def add_uploads(
-    assistant: Assistant,
-    files: Sequence[tuple[str, bytes]],
-    folder: Path,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> tuple[list[SavedUpload], object]:
-    """Save uploaded (name, bytes) pairs under `folder` and ingest them: (saved, ingest report).
-
-    Every file is checked before any is saved, so one bad file adds nothing.
-    """
-    from ui.upload import check_upload
-
-    for name, data in files:
-        check_upload(name, len(data))
-    saved = [save_upload(name, data, folder) for name, data in files]
-    report = assistant.ingest([s.path for s in saved], progress=progress)
-    return saved, report
+from ui.upload import (
+    ALLOWED_SUFFIXES,
+    MAX_UPLOAD_MB,
+    add_uploads,
+    delete_document,
+    uploads_dir,
+)
 
 
 def _when(ts: float) -> str:
@@ -98,18 +82,12 @@ def _delete(lang: str) -> None:
     t = target()
     try:
         with writing() as assistant:
-            info = next(i for i in assistant.documents() if i.doc_id == doc_id)
-            assistant.delete(doc_id)
+            info = delete_document(assistant, doc_id, uploads_dir(t.home, t.library))
         st.session_state.pop("manage_pick", None)
-        # Our own copy of an uploaded file goes too, or re-adding the folder would revive it.
-        from ui.upload import is_upload
-
-        if is_upload(info.path, uploads_dir(t.home, t.library)):
-            with contextlib.suppress(OSError):
-                Path(info.path).unlink()
-    except (AskdocsError, StopIteration) as exc:
-        if isinstance(exc, AskdocsError):
-            st.session_state["library_error"] = exc
+    except AskdocsError as exc:
+        st.session_state["library_error"] = exc
+        return
+    if info is None:
         return
     st.session_state["library_notice"] = label("deleted", lang, title=info.title)
 

@@ -8,7 +8,9 @@ so the library sees an unchanged document.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +90,34 @@ def is_upload(path: str | Path, folder: Path) -> bool:
         return Path(path).resolve().parent == folder.resolve()
     except OSError:
         return False
+
+
+def add_uploads(
+    assistant,  # noqa: ANN001 - assistant.service.Assistant
+    files: Sequence[tuple[str, bytes]],
+    folder: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[SavedUpload], object]:
+    """Save uploaded (name, bytes) pairs under `folder` and ingest them: (saved, ingest report).
+
+    Every file is checked before any is saved, so one bad file adds nothing. The app's
+    library page and the HTTP API (`POST /documents`) both add files through here.
+    """
+    for name, data in files:
+        check_upload(name, len(data))
+    saved = [save_upload(name, data, folder) for name, data in files]
+    report = assistant.ingest([s.path for s in saved], progress=progress)
+    return saved, report
+
+
+def delete_document(assistant, doc_id: str, folder: Path):  # noqa: ANN001, ANN201
+    """Forget one document, and our own copy of it if it was uploaded (or re-adding the
+    uploads folder would revive it). Its DocumentInfo, or None if it was not there."""
+    info = next((i for i in assistant.documents() if i.doc_id == doc_id), None)
+    if info is None:
+        return None
+    assistant.delete(doc_id)
+    if is_upload(info.path, folder):
+        with contextlib.suppress(OSError):
+            Path(info.path).unlink()
+    return info
