@@ -103,6 +103,7 @@ def create_app(served: Served, token: str | None = None, warm: bool = True) -> F
         description="Cited answers in Chinese or English over your documents.",
         lifespan=lifespan,
     )
+
     def authorized(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if token is None:
             return
@@ -144,8 +145,10 @@ def create_app(served: Served, token: str | None = None, warm: bool = True) -> F
 
     @app.post("/search", dependencies=guarded)
     def search(req: SearchRequest) -> dict:
-        retrieval = served.reader().search(_question(req.query), k=req.k, lang=req.lang)
-        return retrieval.to_json()
+        assistant = served.reader()
+        retrieval = assistant.search(_question(req.query), k=req.k, lang=req.lang)
+        # which published library answered (an ingest elsewhere moves it on)
+        return {**retrieval.to_json(), "generation": assistant.library.generation}
 
     @app.post("/ask", dependencies=guarded)
     def ask(req: AskRequest):  # noqa: ANN202 - a JSON object, or server-sent events
@@ -166,7 +169,12 @@ def create_app(served: Served, token: str | None = None, warm: bool = True) -> F
                 req.question, conversation, mode=req.mode, on_token=on_token, k=req.k,
                 lang=req.lang,
             )  # fmt: skip
-            return {**answer.to_json(), "conversation": conversation.to_json()}
+            generation = assistant.library.generation
+            return {
+                **answer.to_json(),
+                "conversation": conversation.to_json(),
+                "generation": generation,
+            }
 
         if not req.stream:
             return run()
