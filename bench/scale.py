@@ -89,6 +89,24 @@ class SyntheticEmbedder:
         return (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
 
 
+def faiss_inner(index):  # noqa: ANN001, ANN201 - the HNSW inside a VectorIndex's id map
+    import faiss
+
+    return faiss.downcast_index(index.index.index)
+
+
+def measure(index, qs: np.ndarray, exact: np.ndarray, times: list | None = None) -> float:  # noqa: ANN001
+    """Recall@10 of `index` for the query rows `qs` against the exact top-10 ids `exact`."""
+    hits = []
+    for q, e in zip(qs, exact, strict=True):
+        t0 = time.perf_counter()
+        got = {i for i, _ in index.search(q, 10)[0]}
+        if times is not None:
+            times.append((time.perf_counter() - t0) * 1000)
+        hits.append(len(got & set(e.tolist())) / 10)
+    return float(np.mean(hits))
+
+
 def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per chunk)
     from index.config import LibraryConfig
     from index.lexical import tokenize
@@ -203,28 +221,50 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
         ms.append((time.perf_counter() - t0) * 1000)
     search_rss = rss_gb()
 
-    # dense recall@10 of each language's index against exact search over the same vectors
+    # Dense recall@10 of each language's index against exact search over the same vectors,
+    # for the questions' vectors and for stored vectors plus noise (queries near the data);
+    # for HNSW also at other efSearch values (a search-time setting: no rebuild).
     qv = emb.embed(questions, "query")
-    recall, dense_ms = {}, []
+    recall, near, dense_ms, curve = {}, {}, [], {}
     for lang in lib.langs():
         index: VectorIndex = lib._gen.vectors(lang)
-        got = []
-        for q in qv:
-            t0 = time.perf_counter()
-            got.append({i for i, _ in index.search(q, 10)[0]})
-            dense_ms.append((time.perf_counter() - t0) * 1000)
         ids, vecs = lib._gen.store.vectors(lang, DIM)
-        sims = np.concatenate([vecs[i : i + 100_000] @ qv.T for i in range(0, len(vecs), 100_000)])
-        exact = ids[np.argpartition(-sims, 9, axis=0)[:10].T]  # the top 10, unordered
-        hits = [len(g & set(e.tolist())) / 10 for g, e in zip(got, exact, strict=True)]
-        recall[lang] = float(np.mean(hits))
-        del vecs, sims
+        rng = np.random.default_rng(1)
+        qn = vecs[rng.integers(0, len(vecs), len(qv))] + 0.05 * rng.standard_normal(
+            (len(qv), DIM), dtype=np.float32
+        )
+        qn /= np.linalg.norm(qn, axis=1, keepdims=True)
+        exact = {}
+        for name, qs in (("questions", qv), ("near", qn)):
+            sims = np.concatenate(
+                [vecs[i : i + 50_000] @ qs.T for i in range(0, len(vecs), 50_000)]
+            )
+            exact[name] = ids[np.argpartition(-sims, 9, axis=0)[:10].T]  # the top 10, unordered
+            del sims
+        del vecs
+
+        recall[lang] = measure(index, qv, exact["questions"], dense_ms)
+        near[lang] = measure(index, qn, exact["near"])
+        if index.backend == "hnsw":
+            inner = faiss_inner(index)
+            shipped = inner.hnsw.efSearch
+            for ef in (64, 128, 256, 512, 1024):
+                inner.hnsw.efSearch = ef
+                ms: list[float] = []
+                curve[f"{lang} ef{ef}"] = (
+                    measure(index, qv, exact["questions"], ms),
+                    measure(index, qn, exact["near"]),
+                    float(np.percentile(ms, 50)),
+                )
+            inner.hnsw.efSearch = shipped
     return {
         "open_s": open_s,
         "hybrid_p50_ms": float(np.percentile(ms, 50)),
         "hybrid_p95_ms": float(np.percentile(ms, 95)),
         "dense_p50_ms": float(np.percentile(dense_ms, 50)),
         "recall10": recall,
+        "recall10_near": near,
+        "ef_curve": curve,
         "open_rss_gb": open_rss,
         "search_rss_gb": search_rss,
         "queries": len(questions),

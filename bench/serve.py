@@ -11,9 +11,10 @@ slice of the dev questions (cycled) one after another. Runs:
 
 1. one client: /search and /ask, warm (after a warm-up question), one request at a time;
 2. N clients × M questions at once: throughput, p50/p95, errors;
-3. the same while `askdocs ingest` (another process, the real model) adds a document: every
-   answer must come from the old or the new generation, each client's generations must never
-   go back, and once the new one is published, answers must come from it.
+3. the same (going on until 3 s after the ingest) while `askdocs ingest` (another process,
+   the real model) adds a document: every answer must come from the old or the new
+   generation, each client's generations must never go back, and a request sent after the
+   ingest ended must be answered by the new one.
 
 Prints a Markdown table. Timings depend on the machine: say whether it was shared.
 """
@@ -79,11 +80,16 @@ class Run:
         self.ms: list[float] = []
         self.errors: list[str] = []
         self.gens: dict[int, list[tuple[int, float]]] = {}
+        self.until = None  # a callable: keep asking until it returns True
 
     def client(self, base: str, path: str, questions: list[str], cid: int) -> None:
+        """Ask `questions` in turn; with `self.until`, go on (cycling) until it says stop."""
         key = "query" if path == "/search" else "question"
         with httpx.Client(base_url=base, timeout=120) as http:
-            for q in questions:
+            i = 0
+            while i < len(questions) or (self.until is not None and not self.until()):
+                q = questions[i % len(questions)]
+                i += 1
                 started, t0 = time.time(), time.perf_counter()
                 try:
                     r = http.post(path, json={key: q})
@@ -163,19 +169,23 @@ def main() -> None:
         # the same load while another process ingests one new document with the real model
         docs = home / "new-docs"
         docs.mkdir()
-        text = (ROOT / "corpus" / "stdlib-notes.en.md").read_text(encoding="utf-8")[:12000]
+        text = (ROOT / "corpus" / "stdlib-notes.en.md").read_text(encoding="utf-8")[:6000]
         (docs / "bench-extra.en.md").write_text("# Bench extra notes\n\n" + text)
         env = dict(os.environ, ASKDOCS_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
         ingest_cmd = [sys.executable, "-m", "ui.cli", "ingest", str(docs)]
         ingest_cmd += ["--library", args.library]
         run = Run()
         done: dict[str, float] = {}
+        # keep the clients busy until a few seconds after the new generation is published
+        run.until = lambda: "published" in done and time.time() > done["published"] + 3
 
         def ingest() -> None:
             time.sleep(1.0)
             t0 = time.perf_counter()
-            subprocess.run(ingest_cmd, env=env, check=True, capture_output=True)
-            done["published"] = time.time()
+            try:
+                subprocess.run(ingest_cmd, env=env, check=True, capture_output=True)
+            finally:
+                done["published"] = time.time()
             done["seconds"] = time.perf_counter() - t0
 
         writer = threading.Thread(target=ingest)
@@ -205,7 +215,7 @@ def main() -> None:
     print("\n".join(rows))
     print(
         f"\ningest meanwhile: {done.get('seconds', float('nan')):.1f} s; generations seen "
-        f"{sorted(seen)} (before {gen0}, after {gen1}); a client going back to an older "
+        f"{sorted(seen)} (before {gen0}, after {gen1}; others: {sorted(seen - {gen0, gen1})}); a client going back to an older "
         f"generation: {backwards}; old-generation answers to requests sent after publishing: {late_old}"
     )
     if run.errors:

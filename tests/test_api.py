@@ -238,20 +238,27 @@ def test_stream_reports_an_llm_failure_as_an_error_event(
         assert events[-1][1]["message"] and events[-1][1]["hint"]
 
 
+@pytest.mark.model
 @pytest.mark.llm
-def test_stream_tokens_from_a_real_llm(lib_home: Path, llm_server, monkeypatch) -> None:
-    monkeypatch.setenv("ASKDOCS_LLM_BASE_URL", llm_server.base_url)
-    monkeypatch.setenv("ASKDOCS_LLM_MODEL", llm_server.model)
-    served = Served(AssistantConfig(library=_config(lib_home)), embedder=FakeEmbedder())
-    served.config = AssistantConfig(library=_config(lib_home), llm=llm_server)
+def test_stream_tokens_from_a_real_llm(tmp_path: Path, e5, llm_server) -> None:
+    """Real model (so the question is answerable and the LLM is asked) and a real llama.cpp
+    server: `token` events as it writes, then the checked answer."""
+    cfg = LibraryConfig(name="llm", home=tmp_path / "home")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    Library.open(cfg, e5, create=True).ingest([docs])
+    served = Served(AssistantConfig(library=cfg, llm=llm_server), embedder=e5)
     with TestClient(create_app(served)) as c:
         body = {"question": "How long is green tea steeped?", "stream": True, "mode": "llm"}
         with c.stream("POST", "/ask", json=body) as r:
             events = _events(r.read().decode())
     names = [name for name, _ in events]
-    assert names[-1] == "answer" and names.count("token") >= 2
+    assert names[-1] == "answer" and names.count("token") >= 2, names
     streamed = "".join(d["text"] for name, d in events if name == "token")
-    assert streamed.strip() and events[-1][1]["mode"] in ("llm", "extractive")
+    answer = events[-1][1]
+    assert streamed.strip() and answer["mode"] == "llm"
 
 
 # ---- a real `askdocs serve` process, real model ------------------------------------------
