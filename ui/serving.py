@@ -79,8 +79,8 @@ class Served:
     def warm(self) -> None:
         """Open the library and load the model before the first request (seconds, once)."""
         assistant = self.reader()
-        if assistant.library.manifest is not None:
-            assistant.search("warm up", k=1)
+        if assistant.library.manifest is not None:  # model, tokenizers, answer step: all loaded
+            assistant.ask("warm up: what does this library cover?")
 
     def write(self, fn: Callable[[Assistant], T]) -> T:
         """Run `fn` on an Assistant over a private writable Library; readers pick up the
