@@ -72,7 +72,7 @@ class SyntheticEmbedder:
     dim = DIM
 
     def __init__(self, base: np.ndarray | None = None, rows: np.ndarray | None = None) -> None:
-        from index.embedder import FakeEmbedder
+        from tests.helpers import FakeEmbedder
 
         self.fake = FakeEmbedder(dim=DIM, name=self.name)
         self.base, self.rows = base, rows
@@ -109,10 +109,10 @@ def measure(index, qs: np.ndarray, exact: np.ndarray, times: list | None = None)
 
 def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per chunk)
     from index.config import LibraryConfig
-    from index.lexical import tokenize
     from index.library import lexical_text
     from ingest.chunking import chunk_document
     from ingest.loading import load_paths
+    from ingest.text import tokenize
 
     docs = load_paths([ROOT / "corpus"]).documents
     settings = LibraryConfig().chunk

@@ -17,9 +17,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from assistant.config import AssistantConfig  # noqa: E402
 from index.config import LibraryConfig  # noqa: E402
-from index.embedder import FakeEmbedder  # noqa: E402
 from index.library import Library  # noqa: E402
-from tests.helpers import free_port  # noqa: E402
+from tests.helpers import FakeEmbedder, free_port  # noqa: E402
 from ui.api import create_app  # noqa: E402
 from ui.serving import Served  # noqa: E402
 
