@@ -271,6 +271,66 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
     }
 
 
+def dense_only(n: int, scratch: Path, queries: int) -> dict:
+    """The vector side alone at size `n` (its English part, as the library would file it):
+    for when a whole library of that size does not fit the memory allowed (see the notes)."""
+    import gc
+
+    from index.vectors import VectorIndex
+
+    plan, base, rows, _ = plan_for(n)
+    en = np.asarray([c.lang == "en" for a in plan.additions for c in a.chunks])
+    ids = np.asarray([c.chunk_id for a in plan.additions for c in a.chunks], dtype=np.int64)[en]
+    del plan
+    emb = SyntheticEmbedder(base, rows)
+    vecs = np.concatenate([emb.embed([""] * len(j)) for j in np.array_split(rows, 100)])[en]
+    questions = [
+        json.loads(line)["question"]
+        for name in ("dev.jsonl", "dev2.jsonl")
+        for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ][:queries]
+    qv = emb.fake.embed(questions, "query")
+    rng = np.random.default_rng(1)
+    qn = vecs[rng.integers(0, len(vecs), len(qv))]
+    qn = qn + 0.05 * rng.standard_normal(qn.shape, dtype=np.float32)
+    qn /= np.linalg.norm(qn, axis=1, keepdims=True)
+    exact = {}
+    for name, qs in (("questions", qv), ("near", qn)):
+        sims = np.concatenate([vecs[i : i + 50_000] @ qs.T for i in range(0, len(vecs), 50_000)])
+        exact[name] = ids[np.argpartition(-sims, 9, axis=0)[:10].T]
+        del sims
+    t0 = time.perf_counter()
+    index = VectorIndex.build(ids, vecs, "auto")
+    build_s = time.perf_counter() - t0
+    path = scratch / f"dense-{n}.faiss"
+    scratch.mkdir(parents=True, exist_ok=True)
+    index.save(path)
+    del index, vecs
+    gc.collect()
+    before = rss_gb()
+    t0 = time.perf_counter()
+    index = VectorIndex.load(path)
+    load_s = time.perf_counter() - t0
+    index_gb, after = rss_gb() - before, rss_gb()
+    out = {"n_en": int(en.sum()), "backend": index.backend, "build_s": build_s,
+           "load_s": load_s, "index_rss_gb": index_gb, "rss_gb": after, "peak_gb": peak_gb(),
+           "curve": {}}  # fmt: skip
+    inner = faiss_inner(index) if index.backend == "hnsw" else None
+    for ef in (64, 128, 256, 512) if inner is not None else (0,):
+        if inner is not None:
+            inner.hnsw.efSearch = ef
+        ms: list[float] = []
+        out["curve"][ef] = (
+            measure(index, qv, exact["questions"], ms),
+            measure(index, qn, exact["near"]),
+            float(np.percentile(ms, 50)),
+            float(np.percentile(ms, 95)),
+        )
+    path.unlink()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -280,8 +340,14 @@ def main() -> None:
     ap.add_argument("--max-rss-gb", type=float, default=8.0)
     ap.add_argument("--keep", action="store_true", help="keep the libraries after the run")
     ap.add_argument("--step", choices=["build", "search"], help=argparse.SUPPRESS)
+    ap.add_argument("--dense-only", action="store_true", help="the FAISS index alone")
     args = ap.parse_args()
 
+    if args.dense_only:
+        watchdog(args.max_rss_gb)
+        for n in args.sizes:
+            print(json.dumps({"n": n, **dense_only(n, args.scratch, args.queries)}), flush=True)
+        return
     if args.step:  # one step of one size, in its own process
         watchdog(args.max_rss_gb)
         n = args.sizes[0]
