@@ -109,7 +109,7 @@ def measure(index, qs: np.ndarray, exact: np.ndarray, times: list | None = None)
 
 def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per chunk)
     from index.config import LibraryConfig
-    from index.library import lexical_text
+    from index.writer import lexical_text
     from ingest.chunking import chunk_document
     from ingest.loading import load_paths
     from ingest.text import tokenize
@@ -126,8 +126,7 @@ def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per
 
 
 def plan_for(n: int):  # noqa: ANN201 - (writer plan, base vectors, rows, tokenize chunks/s)
-    from index.library import passage_text
-    from index.writer import _Addition, _Plan
+    from index.writer import _Addition, _Plan, passage_text
     from ingest.records import Chunk, content_hash
 
     docs, chunks, tokens, tok_per_s = base_chunks()
