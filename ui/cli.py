@@ -2,7 +2,7 @@
 
 A thin edge over the same API the UI uses. Each subcommand has one handler
 `cmd_<name>(args) -> int`, in the module of its kind: `ui.library_commands` (ingest, docs,
-stats, model), `ui.question_commands` (search, ask, chat, eval), `ui.server_commands` (ui).
+stats, model), `ui.question_commands` (search, ask, chat, eval), `ui.server_commands` (ui, serve).
 AskdocsError is turned into a one-line message (plus its hint) and exit code 2 here, and only
 here. Handlers import what they need when they run, so `askdocs --help` stays instant.
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from ingest.errors import AskdocsError
 from ui.library_commands import cmd_docs, cmd_ingest, cmd_model_build, cmd_stats
 from ui.question_commands import cmd_ask, cmd_chat, cmd_eval, cmd_search
-from ui.server_commands import cmd_ui
+from ui.server_commands import cmd_serve, cmd_ui
 
 
 def _add_library(p: argparse.ArgumentParser) -> None:
@@ -113,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("serve", help="the JSON HTTP API (OpenAPI docs at /docs)")
+    _add_library(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes (each loads the model)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="listen on a non-loopback --host without ASKDOCS_API_TOKEN",
+    )
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

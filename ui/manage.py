@@ -2,78 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import streamlit as st
 
-from assistant.service import Assistant
 from ingest.errors import AskdocsError, InputError
-from ingest.loading import key_path, path_key
+from ingest.loading import key_path
 from ingest.text import printable
 from ui.highlight import md_escape
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, progress_bar, show_error, target, writing
-from ui.upload import ALLOWED_SUFFIXES, MAX_UPLOAD_MB, SavedUpload, save_upload, uploads_dir
-
-
-@dataclass(frozen=True)
-class Added:
-    """What became of one round of uploads."""
-
-    new: tuple[str, ...]  # names added (or updated) in the library
-    unchanged: tuple[str, ...]  # identical to a file uploaded before: already there
-    refused: tuple[str, ...]  # not taken (same text as another document, or unreadable)
-    warnings: tuple[str, ...]
-
-
-def add_uploads(
-    assistant: Assistant,
-    files: Sequence[tuple[str, bytes]],
-    folder: Path,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> Added:
-    """Save uploaded (name, bytes) pairs under `folder` and ingest them.
-
-    Every file is checked before any is saved, so one bad file adds nothing. A copy the
-    library did not take is removed again, as are all new copies when the ingest fails
-    (another process writing, say): the uploads folder holds only what the library holds.
-    """
-    from ui.upload import check_upload
-
-    for name, data in files:
-        check_upload(name, len(data))
-    saved = [save_upload(name, data, folder) for name, data in files]
-    fresh = [s for s in saved if not s.reused]
-    try:
-        report = assistant.ingest([s.path for s in saved], progress=progress)
-    except BaseException:
-        _remove(fresh)
-        raise
-    stored = {d.path for d in assistant.documents()}
-    refused = [s for s in fresh if _key(s.path) not in stored]
-    _remove(refused)
-    return Added(
-        new=tuple(s.name for s in fresh if s not in refused),
-        unchanged=tuple(s.name for s in saved if s.reused),
-        refused=tuple(s.name for s in refused),
-        warnings=tuple(str(w) for w in report.warnings),
-    )
-
-
-def _key(path: Path) -> str:
-    """How the library knows a saved upload (see ingest.loading.scan)."""
-    return path_key(Path(os.path.realpath(path.parent)) / path.name)
-
-
-def _remove(uploads: Sequence[SavedUpload]) -> None:
-    for s in uploads:
-        with contextlib.suppress(OSError):
-            s.path.unlink()
+from ui.upload import (
+    ALLOWED_SUFFIXES,
+    MAX_UPLOAD_MB,
+    add_uploads,
+    delete_document,
+    uploads_dir,
+)
 
 
 def _when(ts: float) -> str:
@@ -139,18 +84,12 @@ def _delete(lang: str) -> None:
     t = target()
     try:
         with writing() as assistant:
-            info = next(i for i in assistant.documents() if i.doc_id == doc_id)
-            assistant.delete(doc_id)
+            info = delete_document(assistant, doc_id, uploads_dir(t.home, t.library))
         st.session_state.pop("manage_pick", None)
-        # Our own copy of an uploaded file goes too, or re-adding the folder would revive it.
-        from ui.upload import is_upload
-
-        if is_upload(key_path(info.path), uploads_dir(t.home, t.library)):
-            with contextlib.suppress(OSError):
-                key_path(info.path).unlink()
-    except (AskdocsError, StopIteration) as exc:
-        if isinstance(exc, AskdocsError):
-            st.session_state["library_error"] = exc
+    except AskdocsError as exc:
+        st.session_state["library_error"] = exc
+        return
+    if info is None:
         return
     st.session_state["library_notice"] = label("deleted", lang, title=info.title)
 

@@ -1,4 +1,4 @@
-"""`askdocs ui`: the Streamlit app served on this machine."""
+"""`askdocs ui` (the Streamlit app on this machine) and `askdocs serve` (the JSON HTTP API)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,43 @@ def cmd_ui(args: argparse.Namespace) -> int:
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """uvicorn over ui.api; the library and model travel to each worker in ASKDOCS_*."""
+    import ipaddress
+    import os
+
+    from ingest.errors import InputError
+    from ui.api import TOKEN_ENV
+    from ui.library_commands import library_config
+
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not os.environ.get(TOKEN_ENV) and not args.allow_remote:
+        raise InputError(
+            f"Refusing to serve the library on {args.host} without a token: anyone who can "
+            "reach it could read, add and delete documents.",
+            hint=f"set {TOKEN_ENV}=<a long random string> (clients send it as a bearer token), "
+            "or pass --allow-remote on a network you trust",
+        )
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1.", hint="e.g. --workers 2")
+    config = library_config(args)  # a library of another model is refused here, not per worker
+    os.environ["ASKDOCS_LIBRARY"] = config.name
+    os.environ["ASKDOCS_MODEL"] = config.model
+    import uvicorn
+
+    print(f"askdocs: library “{config.name}” at http://{args.host}:{args.port}/ "
+          f"(API docs at /docs)", file=sys.stderr)  # fmt: skip
+    uvicorn.run(
+        "ui.api:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0

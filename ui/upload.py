@@ -8,13 +8,22 @@ so the library sees an unchanged document.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingest.disk import write_atomic
 from ingest.errors import InputError
-from ingest.loading import FORMATS
+from ingest.loading import FORMATS, key_path, path_key
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
+    from index.store import DocumentInfo
+    from index.writer import IngestReport
 
 ALLOWED_SUFFIXES = tuple(FORMATS)  # what ingest reads
 MAX_UPLOAD_MB = 20
@@ -88,3 +97,77 @@ def is_upload(path: str | Path, folder: Path) -> bool:
         return Path(path).resolve().parent == folder.resolve()
     except OSError:
         return False
+
+
+@dataclass(frozen=True)
+class Added:
+    """What became of one round of uploads."""
+
+    new: tuple[str, ...]  # names added (or updated) in the library
+    unchanged: tuple[str, ...]  # identical to a file uploaded before: already there
+    refused: tuple[str, ...]  # not taken (same text as another document, or unreadable)
+    saved: tuple[SavedUpload, ...]  # the copies under the uploads folder the library holds
+    report: IngestReport
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(str(w) for w in self.report.warnings)
+
+
+def add_uploads(
+    assistant: Assistant,
+    files: Sequence[tuple[str, bytes]],
+    folder: Path,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Added:
+    """Save uploaded (name, bytes) pairs under `folder` and ingest them.
+
+    Every file is checked before any is saved, so one bad file adds nothing. A copy the
+    library did not take is removed again, as are all new copies when the ingest fails
+    (another process writing, say): the uploads folder holds only what the library holds.
+    The app's library page and the HTTP API (`POST /documents`) both add files through here.
+    """
+    for name, data in files:
+        check_upload(name, len(data))
+    saved = [save_upload(name, data, folder) for name, data in files]
+    fresh = [s for s in saved if not s.reused]
+    try:
+        report = assistant.ingest([s.path for s in saved], progress=progress)
+    except BaseException:
+        _remove(fresh)
+        raise
+    stored = {d.path for d in assistant.documents()}
+    refused = [s for s in fresh if _key(s.path) not in stored]
+    _remove(refused)
+    return Added(
+        new=tuple(s.name for s in fresh if s not in refused),
+        unchanged=tuple(s.name for s in saved if s.reused),
+        refused=tuple(s.name for s in refused),
+        saved=tuple(s for s in saved if s not in refused),
+        report=report,
+    )
+
+
+def _key(path: Path) -> str:
+    """How the library knows a saved upload (see ingest.loading.scan)."""
+    return path_key(Path(os.path.realpath(path.parent)) / path.name)
+
+
+def _remove(uploads: Sequence[SavedUpload]) -> None:
+    for s in uploads:
+        with contextlib.suppress(OSError):
+            s.path.unlink()
+
+
+def delete_document(assistant: Assistant, doc_id: str, folder: Path) -> DocumentInfo | None:
+    """Forget one document, and our own copy of it if it was uploaded (or re-adding the
+    uploads folder would revive it). Its DocumentInfo, or None if it was not there."""
+    info = next((i for i in assistant.documents() if i.doc_id == doc_id), None)
+    if info is None:
+        return None
+    assistant.delete(doc_id)
+    path = key_path(info.path)
+    if is_upload(path, folder):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return info

@@ -1,0 +1,276 @@
+"""The JSON HTTP API of `askdocs serve`: FastAPI over the same Assistant as the CLI and app.
+
+Bodies are the CLI's JSON shapes (docs/design.md). An askdocs error becomes a 4xx/5xx with
+the message and hint the CLI prints; anything else a 500 without a traceback (the server
+log has it). With a token every route but /health (and the OpenAPI pages, which hold no
+data) needs `Authorization: Bearer TOKEN`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AliasChoices, BaseModel, Field
+
+from ingest.errors import AskdocsError, InputError, LibraryError, LLMError
+from ui.serving import Served
+from ui.upload import MAX_UPLOAD_MB, add_uploads, check_upload, delete_document
+
+log = logging.getLogger("askdocs.api")
+TOKEN_ENV = "ASKDOCS_API_TOKEN"
+# module level: the annotations are strings (__future__), resolved in this module's globals
+_BEARER = HTTPBearer(auto_error=False)
+UPLOAD_HELP = f".md .markdown .txt .rst .html .htm or .pdf files, up to {MAX_UPLOAD_MB} MB each"
+
+
+class Unauthorized(AskdocsError):
+    """A missing or wrong bearer token."""
+
+
+class NotFound(AskdocsError):
+    """No such document."""
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(validation_alias=AliasChoices("query", "question"))
+    k: int = Field(10, ge=1, le=100)
+    lang: Literal["zh", "en"] | None = None
+
+
+class AskRequest(BaseModel):
+    question: str
+    mode: Literal["extractive", "llm"] | None = None
+    k: int | None = Field(None, ge=1, le=50)
+    lang: Literal["zh", "en"] | None = None
+    stream: bool = False
+    # the "conversation" of an earlier answer, to resolve a follow-up question against
+    conversation: dict | None = None
+
+
+def _status(exc: AskdocsError) -> int:
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, InputError):
+        return 413 if "the limit is" in exc.message else 400
+    if isinstance(exc, LibraryError):
+        return 409  # locked by another writer, built by another model, damaged
+    if isinstance(exc, LLMError):
+        return 502
+    return 500
+
+
+def _error_body(exc: AskdocsError) -> dict:
+    return {"error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+
+
+def _question(text: str) -> str:
+    if not text.strip():
+        raise InputError("The question is empty.", hint="send a question in Chinese or English")
+    return text
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def create_app(served: Served, token: str | None = None, warm: bool = True) -> FastAPI:
+    """The app over `served`; `token` (None: no auth) guards every route but /health."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        if warm:
+            served.warm()  # the model loads before the first request, not during it
+        yield
+
+    app = FastAPI(
+        title="askdocs",
+        description="Cited answers in Chinese or English over your documents.",
+        lifespan=lifespan,
+    )
+
+    def authorized(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        if token is None:
+            return
+        given = cred.credentials if cred is not None else ""
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized(
+                "Missing or wrong API token.",
+                hint=f"send the header Authorization: Bearer <the server's {TOKEN_ENV}>",
+            )
+
+    @app.exception_handler(AskdocsError)
+    async def askdocs_error(request: Request, exc: AskdocsError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return JSONResponse(_error_body(exc), status_code=_status(exc), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        err = InputError(
+            f"Bad request: {where + ': ' if where else ''}{first.get('msg', 'invalid body')}.",
+            hint="see the request shapes at /docs",
+        )
+        return JSONResponse(_error_body(err), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        body = {"error": "InternalError", "message": f"Unexpected error ({type(exc).__name__}).",
+                "hint": "the server log has the details; please report it"}  # fmt: skip
+        return JSONResponse(body, status_code=500)
+
+    guarded = [Depends(authorized)]
+
+    @app.get("/health")
+    def health() -> dict:
+        library = served.reader().library
+        return {"status": "ok", "library": served.name, "generation": library.generation}
+
+    @app.post("/search", dependencies=guarded)
+    def search(req: SearchRequest) -> dict:
+        assistant = served.reader()
+        retrieval = assistant.search(_question(req.query), k=req.k, lang=req.lang)
+        # which published library answered (an ingest elsewhere moves it on)
+        return {**retrieval.to_json(), "generation": assistant.library.generation}
+
+    @app.post("/ask", dependencies=guarded)
+    def ask(req: AskRequest):  # noqa: ANN202 - a JSON object, or server-sent events
+        from assistant.conversation import Conversation
+
+        _question(req.question)
+        assistant = served.reader()
+        try:
+            conversation = Conversation.from_json(req.conversation or {})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(
+                f"The conversation cannot be read ({type(exc).__name__}: {exc}).",
+                hint='send back the "conversation" object of an earlier /ask answer, unchanged',
+            ) from None
+
+        def run(on_token=None) -> dict:  # noqa: ANN001
+            answer = assistant.ask(
+                req.question, conversation, mode=req.mode, on_token=on_token, k=req.k,
+                lang=req.lang,
+            )  # fmt: skip
+            generation = assistant.library.generation
+            return {
+                **answer.to_json(),
+                "conversation": conversation.to_json(),
+                "generation": generation,
+            }
+
+        if not req.stream:
+            return run()
+        return StreamingResponse(_stream(run), media_type="text/event-stream")
+
+    @app.get("/documents", dependencies=guarded)
+    def documents() -> dict:
+        docs = served.reader().documents()
+        rows = [{**asdict(d), "ingested": _when(d.ingested_at)} for d in docs]
+        return {"library": served.name, "documents": rows}
+
+    @app.get("/documents/{doc_id}", dependencies=guarded)
+    def document(doc_id: str) -> dict:
+        assistant = served.reader()
+        doc = assistant.document(doc_id)
+        if doc is None:
+            raise _not_found(doc_id)
+        chunks = [
+            {k: v for k, v in asdict(c).items() if k not in ("source", "doc_id")}
+            for c in assistant.chunks(doc_id)
+        ]
+        return {"document": asdict(doc), "chunks": chunks}
+
+    @app.post("/documents", dependencies=guarded, status_code=201)
+    def upload(files: Annotated[list[UploadFile], File(description=UPLOAD_HELP)]) -> dict:
+        for f in files:  # refuse by name and size before reading anything
+            if f.size is not None:
+                check_upload(f.filename or "upload", f.size)
+        pairs = [(f.filename or "upload", f.file.read()) for f in files]
+        added = served.write(lambda a: add_uploads(a, pairs, served.uploads))
+        report = added.report
+        if report.nothing_read:
+            raise InputError(
+                "Nothing could be read from " + ", ".join(n for n, _ in pairs) + ".",
+                hint="upload .md .markdown .txt .rst .html .htm or .pdf files with text in them",
+            )
+        files_out = [{"name": s.name, "path": str(s.path), "reused": s.reused} for s in added.saved]
+        return {
+            **asdict(report),
+            "library": served.name,
+            "files": files_out,
+            "refused": list(added.refused),
+        }
+
+    @app.delete("/documents/{doc_id}", dependencies=guarded)
+    def delete(doc_id: str) -> dict:
+        info = served.write(lambda a: delete_document(a, doc_id, served.uploads))
+        if info is None:
+            raise _not_found(doc_id)
+        return {"deleted": doc_id, "source": info.source, "library": served.name}
+
+    return app
+
+
+def _stream(run) -> Iterator[str]:  # noqa: ANN001
+    """Server-sent events: `token` {"text"} as the LLM writes, then one `answer` (the `ask`
+    JSON) or one `error` {"error", "message", "hint"}."""
+    events: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            answer = run(on_token=lambda piece: events.put(_sse("token", {"text": piece})))
+            events.put(_sse("answer", answer))
+        except AskdocsError as exc:
+            events.put(_sse("error", _error_body(exc)))
+        except Exception as exc:  # noqa: BLE001 - reported as an event, logged with traceback
+            log.exception("unexpected error while streaming an answer")
+            err = AskdocsError(f"Unexpected error ({type(exc).__name__}).", "see the server log")
+            events.put(_sse("error", {**_error_body(err), "error": "InternalError"}))
+        finally:
+            events.put(None)
+
+    threading.Thread(target=work, daemon=True, name="askdocs-stream").start()
+    while (event := events.get()) is not None:
+        yield event
+
+
+def _not_found(doc_id: str) -> NotFound:
+    return NotFound(
+        f"No document {doc_id!r} in this library.", hint="GET /documents lists the documents"
+    )
+
+
+def _when(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp).isoformat(sep=" ", timespec="seconds")
+
+
+def app_from_env() -> FastAPI:
+    """The app of `askdocs serve` (a factory, so that each uvicorn worker builds its own):
+    library and model from ASKDOCS_LIBRARY / ASKDOCS_MODEL, token from ASKDOCS_API_TOKEN."""
+    from assistant.config import AssistantConfig
+    from index.config import DEFAULT_MODEL, LibraryConfig
+
+    library = LibraryConfig(
+        name=os.environ.get("ASKDOCS_LIBRARY", "default"),
+        model=os.environ.get("ASKDOCS_MODEL") or DEFAULT_MODEL,
+    )
+    served = Served(AssistantConfig(library=library))
+    return create_app(served, token=os.environ.get(TOKEN_ENV) or None)
