@@ -64,7 +64,9 @@ def fit_alignment(zh: np.ndarray, en: np.ndarray) -> Alignment:
     """Orthogonal Procrustes between centred paired rows: R = argmin ||(zh-μ)R - (en-μ')||."""
     mu_zh, mu_en = zh.mean(axis=0), en.mean(axis=0)
     u, _, vt = np.linalg.svd((zh - mu_zh).T.astype(np.float64) @ (en - mu_en), full_matrices=False)
-    return Alignment((u @ vt).astype(np.float32), mu_zh.astype(np.float32), mu_en.astype(np.float32))
+    return Alignment(
+        (u @ vt).astype(np.float32), mu_zh.astype(np.float32), mu_en.astype(np.float32)
+    )
 
 
 @cache
@@ -75,6 +77,4 @@ def load_alignment(model: str, path: Path = FILE) -> Alignment | None:
     with np.load(path) as data:
         if str(data["model"]) != model:
             return None
-        return Alignment(
-            data["rotation"].astype(np.float32), data["mu_zh"], data["mu_en"]
-        )
+        return Alignment(data["rotation"].astype(np.float32), data["mu_zh"], data["mu_en"])

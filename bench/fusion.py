@@ -33,7 +33,7 @@ def collect(args) -> None:
     from assistant.glossary import default_glossary
     from index.config import LibraryConfig
     from index.library import Library
-    from ingest.language import detect_lang
+    from ingest.text import detect_lang
 
     library = Library.open(LibraryConfig(name=args.library))
     emb = library.embedder
@@ -41,7 +41,7 @@ def collect(args) -> None:
     align = load_alignment(emb.name)
     glossary = default_glossary()
     present = list(library.langs())
-    from index.lexical import tokenize
+    from ingest.text import tokenize
 
     store = library._store()
     docs = {code: {j: set(t) for j, t in store.tokens(code)} for code in present}
@@ -76,9 +76,7 @@ def collect(args) -> None:
                     continue
                 vecs = library.vectors(ids, code)
                 q_toks = {t: idf(code, t) for t in dict.fromkeys(tokenize(text)) if df[code][t]}
-                x_toks = {
-                    t: idf(code, t) for t in dict.fromkeys(tokenize(lex_text)) if df[code][t]
-                }
+                x_toks = {t: idf(code, t) for t in dict.fromkeys(tokenize(lex_text)) if df[code][t]}
                 chunks = {c.chunk_id: c for c in library.get_chunks(ids)}
                 feats = {
                     "cos_plain": vecs @ plain,
@@ -92,7 +90,9 @@ def collect(args) -> None:
                     c = chunks.get(j)
                     if c is None:
                         continue
-                    rel = evaluate.matched_quote(c.text, q.quotes) is not None if q.quotes else False
+                    rel = (
+                        evaluate.matched_quote(c.text, q.quotes) is not None if q.quotes else False
+                    )
                     cands.append(
                         {
                             "id": j,
@@ -150,8 +150,11 @@ def metrics(rows: list[dict], score) -> dict[str, tuple[float, float]]:
 
 def table(results: dict[str, dict]) -> str:
     cols = ["en-en", "zh-zh", "zh-en", "en-zh", "all"]
-    lines = ["| rule | " + " | ".join(f"{s} {c}" for s in ("dev", "dev2") for c in cols)
-             + " | both all R@5 | both MRR |"]
+    lines = [
+        "| rule | "
+        + " | ".join(f"{s} {c}" for s in ("dev", "dev2") for c in cols)
+        + " | both all R@5 | both MRR |"
+    ]
     for name, m in results.items():
         cells = [f"{m[f'{s}:{c}'][0]:.2f}" for s in ("dev", "dev2") for c in cols]
         cells += [f"{m['all'][0]:.3f}", f"{m['all'][1]:.3f}"]

@@ -36,8 +36,7 @@ MIN_DICE = 0.3
 
 def words(pair: dict) -> tuple[set[str], dict[str, str]]:
     """(Chinese words, {English stem: surface word}) of one pair, code shared by both removed."""
-    from index.lexical import tokenize
-    from ingest.language import HAN
+    from ingest.text import HAN, tokenize
 
     zh_tokens = tokenize(pair["zh"])
     zh = {t for t in zh_tokens if len(t) >= 2 and all(HAN.match(ch) for ch in t)}
@@ -78,7 +77,7 @@ def mine(pairs: list[dict]) -> dict[str, list[tuple[str, float, int]]]:
 
 def precision(table: dict[str, list[str]], pairs: list[dict]) -> tuple[float, int]:
     """Share of (held-out pair, Chinese word with a translation) where the English side has it."""
-    from index.lexical import tokenize
+    from ingest.text import tokenize
 
     hits = total = 0
     for pair in pairs:
