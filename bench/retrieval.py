@@ -49,6 +49,7 @@ def main() -> int:
         "depth 30": {"depth": 30},
         "depth 100": {"depth": 100},
         "no rare-word names": {"rare_names": False},
+        "hand glossary only (no mined terms)": {"mined_terms": False},
         "min cosine 0.82": {"min_cosine": 0.82},
         "min cosine 0.86": {"min_cosine": 0.86},
     }
