@@ -29,6 +29,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--library", default="default")
     p.add_argument("--questions", nargs="+", default=SETS)
+    p.add_argument("--only", default="", help="comma-separated parts of the rows to run")
     args = p.parse_args()
 
     library = Library.open(LibraryConfig(name=args.library))
@@ -53,6 +54,13 @@ def main() -> int:
         "min cosine 0.82": {"min_cosine": 0.82},
         "min cosine 0.86": {"min_cosine": 0.86},
     }
+    if args.only:
+        keep = [part.strip() for part in args.only.split(",")]
+        variants = {
+            n: v
+            for n, v in variants.items()
+            if n.startswith("shipped") or any(k in n for k in keep)
+        }
     for path in args.questions:
         questions = evaluate.load_questions(path)
         reports = {}
