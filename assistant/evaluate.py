@@ -190,7 +190,7 @@ def search_with(retriever) -> Search:
 
     def search(question: str, k: int) -> tuple[list[dict], bool]:
         result = retriever.search(question, k=k)
-        return [h.to_json() for h in result.hits], result.answerable
+        return result.to_json()["hits"], result.answerable  # hits carry their evidence
 
     return search
 
@@ -231,4 +231,28 @@ def format_table(reports: dict[str, dict]) -> str:
     lines.append(
         f"\n{n} answerable questions; R@5 per kind; latency is warm search time per query."
     )
+    return "\n".join(lines)
+
+
+def format_explain(outcomes: Sequence[Outcome], top: int = 5) -> str:
+    """Per question: its first relevant rank, and why each of the top hits scored as it did
+    (dense cosine and how it was taken, its z over the merged list, the lexical z and weight)."""
+    lines = []
+    for o in outcomes:
+        q = o.question
+        ranks = [r for r, t in enumerate(o.texts, 1) if matched_quote(t, q.quotes) is not None]
+        verdict = "declined" if o.abstained else "answered"
+        found = f"first relevant at {ranks[0]}" if ranks else "no relevant hit"
+        lines.append(f"\n{q.id} [{q.kind}] {q.question}\n  {verdict}; {found}")
+        for hit in o.hits[:top]:
+            e = hit.get("evidence")
+            mark = "*" if matched_quote(hit["text"], q.quotes) is not None else " "
+            why = (
+                f"dense {e['dense']:.3f} ({e['via']}) z {e['dense_z']:+.2f}"
+                f" + {e['lexical_weight']} x lexical z {e['lexical_z']:+.2f} = {e['score']:+.2f}"
+                if e
+                else f"score {hit['score']:.3f}"
+            )
+            snippet = " ".join(hit["text"].split())[:70]
+            lines.append(f"  {mark}{hit['rank']:>2} [{hit['lang']}] {why} | {snippet}")
     return "\n".join(lines)

@@ -23,14 +23,14 @@ class Glossary:
 
     @classmethod
     def from_file(cls, path: Path) -> Glossary:
-        zh_to_en: dict[str, tuple[str, ...]] = {}
+        return cls.from_pairs(read_terms(path).items())
+
+    @classmethod
+    def from_pairs(cls, pairs) -> Glossary:
+        """From (Chinese term, English terms) pairs; a later pair for a term replaces it."""
+        zh_to_en: dict[str, tuple[str, ...]] = dict(pairs)
         en_to_zh: dict[str, list[str]] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip() or line.startswith("#"):
-                continue
-            zh, en = line.split("\t")
-            terms = tuple(t.strip() for t in en.split(",") if t.strip())
-            zh_to_en[zh] = terms
+        for zh, terms in zh_to_en.items():
             for term in terms:
                 en_to_zh.setdefault(term.lower(), []).append(zh)
         return cls(zh_to_en, {k: tuple(v) for k, v in en_to_zh.items()})
@@ -67,6 +67,35 @@ class Glossary:
         return " ".join(dict.fromkeys(terms))
 
 
+def read_terms(path: Path) -> dict[str, tuple[str, ...]]:
+    """Chinese term → English terms of a TSV file: zh <TAB> en terms, comma separated (further
+    columns, such as the mined table's scores, are ignored; # starts a comment line)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        zh, en = line.split("\t")[:2]
+        out[zh] = tuple(t.strip() for t in en.split(",") if t.strip())
+    return out
+
+
 @cache
 def default_glossary() -> Glossary:
     return Glossary.from_file(Path(__file__).with_name("glossary.tsv"))
+
+
+@cache
+def mined_terms() -> dict[str, tuple[str, ...]]:
+    """Chinese word → English words, mined from the Python docs' parallel translation
+    (`assistant/terms.tsv`, rebuilt by `python bench/terms.py --write`): 1366 entries, held-out
+    precision 0.78 (hand glossary 0.88). Wider but noisier than the hand glossary."""
+    return read_terms(Path(__file__).with_name("terms.tsv"))
+
+
+@cache
+def extended_glossary() -> Glossary:
+    """The hand glossary plus the mined terms it lacks (its own entries win), Chinese → English
+    only: English questions keep the hand glossary's expansion."""
+    hand = default_glossary()
+    merged = Glossary.from_pairs([*mined_terms().items(), *hand.zh_to_en.items()])
+    return Glossary(merged.zh_to_en, hand.en_to_zh)

@@ -94,6 +94,7 @@ class Retrieval:
     confidence: float  # best cosine between the question (or its expansion) and a passage
     expansion: str = ""
     unknown: tuple[str, ...] = ()  # named terms of the question the library never mentions
+    evidence: tuple[dict, ...] = ()  # per hit: why it scored as it did (retrieve.Evidence)
 
     def to_json(self) -> dict:
         return {
@@ -102,7 +103,10 @@ class Retrieval:
             "confidence": round(self.confidence, 4),
             "expansion": self.expansion,
             "unknown_terms": list(self.unknown),
-            "hits": [h.to_json() for h in self.hits],
+            "hits": [
+                {**h.to_json(), "evidence": e} if e else h.to_json()
+                for h, e in zip(self.hits, self.evidence or [None] * len(self.hits), strict=True)
+            ],
         }
 
 

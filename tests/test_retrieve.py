@@ -171,3 +171,88 @@ def test_named_terms_the_library_never_mentions(tmp_path: Path) -> None:
     assert retriever.search("Why do threads not use all CPUs?").unknown == ()  # CPU
     assert retriever.search("怎么判断一个对象能不能被 for 循环迭代？").unknown == ()  # stop word
     assert not retriever.search("What does Flask use for routes?").answerable
+
+
+def test_lower_case_tool_names_and_bare_headings(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    extra = "\n# tkinter\n\n## Widgets\n\nA button runs a callback when clicked.\n"
+    (docs / "a.md").write_text(EN + extra + "\nLOG_CRON is a syslog facility.\n")
+    library = Library.open(
+        LibraryConfig(name="t", home=tmp_path / "h"), FakeEmbedder(), create=True
+    )
+    library.ingest([docs])
+    retriever = Retriever(library, min_cosine=-1.0)  # only the naming rule decides here
+    # Tools written in lower case are names: rare in English and never in the library.
+    assert retriever.search("How do I type-check this module with mypy?").unknown == ("mypy",)
+    assert "dotenv" in retriever.search("Can python-dotenv load my settings file?").unknown
+    # A part of an underscored name is not a mention (LOG_CRON says nothing about cron).
+    assert retriever.search("How do I run a script nightly with cron?").unknown == ("cron",)
+    # Common words and words the library uses stay answerable.
+    assert retriever.search("How do I seek to the end of a file?").unknown == ()
+    assert retriever.search("Which uuid function is completely random?").unknown == ()
+    # A module the library only names in a bare heading is not covered.
+    assert "tkinter" in retriever.search("tkinter 窗口的图标怎么换？").unknown
+    assert (
+        not Retriever(library, min_cosine=-1.0, rare_names=False)
+        .search("How do I type-check this module with mypy?")
+        .unknown
+    )
+
+
+DECOY = """# Notes
+
+## Audit log
+
+The audit script finds out which user signed in during a wide maintenance window, and mails
+each user a report of the window.
+
+## Terminal size
+
+shutil.get_terminal_size() returns the number of columns and lines of the console, falling
+back to 80 by 24 when the size cannot be determined.
+
+## Case-insensitive text
+
+str.casefold() turns text into a form for caseless comparisons, so two strings that differ
+only by letter case compare equal.
+
+## Regular expression flags
+
+re.IGNORECASE (re.I) is a flag for re.match and re.search.
+"""
+
+
+@pytest.fixture(scope="module")
+def decoys(tmp_path_factory, e5) -> Library:
+    root = tmp_path_factory.mktemp("decoys")
+    (root / "docs").mkdir()
+    (root / "docs" / "notes.en.md").write_text(DECOY + EN, encoding="utf-8")
+    library = Library.open(LibraryConfig(name="d", home=root / "home"), e5, create=True)
+    library.ingest([root / "docs"])
+    return library
+
+
+@pytest.mark.model
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (issue 13): a decoy sharing five of the question's words outweighs a "
+    "0.03 dense lead; BM25's z is not yet weighed by how informative the shared words are",
+)
+def test_fusion_follows_dense_past_a_lexical_decoy(decoys: Library) -> None:
+    question = "How can a script find out how wide the user's terminal window is?"
+    bm25 = top(decoys, question, "bm25").hits[0].chunk.text
+    assert "script menu" in bm25  # the decoy shares the question's everyday words
+    result = top(decoys, question)
+    assert "get_terminal_size" in result.hits[0].chunk.text
+    assert result.evidence[0]["dense_z"] > result.evidence[1]["dense_z"]
+
+
+@pytest.mark.model
+def test_fusion_follows_an_exact_name_past_a_dense_decoy(decoys: Library) -> None:
+    question = "How do I compare two strings while ignoring case using re.I?"
+    dense = top(decoys, question, "dense").hits[0].chunk.text
+    assert "casefold" in dense  # dense prefers the passage about caseless comparison
+    result = top(decoys, question)
+    assert "re.IGNORECASE" in result.hits[0].chunk.text
+    assert result.evidence[0]["lexical_z"] > result.evidence[1]["lexical_z"]

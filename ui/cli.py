@@ -89,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_library(p)
     p.add_argument("questions")
     _add_k_and_json(p)
-    p.add_argument("--compare", action="store_true", help="BM25, dense and shipped side by side")
+    p.add_argument(
+        "--compare", action="store_true", help="BM25, dense, each kept variant and shipped"
+    )
+    p.add_argument(
+        "--explain", action="store_true", help="per question: why each top hit scored as it did"
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("docs", help="list documents")

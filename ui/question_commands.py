@@ -171,15 +171,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from assistant import evaluate
-    from assistant.retrieve import Retriever
+    from assistant.retrieve import VARIANTS, Retriever
 
     questions = evaluate.load_questions(args.questions)
     assistant = open_assistant(args)
-    methods = ["bm25", "dense", "hybrid"] if args.compare else ["hybrid"]
+    names = list(VARIANTS) if args.compare else ["hybrid"]
     reports = {}
-    for method in methods:
-        search = evaluate.search_with(Retriever(assistant.library, method=method))
-        reports[method] = evaluate.summarize(evaluate.run(search, questions, args.k), args.k)
+    for name in names:
+        search = evaluate.search_with(Retriever(assistant.library, **VARIANTS[name]))
+        outcomes = evaluate.run(search, questions, args.k)
+        reports[name] = evaluate.summarize(outcomes, args.k)
+        if args.explain and name == "hybrid":
+            print(evaluate.format_explain(outcomes), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         out = dict(reports["hybrid"])
         if args.compare:
