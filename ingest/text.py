@@ -8,7 +8,8 @@ tokenizer, one Snowball stemmer (PyStemmer), one stop-word list per language, on
 `index.lexical.TOKENIZER_VERSION` covers `tokenize()`: bump it when tokens change.
 
 It sits at the bottom of the house (ingest/) because ingest already needs the language of a
-chunk and the fence rule, and every other package may import from ingest/.
+chunk and the fence rule, and every other package may import from ingest/. It is one module of
+~300 lines on purpose: splitting it would again give the parts of askdocs different readings.
 """
 
 from __future__ import annotations
