@@ -29,10 +29,12 @@ EVAL = ROOT.parent / "shared" / "eval"
 QUESTION = "Does the standard interpreter optimise tail calls?"
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+def run_once(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MB, exit code) of one fresh process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -53,8 +55,9 @@ def timings(args: argparse.Namespace) -> int:
         env = dict(os.environ, PYTHONPATH=path)
         for name, tail in commands.items():
             argv = [sys.executable, "-m", "ui.cli", *tail, "--library", args.library]
-            run_once(argv, env)  # warm-up: files in the page cache, model exported if needed
-            runs = [run_once(argv, env) for _ in range(args.runs)]
+            # `python -m` puts the working directory first on sys.path: run in the tree
+            run_once(argv, env, path)  # warm-up: page cache, model exported if needed
+            runs = [run_once(argv, env, path) for _ in range(args.runs)]
             walls, rss = [r[0] for r in runs], [r[1] for r in runs]
             rows.append(
                 (
