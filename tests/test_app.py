@@ -162,6 +162,17 @@ def test_answer_html_escapes_and_links() -> None:
     )
 
 
+def test_code_spans_render_as_code_and_stay_escaped() -> None:
+    from assistant.records import Answer, Sentence
+
+    sentence = Sentence("Call `len()` or `a<b>`, then a lone ` tick.", ())
+    answer = Answer("q", True, (sentence,), (), ())
+    p = parse(answer_html(answer))
+    codes = [t for t, a in p.tags if t == "code"]
+    assert codes == ["code", "code"] and "b" not in {t for t, _ in p.tags}
+    assert "".join(p.text) == "Call len() or a<b>, then a lone ` tick."
+
+
 def test_labels_have_both_languages() -> None:
     assert LABELS["en"].keys() == LABELS["zh"].keys()
     assert label("page_chat", "zh") == "问答" and label("page_chat", "en") == "Chat"
@@ -314,6 +325,34 @@ def test_chat_answers_with_citation_cards(app_env: Path) -> None:
     # copy box and the query actually searched
     codes = [c.value for c in at.code]
     assert answer.text in codes and answer.query in codes
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        ("How do I bake sourdough bread?", "The library does not cover this question."),
+        ("红烧肉怎么做才不油腻？", "文档库中没有找到这个问题的答案。"),
+    ],
+)
+def test_not_covered_reads_as_a_notice_with_section_links(
+    app_env: Path, question: str, sentence: str
+) -> None:
+    """A refusal is an info box, not an answer: its sentence in the question's language,
+    then the nearest sections as links to them; no answer text, no source cards."""
+    at = _app()
+    answer = _ask(at, question)
+    assert not answer.answered and answer.citations
+    assert len(at.info) == 1
+    box = html.unescape(at.info[0].value)
+    assert box.startswith(sentence)
+    assert not [h for h in at.html if re.search(r'class="ad-(answer|card)"', h.value)]
+    lines = box.split("\n")[1:]
+    assert len(lines) == len(answer.citations)
+    for line, c in zip(lines, answer.citations, strict=True):
+        assert f"]({doc_url(c.doc_id, c.start, c.end)})" in line
+        assert line.endswith(" · " + Path(c.source).name)
+        assert c.source not in line.split("](")[0]  # the link reads as a heading, not a path
 
 
 @pytest.mark.model
@@ -481,6 +520,17 @@ def test_library_page_upload_and_delete(
     assert len(docs) == 1 and "ninety-nine" in _library(app_env, name).document(docs[0].doc_id).text
     at.selectbox(key="manage_pick").set_value(docs[0].doc_id)
     at.button(key="doc_delete").click().run()
+    _ok(at)
+    # Delete asks first, naming the document; cancelling keeps it.
+    titles = sorted(d.title for d in _library(app_env, name).documents())
+    assert titles == ["Kettle", "茶艺笔记"] and saved.exists()
+    assert [w.value for w in at.warning if "Kettle" in w.value and "undone" in w.value]
+    at.button(key="doc_delete_no").click().run()
+    _ok(at)
+    assert not at.warning and len(_library(app_env, name).documents()) == 2
+    assert not [b for b in at.button if b.key == "doc_delete_yes"]
+    at.button(key="doc_delete").click().run()
+    at.button(key="doc_delete_yes").click().run()
     _ok(at)
     assert [d.title for d in _library(app_env, name).documents()] == ["茶艺笔记"]
     assert not saved.exists()

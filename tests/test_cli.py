@@ -70,3 +70,28 @@ def test_docs_columns_align_with_chinese_file_names(tmp_path, capsys, monkeypatc
     cols = [(s[1], s[3]) for s in starts]  # LANG, INGESTED (CHUNKS is right-aligned)
     assert cols[0] == cols[1] == cols[2], lines
     assert len({wcswidth(line) for line in lines[1:]}) == 1
+
+
+def test_not_covered_prints_one_sentence_then_the_nearest_sections(capsys) -> None:
+    from types import SimpleNamespace
+
+    from assistant.answer import refusal
+    from assistant.records import Hit
+    from ingest.records import Chunk
+    from ui.question_commands import print_refusal
+
+    text = (
+        "# Files\n\nintro\n\n## Reading\n\nOpen a file and read it line by line, then close it.\n"
+    )
+    start = text.index("Open")
+    chunk = Chunk(
+        7, "d1", "notes/files.md", start, len(text), text[start:], "Files > Reading", "en", ""
+    )
+    answer = refusal(
+        "How do I bake bread?", "How do I bake bread?", (Hit(chunk, 1.0, 1),), lambda _: text
+    )
+    print_refusal(answer, SimpleNamespace(document=lambda _id: SimpleNamespace(text=text)))
+    assert capsys.readouterr().out.splitlines() == [
+        "The library does not cover this question. The nearest sections:",
+        "  [1] Files › Reading — notes/files.md, line 7",
+    ]

@@ -20,6 +20,8 @@ CSS = """
 <style>
 .ad-answer { line-height: 1.6; }
 .ad-answer .ad-unsupported { color: #888; }
+.ad-answer code.ad-code { font-size: 0.9em; background: rgba(128,128,128,0.15);
+  padding: 0 0.25em; border-radius: 3px; }
 .ad-notice { font-size: 0.9em; color: #555; background: #f3f6fb; border-left: 3px solid #7aa2e3;
   padding: 0.3em 0.6em; margin-bottom: 0.5em; }
 a.ad-cite { text-decoration: none; font-weight: 600; font-size: 0.85em; padding: 0 1px; }
@@ -147,7 +149,7 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
                     f'<a class="ad-cite" href="{url}" target="_blank" '
                     f'title="{escape(c.source)}">[{int(n)}]</a>'
                 )
-        body = escape(s.text) + "".join(links)
+        body = code_spans(escape(s.text)) + "".join(links)
         if not s.supported:
             body = f'<span class="ad-unsupported">{body} {escape(unsupported)}</span>'
         # Chinese sentences follow each other without a space; others get one.
@@ -156,6 +158,14 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
         out.append(("" if joined else " ") + body)
     notice = f'<div class="ad-notice">{escape(answer.notice)}</div>' if answer.notice else ""
     return f'{notice}<div class="ad-answer">{"".join(out)}</div>'
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(escaped: str) -> str:
+    """Markdown code spans (`len()`) of already escaped text as <code> elements."""
+    return _CODE_SPAN.sub(r'<code class="ad-code">\1</code>', escaped)
 
 
 def stream_html(text: str) -> str:

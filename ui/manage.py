@@ -81,6 +81,8 @@ def _table(infos: list, lang: str) -> None:
 
 def _delete(lang: str) -> None:
     doc_id = st.session_state.get("manage_pick")  # read now: the choice may be newer than args
+    if st.session_state.pop("delete_pending", None) != doc_id:
+        return  # confirmed for another document than the one now picked: do nothing
     t = target()
     try:
         with writing() as assistant:
@@ -136,7 +138,27 @@ def page(settings: Settings) -> None:
         label("manage_pick", lang), list(titles), format_func=titles.get, key="manage_pick"
     )
     cols = st.columns([1, 1, 4])
-    cols[0].button(
-        label("delete", lang), key="doc_delete", on_click=_delete, args=(lang,), type="primary"
-    )
+    cols[0].button(label("delete", lang), key="doc_delete", on_click=_ask_delete)
     cols[1].button(label("reindex", lang), key="doc_reindex", on_click=_reindex, args=(lang,))
+    pick = st.session_state.get("manage_pick")
+    if pick is not None and st.session_state.get("delete_pending") == pick:
+        # Deleting cannot be undone: it takes a second, deliberate click on a named document.
+        title = next((i.title for i in infos if i.doc_id == pick), pick)
+        st.warning(md_escape(label("delete_confirm", lang, title=title)))
+        yes, no = st.columns([1, 5])
+        yes.button(
+            label("delete_yes", lang),
+            key="doc_delete_yes",
+            on_click=_delete,
+            args=(lang,),
+            type="primary",
+        )
+        no.button(label("delete_no", lang), key="doc_delete_no", on_click=_cancel_delete)
+
+
+def _ask_delete() -> None:
+    st.session_state["delete_pending"] = st.session_state.get("manage_pick")
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("delete_pending", None)
