@@ -5,7 +5,8 @@
 
 Timing: each command (`askdocs ask`, `askdocs search`) runs as a fresh process, once as a
 warm-up (page cache) and then `--runs` times; the table gives the median wall time and the
-median peak RSS (the child's own ru_maxrss from wait4). `--tree LABEL=PATH` adds rows for
+median CPU time (user + system: on a busy machine closer to what an idle one's wall time
+would be) and peak RSS (the child's own rusage from wait4). `--tree LABEL=PATH` adds rows for
 another checkout (run with PYTHONPATH=PATH), e.g. the code before a change.
 
 --agree: every question of dev.jsonl and dev2.jsonl embedded by the torch model (the
@@ -29,8 +30,8 @@ EVAL = ROOT.parent / "shared" / "eval"
 QUESTION = "Does the standard interpreter optimise tail calls?"
 
 
-def run_once(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, exit code) of one fresh process."""
+def run_once(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS in MB, exit code, CPU seconds) of one fresh process."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -41,7 +42,7 @@ def run_once(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, flo
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode:
         print(f"{' '.join(argv)} failed:\n{err}", file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def timings(args: argparse.Namespace) -> int:
@@ -58,18 +59,20 @@ def timings(args: argparse.Namespace) -> int:
             # `python -m` puts the working directory first on sys.path: run in the tree
             run_once(argv, env, path)  # warm-up: page cache, model exported if needed
             runs = [run_once(argv, env, path) for _ in range(args.runs)]
-            walls, rss = [r[0] for r in runs], [r[1] for r in runs]
+            walls, rss, cpu = [r[0] for r in runs], [r[1] for r in runs], [r[3] for r in runs]
             rows.append(
                 (
                     label,
                     name,
                     f"{statistics.median(walls):.2f}",
                     f"{min(walls):.2f}-{max(walls):.2f}",
+                    f"{statistics.median(cpu):.2f}",
                     f"{statistics.median(rss):.0f}",
                     "ok" if all(r[2] == 0 for r in runs) else "FAILED",
                 )
             )
-    head = ("tree", "command", "wall s (median)", "wall s (min-max)", "peak RSS MB", "exit")
+    head = ("tree", "command", "wall s (median)", "wall s (min-max)", "CPU s (median)",
+            "peak RSS MB", "exit")  # fmt: skip
     print(f"{args.runs} cold runs after a warm-up; load average {os.getloadavg()[0]:.1f}")
     _print_table([head, *rows])
     return 0

@@ -475,6 +475,15 @@ def test_interface_language_switch(app_env: Path) -> None:
     _ok(at)
     assert at.chat_input(key="chat_input").placeholder == label("chat_placeholder", "zh")
     assert at.button(key="clear_chat").label == label("clear", "zh")
+    # The uploader's own button and size line are Streamlit's English; CSS puts ours over them
+    # in Chinese (checked by eye in a screenshot: docs/results.md), and none in English.
+    at.radio(key="nav").set_value("library").run()
+    _ok(at)
+    assert at.file_uploader[0].label == label("upload", "zh")
+    styles = [h.value for h in at.html if "stFileUploaderDropzone" in h.value]
+    assert len(styles) == 1 and '"选择文件"' in styles[0] and "每个文件不超过 20 MB" in styles[0]
+    at.radio(key="ui_lang").set_value("en").run()
+    assert not [h for h in at.html if "stFileUploaderDropzone" in h.value]
 
 
 @pytest.mark.model

@@ -29,6 +29,8 @@ def _upload_section(lang: str) -> None:
     t = target()
     folder = uploads_dir(t.home, t.library)
     n = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader
+    if lang != "en":
+        st.html(_uploader_css(lang))
     files = st.file_uploader(
         label("upload", lang),
         type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
@@ -62,6 +64,24 @@ def _upload_section(lang: str) -> None:
     if added.warnings:
         st.session_state["library_warnings"] = list(added.warnings)
     st.rerun()
+
+
+def _uploader_css(lang: str) -> str:
+    """Streamlit writes the uploader's own button and size line in English, with no setting
+    for them; in another interface language CSS hides those and shows our labels instead."""
+    types = "、".join(s.lstrip(".").upper() for s in ALLOWED_SUFFIXES)
+    button = label("upload_browse", lang).replace('"', "")
+    limit = label("upload_limit", lang, mb=MAX_UPLOAD_MB, types=types).replace('"', "")
+    drop = '[data-testid="stFileUploaderDropzone"]'
+    notes = '[data-testid="stFileUploaderDropzoneInstructions"]'
+    return (
+        "<style>"
+        f"{drop} button * {{ font-size: 0 !important; }}"
+        f'{drop} button::after {{ content: "{button}"; font-size: 0.875rem; }}'
+        f"{notes} * {{ font-size: 0 !important; }}"
+        f'{notes}::after {{ content: "{limit}"; font-size: 0.8rem; opacity: 0.7; }}'
+        "</style>"
+    )
 
 
 def _table(infos: list, lang: str) -> None:
