@@ -11,7 +11,7 @@ KEY := $(shell { cat pyproject.toml Makefile; $(PY) -c 'import sys; print(sys.pr
 STAMPS = .make
 # pip's own lines worth showing (what it fetches, builds and installs), not the hundreds of
 # "Requirement already satisfied".
-PIP_SHOWN = '^(Collecting|Building|Successfully|ERROR|error|WARNING: (Retrying|The))'
+PIP_SHOWN = '^(Collecting|Downloading|Building|Installing collected|Successfully|ERROR|error|WARNING: (Retrying|The))'
 
 .PHONY: run test test-fast install install-test system-deps llama lint
 
