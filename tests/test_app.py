@@ -12,7 +12,16 @@ from urllib.parse import parse_qs
 import pytest
 
 from ingest.errors import InputError
-from ui.highlight import answer_html, card_html, doc_url, document_html, escape, marked, md_escape
+from ui.highlight import (
+    answer_html,
+    card_html,
+    doc_url,
+    document_html,
+    escape,
+    marked,
+    md_escape,
+    refusal_html,
+)
 from ui.labels import LABELS, label
 from ui.upload import MAX_UPLOAD_BYTES, safe_name, save_upload
 
@@ -171,6 +180,23 @@ def test_code_spans_render_as_code_and_stay_escaped() -> None:
     codes = [t for t, a in p.tags if t == "code"]
     assert codes == ["code", "code"] and "b" not in {t for t, _ in p.tags}
     assert "".join(p.text) == "Call len() or a<b>, then a lone ` tick."
+
+
+def test_refusal_box_escapes_and_links_its_leads() -> None:
+    from assistant.records import Answer, Citation, Sentence
+
+    c = Citation(1, "notes/<b>x.md", "d1", 5, 30, "x", "A > B", "en")
+    answer = Answer(
+        "q",
+        False,
+        (Sentence("Not covered <script>."), Sentence("A › <i>B</i>", (1,))),
+        (c,),
+        (),
+    )
+    p = parse(refusal_html(answer))
+    assert [t for t, _ in p.tags] == ["div", "div", "ul", "li", "a", "span"]
+    assert [a["href"] for t, a in p.tags if t == "a"] == [doc_url("d1", 5, 30)]
+    assert "".join(p.text) == "Not covered <script>.A › <i>B</i> · <b>x.md"
 
 
 def test_labels_have_both_languages() -> None:
@@ -338,21 +364,22 @@ def test_chat_answers_with_citation_cards(app_env: Path) -> None:
 def test_not_covered_reads_as_a_notice_with_section_links(
     app_env: Path, question: str, sentence: str
 ) -> None:
-    """A refusal is an info box, not an answer: its sentence in the question's language,
+    """A refusal is a notice box, not an answer: its sentence in the question's language,
     then the nearest sections as links to them; no answer text, no source cards."""
     at = _app()
     answer = _ask(at, question)
     assert not answer.answered and answer.citations
-    assert len(at.info) == 1
-    box = html.unescape(at.info[0].value)
-    assert box.startswith(sentence)
+    boxes = [h.value for h in at.html if 'class="ad-refusal"' in h.value]
+    assert len(boxes) == 1
     assert not [h for h in at.html if re.search(r'class="ad-(answer|card)"', h.value)]
-    lines = box.split("\n")[1:]
-    assert len(lines) == len(answer.citations)
-    for line, c in zip(lines, answer.citations, strict=True):
-        assert f"]({doc_url(c.doc_id, c.start, c.end)})" in line
-        assert line.endswith(" · " + Path(c.source).name)
-        assert c.source not in line.split("](")[0]  # the link reads as a heading, not a path
+    p = parse(boxes[0])
+    assert "".join(p.text).startswith(sentence)
+    links = [a for t, a in p.tags if t == "a"]
+    assert [a["href"] for a in links] == [
+        doc_url(c.doc_id, c.start, c.end) for c in answer.citations
+    ]
+    for c in answer.citations:
+        assert f"· {escape(Path(c.source).name)}</span>" in boxes[0]
 
 
 @pytest.mark.model

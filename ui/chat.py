@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import PurePath
 
 import streamlit as st
 
 from assistant.conversation import Conversation
 from assistant.records import Answer, Citation
 from ingest.errors import AskdocsError
-from ui.highlight import answer_html, card_html, doc_url, md_escape, stream_html
+from ui.highlight import answer_html, card_html, md_escape, refusal_html, stream_html
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, session_assistant, show_error
 
@@ -46,20 +45,9 @@ def _snippet(answer: Answer, c: Citation) -> tuple[str, int, str]:
     return text[a : c.end + SNIPPET_CONTEXT], a, c.heading
 
 
-def render_refusal(answer: Answer) -> None:
-    """'Not covered' apart from answers (an info box): its one sentence, in the question's
-    language, then the nearest sections as links that open them."""
-    lines = [md_escape(answer.sentences[0].text)]
-    for sentence, c in zip(answer.sentences[1:], answer.citations, strict=False):
-        name = PurePath(c.source.replace("\\", "/")).name or c.source
-        url = doc_url(c.doc_id, c.start, c.end)
-        lines.append(f"- [{md_escape(sentence.text)}]({url}) · {md_escape(name)}")
-    st.info("\n".join(lines))
-
-
 def render_answer(answer: Answer, lang: str) -> None:
-    if not answer.answered:
-        render_refusal(answer)
+    if not answer.answered:  # not covered: a notice with the nearest sections, not an answer
+        st.html(refusal_html(answer))
         return
     st.html(answer_html(answer, unsupported=label("unsupported", lang)))
     if not answer.sentences:
