@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +25,7 @@ from assistant.glossary import default_glossary
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
 from assistant.sentences import display, split
 from assistant.support import weight
-from ingest.text import HAN, terms, text_lang
+from ingest.text import HAN, identifiers, is_code_name, terms, text_lang
 
 if TYPE_CHECKING:
     from index.embedder import Embedder
@@ -52,8 +53,8 @@ NOTICES = {
     ("en", "some"): "Some of the following comes from the Chinese documents.",
 }
 REFUSAL = {
-    "zh": "文档库中没有找到这个问题的答案。以下是最接近的章节，可供参考：",
-    "en": "The library does not cover this question. The nearest sections, as leads:",
+    "zh": "文档库中没有找到这个问题的答案。最接近的章节：",
+    "en": "The library does not cover this question. The nearest sections:",
 }
 EMPTY = {
     "zh": "文档库中没有找到这个问题的答案。",
@@ -223,20 +224,34 @@ def compose_extractive(
 def refusal(
     question: str, query: str, hits: Sequence[Hit], text_of: TextLookup | None = None
 ) -> Answer:
-    """'Not in the library', in the question's language, with the nearest sections as leads."""
+    """'Not in the library', in the question's language, then the nearest sections as leads:
+    one sentence per lead holding its heading path (or file name), citing the section.
+
+    A section whose text is only a list of names (`abs() all() any() …`, exception class
+    names, a list of interpreters) is no lead: it matches many questions and explains none."""
     lang = text_lang(question)
-    if not hits:
+    leads = [h for h in hits if not _bare_names(h, text_of)][:LEADS]
+    if not leads:
         return Answer(question, False, (Sentence(EMPTY[lang]),), (), tuple(hits), query)
     sentences, citations = [Sentence(REFUSAL[lang])], []
-    for n, hit in enumerate(hits[:LEADS], start=1):
+    for n, hit in enumerate(leads, start=1):
         c = hit.chunk
-        first = next(iter(candidates([hit], text_of)), None)
-        gist = first.shown if first else display(c.text)
-        gist = gist if len(gist) <= 120 else gist[:117] + "…"
-        where = f"{c.source} › {c.heading}" if c.heading else c.source
+        where = c.heading.replace(" > ", " › ") if c.heading else PurePath(c.source).name
         citations.append(Citation.of(n, hit))
-        sentences.append(Sentence(f"{where}: {gist}", (n,)))
+        sentences.append(Sentence(where, (n,)))
     return Answer(question, False, tuple(sentences), tuple(citations), tuple(hits), query)
+
+
+def _bare_names(hit: Hit, text_of: TextLookup | None) -> bool:
+    """Whether a section says nothing but names: no sentence of a few words outside code,
+    or one whose words are mostly code names."""
+    first = next(iter(candidates([hit], text_of)), None)
+    if first is None:
+        return True
+    if len(HAN.findall(first.shown)) >= 6:
+        return False
+    words = identifiers(first.shown)
+    return not words or sum(map(is_code_name, words)) >= len(words) / 2
 
 
 class ExtractiveAnswerer:

@@ -16,6 +16,8 @@ class LLMSettings:
     model: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_MODEL", ""))
     api_key: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_API_KEY", ""))
     timeout: float = 30.0  # whole answer; connecting gets a few seconds of it
+    # Where base_url came from, as messages name it: the variable, or the app's sidebar field.
+    origin: str = "ASKDOCS_LLM_BASE_URL"
 
     @property
     def configured(self) -> bool:

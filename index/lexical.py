@@ -67,10 +67,8 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
-        import bm25s
-
         try:
-            bm25 = bm25s.BM25.load(str(directory), mmap=False, show_progress=False)
+            bm25 = SavedBM25.load(directory)
             ids = np.load(directory / "ids.npy")
         except (OSError, ValueError, json.JSONDecodeError, KeyError) as exc:
             raise LibraryError(
@@ -83,3 +81,34 @@ class LexicalIndex:
                 hint="rebuild the library: askdocs ingest --rebuild PATH...",
             )
         return cls(bm25, ids)
+
+
+@dataclass(frozen=True)
+class SavedBM25:
+    """A saved bm25s index, read for searching without importing bm25s.
+
+    Why: `import bm25s` imports scipy.sparse, ~0.9 s of a cold `askdocs ask` whose budget is
+    2 s. Searching needs only what bm25s saved: the vocabulary and the CSC matrix of
+    precomputed per-(token, document) scores; a query's scores are the sums of its tokens'
+    columns, as `bm25s.BM25.get_scores` computes them (tests/test_lexical.py compares the two).
+    bm25s still builds and saves every index."""
+
+    vocab_dict: dict[str, int]
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    scores: dict[str, int]  # {"num_docs": n}, as bm25s names it
+
+    @classmethod
+    def load(cls, directory: Path) -> SavedBM25:
+        params = json.loads((directory / "params.index.json").read_text())
+        vocab = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
+        arrays = [np.load(directory / f"{n}.csc.index.npy") for n in ("data", "indices", "indptr")]
+        return cls(vocab, *arrays, {"num_docs": int(params["num_docs"])})
+
+    def get_scores(self, tokens: list[str]) -> np.ndarray:
+        ids = np.asarray([self.vocab_dict[t] for t in tokens if t in self.vocab_dict], np.int64)
+        scores = np.zeros(self.scores["num_docs"], dtype=self.data.dtype)
+        for start, end in zip(self.indptr[ids], self.indptr[ids + 1], strict=True):
+            np.add.at(scores, self.indices[start:end], self.data[start:end])
+        return scores

@@ -53,6 +53,8 @@ class Library:
         self.config = config
         self.path = config.path
         self._embedder = embedder
+        self._given = embedder is not None
+        self._ingest_embedder: Embedder | None = None
         self._fresh = fresh  # ignore what is on disk: the next write rebuilds from scratch
         self._gen: Generation | None = None
         self._lock = threading.Lock()
@@ -130,13 +132,14 @@ class Library:
         if old is not None:
             old.close()
 
-    def _check_model(self) -> None:
+    def _check_model(self, embedder: Embedder | None = None) -> None:
         m = self.manifest
         if m is None:
             return
-        if self._embedder is not None:
-            got, want = self._embedder.name, m.embedder
-            same = got == want and self._embedder.dim == m.dim
+        embedder = embedder or self._embedder
+        if embedder is not None:
+            got, want = embedder.name, m.embedder
+            same = got == want and embedder.dim == m.dim
         else:
             got, want = self.config.model, m.model
             same = got == want
@@ -173,13 +176,12 @@ class Library:
 
     @property
     def embedder(self) -> Embedder:
-        """The embedding model, loaded on first use (torch is imported only then)."""
+        """The model for questions, loaded on first use: the ONNX Runtime one for the default
+        model (no torch import), else the torch one; an ingest's model once it is loaded."""
         if self._embedder is None:
-            from index.embedder import load_embedder
-
-            # stdout may be JSON (askdocs search --json): a one-time model build talks on stderr
-            self._embedder = load_embedder(self.config, lambda msg: print(msg, file=sys.stderr))
-            self._check_model()
+            if self._ingest_embedder is not None:
+                return self._ingest_embedder
+            self._embedder = self._load_embedder("query")
         return self._embedder
 
     def published(self) -> Generation | None:
@@ -191,6 +193,26 @@ class Library:
         """Read the generation a write has just published (what is on disk is current now)."""
         self._fresh = False
         self._load()
+
+    @property
+    def ingest_embedder(self) -> Embedder:
+        """The model for passages in bulk (the torch one: faster on large batches); the
+        embedder given to `open` serves both."""
+        if self._embedder is not None and self._given:
+            return self._embedder
+        if self._ingest_embedder is None:
+            self._ingest_embedder = self._load_embedder("ingest")
+        return self._ingest_embedder
+
+    def _load_embedder(self, purpose: str) -> Embedder:
+        from index.embedder import load_embedder
+
+        # stdout may be JSON (askdocs search --json): a one-time model build talks on stderr
+        loaded = load_embedder(
+            self.config, lambda msg: print(msg, file=sys.stderr), purpose=purpose
+        )
+        self._check_model(loaded)
+        return loaded
 
     def _store(self) -> Store | None:
         gen = self.published()

@@ -95,7 +95,7 @@ class Target(Protocol):
     config: LibraryConfig
 
     @property
-    def embedder(self) -> Embedder: ...
+    def ingest_embedder(self) -> Embedder: ...
 
     @property
     def stale_tokens(self) -> bool: ...
@@ -374,7 +374,7 @@ class Writer:
             store.add_document(add.doc, add.path, add.file_hash, now, add.chunks, add.tokens)
         pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
         if pending:
-            embedder = self.lib.embedder  # loaded here, and only when there is work
+            embedder = self.lib.ingest_embedder  # loaded here, and only when there is work
             for i in range(0, len(pending), EMBED_BATCH):
                 batch = pending[i : i + EMBED_BATCH]
                 vecs = embedder.embed([passage_text(c, t) for c, t in batch], kind="passage")
@@ -405,7 +405,7 @@ class Writer:
                 tokenizer_version=TOKENIZER_VERSION,
                 askdocs_version=layout.askdocs_version(),
             )
-        embedder = self.lib.embedder
+        embedder = self.lib.ingest_embedder
         chunk = self.lib.config.chunk
         return Manifest(
             model=self.lib.config.model,

@@ -3,11 +3,18 @@
 HTML goes through a real parser (BeautifulSoup with the standard library's html.parser, so no
 compiled dependency): scripts and styles are dropped, headings become `#` lines, `<pre>` becomes
 a fenced block (so it is not cut), list items become `- ` lines.
+
+Only the page's main content is kept: trafilatura decides which text is the article, and a
+block of the page is kept when trafilatura kept its words; a heading is kept when its section
+keeps something. Navigation, footers and sidebars (`<nav>`, `<footer>`, `<aside>` and their
+ARIA roles) are dropped even where trafilatura finds nothing. Our own walk still writes the
+text, so headings, code fences and lists come out as before, and chunk offsets point into it.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _SKIP = frozenset(
     [
@@ -24,8 +31,13 @@ _SKIP = frozenset(
         "canvas",
         "button",
         "select",
+        # page furniture, never content
+        "nav",
+        "footer",
+        "aside",
     ]
 )
+_FURNITURE_ROLES = frozenset(["navigation", "contentinfo", "complementary", "banner", "search"])
 _BLOCK = frozenset(
     [
         "p",
@@ -64,10 +76,11 @@ _SPACE = re.compile(r"\s+")
 
 
 class _Writer:
-    """Collects blocks of text; inline text inside a block has its white space collapsed."""
+    """Collects blocks of text; inline text inside a block has its white space collapsed.
+    Each block remembers its heading level (0 for text)."""
 
     def __init__(self) -> None:
-        self.blocks: list[str] = []
+        self.blocks: list[tuple[int, str]] = []
         self.lines: list[str] = []
         self.line: list[str] = []
 
@@ -83,17 +96,18 @@ class _Writer:
     def block(self) -> None:
         self.newline()
         if self.lines:
-            self.blocks.append("\n".join(self.lines))
+            self.blocks.append((0, "\n".join(self.lines)))
         self.lines = []
 
-    def raw(self, s: str) -> None:
+    def raw(self, s: str, level: int = 0) -> None:
         self.block()
         if s.strip():
-            self.blocks.append(s)
+            self.blocks.append((level, s))
 
 
 def html_to_text(source: str) -> tuple[str, str]:
-    """Return (text, title): Markdown-like text of the page and its <title> ("" when none)."""
+    """Return (text, title): Markdown-like text of the page's main content and its <title>
+    ("" when none)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(source, "html.parser")
@@ -102,7 +116,61 @@ def html_to_text(source: str) -> tuple[str, str]:
     writer = _Writer()
     _walk(soup, writer)
     writer.block()
-    return "\n\n".join(writer.blocks), title
+    blocks = _main_blocks(writer.blocks, _main_words(source))
+    return "\n\n".join(blocks), title
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _words(text: str) -> str:
+    """Text as its words only, space-separated and lower-cased: what both sides compare."""
+    return " " + _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip() + " "
+
+
+def _main_words(source: str) -> str | None:
+    """The words of the page's main content according to trafilatura; None if it finds none."""
+    import trafilatura
+
+    main = trafilatura.extract(
+        source,
+        output_format="txt",
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        favor_recall=True,  # a documentation page is mostly content: lose nothing of it
+        deduplicate=False,
+    )
+    return _words(main) if main and main.strip() else None
+
+
+def _main_blocks(blocks: list[tuple[int, str]], main: str | None) -> list[str]:
+    """Blocks whose words trafilatura kept (searched in reading order from the last match),
+    and the headings of sections that keep something."""
+    if main is None:
+        return [text for _, text in blocks]
+    kept = [False] * len(blocks)
+    cursor = 0
+    for i, (level, text) in enumerate(blocks):
+        words = _words(text)
+        if level or not words.strip():
+            continue
+        at = main.find(words, cursor)
+        if at < 0:
+            at = main.find(words)  # trafilatura may move a block (a caption, a table)
+        if at >= 0:
+            kept[i] = True
+            cursor = at + len(words) - 1
+    # A heading stays when anything up to the next heading of its level or above stays.
+    for i, (level, _) in enumerate(blocks):
+        if level:
+            for j in range(i + 1, len(blocks)):
+                if blocks[j][0] and blocks[j][0] <= level:
+                    break
+                if kept[j] and not blocks[j][0]:
+                    kept[i] = True
+                    break
+    return [text for (_, text), keep in zip(blocks, kept, strict=True) if keep]
 
 
 def _walk(node: object, out: _Writer) -> None:
@@ -128,12 +196,12 @@ def _walk(node: object, out: _Writer) -> None:
             continue
         name = child.name.lower()
         after: tuple | None = None
-        if name in _SKIP:
+        if name in _SKIP or child.get("role") in _FURNITURE_ROLES:
             continue
         if name in _HEADINGS:
             heading = _SPACE.sub(" ", child.get_text(" ")).strip()
             if heading:
-                out.raw("#" * _HEADINGS[name] + " " + heading)
+                out.raw("#" * _HEADINGS[name] + " " + heading, _HEADINGS[name])
             continue
         if name == "pre":
             code = child.get_text().strip("\n")

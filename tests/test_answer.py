@@ -176,8 +176,42 @@ def test_refusal_lists_leads_with_citations():
     for c, hit in zip(answer.citations, hits, strict=True):
         assert (c.start, c.end, c.text) == (hit.chunk.start, hit.chunk.end, EN_DOC[c.start : c.end])
     assert [s.citations for s in answer.sentences[1:]] == [(1,), (2,)]
+    assert [s.text for s in answer.sentences] == [
+        "文档库中没有找到这个问题的答案。最接近的章节：",
+        "H",
+        "H",
+    ]
     english = refusal("How do I bake bread?", "How do I bake bread?", ())
     assert english.text == "The library does not cover this question." and not english.citations
+
+
+NAMES_DOC = (
+    "# Builtins\n"
+    "['ArithmeticError', 'AssertionError', 'AttributeError', 'BaseException', "
+    "'BlockingIOError', 'BrokenPipeError']\n\n"
+    "abs() all() any() ascii() bin() bool() breakpoint() bytearray()\n\n"
+    "* CPython\n* IPython\n* PyPy\n* Jython\n* IronPython\n\n"
+    "# Files\n"
+    "Use open() to read a file line by line; close it when done.\n"
+)
+
+
+def test_refusal_skips_leads_that_only_list_names():
+    """Sections that are lists of names (exception classes, builtins, interpreters) are no
+    leads; a section with a sentence is, and each lead reads as its heading path."""
+    cut = NAMES_DOC.index("abs()"), NAMES_DOC.index("* CPython"), NAMES_DOC.index("# Files")
+    windows = [(10, cut[0]), (cut[0], cut[1]), (cut[1], cut[2]), (cut[2], len(NAMES_DOC))]
+    hits = hits_over(NAMES_DOC, "names.md", windows, "en")
+    q = "How do I bake bread?"
+    answer = refusal(q, q, hits, texts_of(("names.md", NAMES_DOC)))
+    assert [s.text for s in answer.sentences] == [
+        "The library does not cover this question. The nearest sections:",
+        "H",
+    ]
+    assert [(c.n, c.start) for c in answer.citations] == [(1, cut[2])]
+    only_names = refusal(q, q, hits[:3], texts_of(("names.md", NAMES_DOC)))
+    assert only_names.text == "The library does not cover this question."
+    assert not only_names.citations
 
 
 def test_json_shape_of_an_answer():
@@ -344,6 +378,7 @@ def test_cli_chat_commands(library, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert main(["chat", "--library", "qa"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("Loading the library and the model… ready (")  # said before loading
     assert "以下内容来自英文文档。" in out and "[1] " in out
     assert "line " in out and "characters " in out and "«" in out  # /open shows the marked span
     assert "usage: /open N" in out

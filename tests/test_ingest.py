@@ -511,3 +511,52 @@ def test_dry_run_follows_symlinks_only_when_asked(tmp_path, capsys):
     assert main(["ingest", str(docs), "--dry-run", "--follow-symlinks"]) == 0
     out, err = capsys.readouterr()
     assert "link.txt" in out and "far.md" in out and "conf.md" in err
+
+
+def test_html_chunks_hold_only_the_main_content(tmp_path):
+    """Navigation, header, sidebar and footer never become text or chunks, whether marked up
+    semantically or only as divs (trafilatura decides those); headings and offsets stay."""
+    article = (
+        "<h1>Reading files</h1>"
+        "<p>Use <code>open()</code> to get a file object, then iterate over it to read the "
+        "file line by line. Only one line is held in memory at a time.</p>"
+        "<h2>Encodings</h2>"
+        "<p>Pass <code>encoding='utf-8'</code> explicitly: the default depends on the platform "
+        "and can differ between machines, so a file written on one may not read on another.</p>"
+        "<pre>with open('notes.txt', encoding='utf-8') as f:\n    for line in f:\n"
+        "        print(line)</pre>"
+    )
+    furniture = {
+        "Home | About | Blog": "<nav><a href='/'>Home</a> | <a href='/about'>About</a> | "
+        "<a href='/blog'>Blog</a></nav>",
+        "Products Pricing Contact us": "<div class='menu'><a href='/p'>Products</a> "
+        "<a href='/pr'>Pricing</a> <a href='/c'>Contact us</a></div>",
+        "Related posts": "<aside><h3>Related posts</h3><ul><li><a href='/w'>Writing files"
+        "</a></li></ul></aside>",
+        "© 2024 Example Corp": "<footer><p>© 2024 Example Corp. All rights reserved.</p>"
+        "<p><a href='/privacy'>Privacy</a></p></footer>",
+        "Subscribe to our newsletter": "<div id='footer-widgets'><p><a href='/s'>Subscribe to "
+        "our newsletter</a></p></div>",
+    }
+    page = (
+        "<html><head><title>Reading files — Notes</title></head><body>"
+        + furniture["Home | About | Blog"]
+        + furniture["Products Pricing Contact us"]
+        + f"<main><article>{article}</article></main>"
+        + furniture["Related posts"]
+        + furniture["© 2024 Example Corp"]
+        + furniture["Subscribe to our newsletter"]
+        + "</body></html>"
+    )
+    path = tmp_path / "page.html"
+    path.write_text(page, encoding="utf-8")
+    doc = load_file(path)
+    for words in ("Home", "About", "Pricing", "Related posts", "© 2024", "Privacy", "newsletter"):
+        assert words not in doc.text, words
+    assert doc.text.startswith("# Reading files\n\nUse open() to get a file object")
+    assert "\n## Encodings\n" in doc.text and "    for line in f:\n" in doc.text
+    chunks = chunk_document(doc, ChunkSettings(size=120, overlap=0))
+    assert {c.heading for c in chunks} == {"Reading files", "Reading files > Encodings"}
+    for c in chunks:
+        assert doc.text[c.start : c.end] == c.text
+        assert not any(w in c.text for w in ("Home", "Pricing", "Privacy", "newsletter"))

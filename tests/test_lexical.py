@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.lexical import LexicalIndex
@@ -89,8 +90,14 @@ def test_save_load_round_trip(tmp_path: Path, corpus) -> None:
     index = LexicalIndex.build(ids, tokens)
     index.save(tmp_path / "lex")
     loaded = LexicalIndex.load(tmp_path / "lex")
-    for q in ("os.lseek", "列表", "mutable append", "__init__ instance"):
+    import bm25s
+
+    # Searching reads bm25s's files without importing bm25s; the scores are bm25s's own.
+    reference = bm25s.BM25.load(str(tmp_path / "lex"), show_progress=False)
+    for q in ("os.lseek", "列表", "mutable append", "__init__ instance", "file offset"):
         assert loaded.search(tokenize(q), 5) == index.search(tokenize(q), 5)
+        known = [t for t in tokenize(q) if t in reference.vocab_dict]
+        assert np.array_equal(loaded.bm25.get_scores(known), reference.get_scores(known))
 
 
 def test_missing_lexical_files_are_a_library_error(tmp_path: Path, corpus) -> None:

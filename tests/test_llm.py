@@ -127,6 +127,14 @@ def test_unconfigured_or_unreachable_endpoint_falls_back():
         QUESTION, retrieval(QUESTION, HITS), _fallback
     )
     assert answer.mode == "extractive" and "ASKDOCS_LLM_BASE_URL" in answer.notice
+    # the app's settings come from its sidebar: the message names that field, not the variable
+    sidebar = LLMSettings(base_url="", origin="the sidebar's “LLM endpoint base URL” field")
+    answer = LLMAnswerer(sidebar).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)
+    assert "the sidebar's “LLM endpoint base URL” field" in answer.notice
+    assert "ASKDOCS_LLM_BASE_URL" not in answer.notice
+    bad = LLMSettings(base_url="localhost:8080", origin="the sidebar's field")
+    answer = LLMAnswerer(bad).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)
+    assert answer.mode == "extractive" and "ASKDOCS_LLM_BASE_URL" not in answer.notice
     port = free_port()  # nothing listens there: a stopped server
     settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=5)
     answer = LLMAnswerer(settings).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)

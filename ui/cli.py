@@ -20,6 +20,15 @@ from ui.question_commands import cmd_ask, cmd_chat, cmd_eval, cmd_search
 from ui.server_commands import cmd_serve, cmd_ui
 
 
+def _nonempty(value: str) -> str:
+    """A question: empty or blank is a usage error (argparse: usage, the hint, exit 2)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            'is empty; give a question in quotes, e.g. "how do I read a file line by line?"'
+        )
+    return value
+
+
 def _add_library(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", default="default", help="library name (default: default)")
     p.add_argument("--model", default=None, help="embedding model (name, directory or hub id)")
@@ -68,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="retrieve passages for a question")
     _add_library(p)
-    p.add_argument("question")
+    p.add_argument("question", type=_nonempty)
     _add_k_and_json(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="a cited answer")
     _add_library(p)
-    p.add_argument("question")
+    p.add_argument("question", type=_nonempty)
     p.add_argument("--json", action="store_true")
     p.add_argument("--mode", choices=["extractive", "llm"], default=None)
     p.add_argument("--conversation", default=None, help="JSON file to continue and save")

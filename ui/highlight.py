@@ -20,6 +20,12 @@ CSS = """
 <style>
 .ad-answer { line-height: 1.6; }
 .ad-answer .ad-unsupported { color: #888; }
+.ad-refusal { background: rgba(28,131,225,0.1); color: #0b4d8c; border-radius: 0.5em;
+  padding: 0.75em 1em; line-height: 1.6; }
+.ad-refusal ul { margin: 0.4em 0 0 0; padding-left: 1.2em; }
+.ad-refusal .ad-file { color: #555; font-weight: normal; }
+.ad-answer code.ad-code { font-size: 0.9em; background: rgba(128,128,128,0.15);
+  padding: 0 0.25em; border-radius: 3px; }
 .ad-notice { font-size: 0.9em; color: #555; background: #f3f6fb; border-left: 3px solid #7aa2e3;
   padding: 0.3em 0.6em; margin-bottom: 0.5em; }
 a.ad-cite { text-decoration: none; font-weight: 600; font-size: 0.85em; padding: 0 1px; }
@@ -147,7 +153,7 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
                     f'<a class="ad-cite" href="{url}" target="_blank" '
                     f'title="{escape(c.source)}">[{int(n)}]</a>'
                 )
-        body = escape(s.text) + "".join(links)
+        body = code_spans(escape(s.text)) + "".join(links)
         if not s.supported:
             body = f'<span class="ad-unsupported">{body} {escape(unsupported)}</span>'
         # Chinese sentences follow each other without a space; others get one.
@@ -156,6 +162,30 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
         out.append(("" if joined else " ") + body)
     notice = f'<div class="ad-notice">{escape(answer.notice)}</div>' if answer.notice else ""
     return f'{notice}<div class="ad-answer">{"".join(out)}</div>'
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(escaped: str) -> str:
+    """Markdown code spans (`len()`) of already escaped text as <code> elements."""
+    return _CODE_SPAN.sub(r'<code class="ad-code">\1</code>', escaped)
+
+
+def refusal_html(answer: Answer) -> str:
+    """'Not covered', set apart from answers (a tinted box): the sentence in the question's
+    language, then the nearest sections as links that open them, each with its file name."""
+    items = []
+    for sentence, c in zip(answer.sentences[1:], answer.citations, strict=False):
+        name = PurePath(c.source.replace("\\", "/")).name or c.source
+        url = escape(doc_url(c.doc_id, c.start, c.end))
+        items.append(
+            f'<li><a href="{url}" target="_blank">{escape(sentence.text)}</a>'
+            f' <span class="ad-file">· {escape(name)}</span></li>'
+        )
+    leads = f"<ul>{''.join(items)}</ul>" if items else ""
+    first = answer.sentences[0].text if answer.sentences else ""
+    return f'<div class="ad-refusal"><div>{escape(first)}</div>{leads}</div>'
 
 
 def stream_html(text: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from ingest.errors import AskdocsError
@@ -33,6 +34,26 @@ def _nothing_read(paths: list[str], files_found: int) -> AskdocsError:
         "nothing could be read from " + " ".join(map(printable, map(str, paths))),
         hint=hint if files_found else _nothing_read_hint(),
     )
+
+
+def table(rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
+    """Columns aligned by display width: a Chinese character takes two terminal cells."""
+    from wcwidth import wcswidth
+
+    def width(cell: str) -> int:
+        w = wcswidth(cell)
+        return w if w >= 0 else len(cell)  # control characters: count them as one cell each
+
+    widths = [max(width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - width(cell))
+            last = i == len(row) - 1
+            cells.append(pad + cell if i in right else cell + ("" if last else pad))
+        lines.append("  ".join(cells))
+    return "\n".join(lines)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -73,12 +94,7 @@ def _ingest_dry_run(args: argparse.Namespace) -> int:
         rows.append((doc.source, doc.format, doc.encoding, doc.lang, str(len(chunks))))
     if args.json:
         return 0
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    for row in rows:
-        cells = [cell.ljust(w) for cell, w in zip(row[:4], widths, strict=False)] + [
-            row[4].rjust(widths[4])
-        ]
-        print("  ".join(cells))
+    print(table(rows, right={4}))
     skipped = f", {len(report.failed)} skipped" if report.failed else ""
     print(f"total: {len(report.documents)} files, {total} chunks{skipped}")
     return 0
@@ -198,11 +214,9 @@ def cmd_docs(args: argparse.Namespace) -> int:
         rows = [{**asdict(d), "ingested": _when(d.ingested_at)} for d in docs]
         print(json.dumps({"library": args.library, "documents": rows}, ensure_ascii=False))
         return 0
-    table = [("SOURCE", "LANG", "CHUNKS", "INGESTED")]
-    table += [(d.source, d.lang, str(d.chunks), _when(d.ingested_at)) for d in docs]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}")
+    listing = [("SOURCE", "LANG", "CHUNKS", "INGESTED")]
+    listing += [(d.source, d.lang, str(d.chunks), _when(d.ingested_at)) for d in docs]
+    print(table(listing, right={2}))
     print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
     return 0
 

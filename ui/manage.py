@@ -29,6 +29,8 @@ def _upload_section(lang: str) -> None:
     t = target()
     folder = uploads_dir(t.home, t.library)
     n = st.session_state.setdefault("upload_round", 0)  # a new key empties the uploader
+    if lang != "en":
+        st.html(_uploader_css(lang))
     files = st.file_uploader(
         label("upload", lang),
         type=[s.lstrip(".") for s in ALLOWED_SUFFIXES],
@@ -64,6 +66,24 @@ def _upload_section(lang: str) -> None:
     st.rerun()
 
 
+def _uploader_css(lang: str) -> str:
+    """Streamlit writes the uploader's own button and size line in English, with no setting
+    for them; in another interface language CSS hides those and shows our labels instead."""
+    types = "、".join(s.lstrip(".").upper() for s in ALLOWED_SUFFIXES)
+    button = label("upload_browse", lang).replace('"', "")
+    limit = label("upload_limit", lang, mb=MAX_UPLOAD_MB, types=types).replace('"', "")
+    drop = '[data-testid="stFileUploaderDropzone"]'
+    notes = '[data-testid="stFileUploaderDropzoneInstructions"]'
+    return (
+        "<style>"
+        f"{drop} button * {{ font-size: 0 !important; }}"
+        f'{drop} button::after {{ content: "{button}"; font-size: 0.875rem; }}'
+        f"{notes} * {{ font-size: 0 !important; }}"
+        f'{notes}::after {{ content: "{limit}"; font-size: 0.8rem; opacity: 0.7; }}'
+        "</style>"
+    )
+
+
 def _table(infos: list, lang: str) -> None:
     rows = [
         {
@@ -81,6 +101,8 @@ def _table(infos: list, lang: str) -> None:
 
 def _delete(lang: str) -> None:
     doc_id = st.session_state.get("manage_pick")  # read now: the choice may be newer than args
+    if st.session_state.pop("delete_pending", None) != doc_id:
+        return  # confirmed for another document than the one now picked: do nothing
     t = target()
     try:
         with writing() as assistant:
@@ -136,7 +158,27 @@ def page(settings: Settings) -> None:
         label("manage_pick", lang), list(titles), format_func=titles.get, key="manage_pick"
     )
     cols = st.columns([1, 1, 4])
-    cols[0].button(
-        label("delete", lang), key="doc_delete", on_click=_delete, args=(lang,), type="primary"
-    )
+    cols[0].button(label("delete", lang), key="doc_delete", on_click=_ask_delete)
     cols[1].button(label("reindex", lang), key="doc_reindex", on_click=_reindex, args=(lang,))
+    pick = st.session_state.get("manage_pick")
+    if pick is not None and st.session_state.get("delete_pending") == pick:
+        # Deleting cannot be undone: it takes a second, deliberate click on a named document.
+        title = next((i.title for i in infos if i.doc_id == pick), pick)
+        st.warning(md_escape(label("delete_confirm", lang, title=title)))
+        yes, no = st.columns([1, 5])
+        yes.button(
+            label("delete_yes", lang),
+            key="doc_delete_yes",
+            on_click=_delete,
+            args=(lang,),
+            type="primary",
+        )
+        no.button(label("delete_no", lang), key="doc_delete_no", on_click=_cancel_delete)
+
+
+def _ask_delete() -> None:
+    st.session_state["delete_pending"] = st.session_state.get("manage_pick")
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("delete_pending", None)

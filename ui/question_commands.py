@@ -69,6 +69,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 0
     if streamed:  # the raw text is on screen; add what the checks found
         print()
+    if not answer.answered:
+        print_refusal(answer, assistant)
+        return 0
     if answer.mode != "llm" or not streamed:
         print(answer.text)
     for warning in answer.warnings if answer.mode == "llm" else ():
@@ -80,12 +83,28 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_refusal(answer, assistant) -> None:  # noqa: ANN001
+    """ "Not covered", then the nearest sections as a list: heading path, file and line."""
+    print(answer.sentences[0].text)
+    for sentence, c in zip(answer.sentences[1:], answer.citations, strict=False):
+        doc = assistant.document(c.doc_id)
+        line = f", line {doc.text.count(chr(10), 0, c.start) + 1}" if doc is not None else ""
+        print(f"  [{c.n}] {sentence.text} — {c.source}{line}")
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal conversation: questions, plus /sources /open N /save FILE /clear /quit."""
+    import time
+
     from assistant.answer import locate
     from assistant.conversation import Conversation
 
+    started = time.perf_counter()
+    print("Loading the library and the model…", end="", flush=True)
     assistant = open_assistant(args)
+    # Loaded now, not during the first question: model, indexes, both languages' tokenizers.
+    assistant.search("warm-up 预热", k=1)
+    print(f" ready ({time.perf_counter() - started:.1f} s).")
     mode = args.mode or assistant.config.mode
     conversation = Conversation()
     last = None
@@ -159,7 +178,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     print()
                 if last.query != line:
                     print(f"(searched: {last.query})")
-                if last.mode != "llm" or not streamed:
+                if not last.answered:
+                    print_refusal(last, assistant)
+                elif last.mode != "llm" or not streamed:
                     print(last.text)
                 for warning in last.warnings if last.mode == "llm" else ():
                     print(f"! {warning}")
