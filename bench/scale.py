@@ -249,11 +249,11 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
             shipped = inner.hnsw.efSearch
             for ef in (64, 128, 256, 512, 1024):
                 inner.hnsw.efSearch = ef
-                ms: list[float] = []
+                ef_ms: list[float] = []
                 curve[f"{lang} ef{ef}"] = (
-                    measure(index, qv, exact["questions"], ms),
+                    measure(index, qv, exact["questions"], ef_ms),
                     measure(index, qn, exact["near"]),
-                    float(np.percentile(ms, 50)),
+                    float(np.percentile(ef_ms, 50)),
                 )
             inner.hnsw.efSearch = shipped
     return {
