@@ -249,11 +249,11 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
             shipped = inner.hnsw.efSearch
             for ef in (64, 128, 256, 512, 1024):
                 inner.hnsw.efSearch = ef
-                ms: list[float] = []
+                ef_ms: list[float] = []
                 curve[f"{lang} ef{ef}"] = (
-                    measure(index, qv, exact["questions"], ms),
+                    measure(index, qv, exact["questions"], ef_ms),
                     measure(index, qn, exact["near"]),
-                    float(np.percentile(ms, 50)),
+                    float(np.percentile(ef_ms, 50)),
                 )
             inner.hnsw.efSearch = shipped
     return {
@@ -330,6 +330,42 @@ def dense_only(n: int, scratch: Path, queries: int) -> dict:
     return out
 
 
+def lexical_only(n: int, queries: int) -> dict:
+    """The English bm25s index alone at size `n`: build time and peak (tokens shared between
+    copies here, unlike the Writer's path), and BM25 query time for the dev questions (the
+    retriever asks each language's index for its top DEPTH)."""
+    from assistant.retrieve import DEPTH
+    from index.lexical import LexicalIndex
+    from ingest.text import tokenize
+
+    plan, _, _, _ = plan_for(n)
+    pairs = [
+        (c.chunk_id, toks)
+        for a in plan.additions
+        for c, toks in zip(a.chunks, a.tokens, strict=True)
+        if c.lang == "en"
+    ]
+    del plan
+    t0 = time.perf_counter()
+    index = LexicalIndex.build([i for i, _ in pairs], [t for _, t in pairs])
+    build_s = time.perf_counter() - t0
+    questions = [
+        json.loads(line)["question"]
+        for name in ("dev.jsonl", "dev2.jsonl")
+        for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ][:queries]
+    ms = []
+    for q in questions:
+        tokens = tokenize(q)
+        t0 = time.perf_counter()
+        index.search(tokens, DEPTH)
+        ms.append((time.perf_counter() - t0) * 1000)
+    return {"n_en": len(pairs), "build_s": build_s, "rss_gb": rss_gb(), "peak_gb": peak_gb(),
+            "bm25_p50_ms": float(np.percentile(ms, 50)),
+            "bm25_p95_ms": float(np.percentile(ms, 95))}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -340,8 +376,14 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the libraries after the run")
     ap.add_argument("--step", choices=["build", "search"], help=argparse.SUPPRESS)
     ap.add_argument("--dense-only", action="store_true", help="the FAISS index alone")
+    ap.add_argument("--lexical-only", action="store_true", help="the English bm25s index alone")
     args = ap.parse_args()
 
+    if args.lexical_only:
+        watchdog(args.max_rss_gb)
+        for n in args.sizes:
+            print(json.dumps({"n": n, **lexical_only(n, args.queries)}), flush=True)
+        return
     if args.dense_only:
         watchdog(args.max_rss_gb)
         for n in args.sizes:
