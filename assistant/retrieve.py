@@ -23,6 +23,9 @@ retrieval": plain dense top-k finds 0.00 of the English→Chinese dev questions 
    something the library never mentions in a passage's text (code names, capitalised words,
    and lower-case words rare in English: "mypy", "dotenv", "cron").
 
+Why one module of ~340 lines: the five steps share the candidate pool and its evidence, and
+`eval --explain` reads them from one place.
+
 Parameters were chosen on dev.jsonl + dev2.jsonl together (`python bench/retrieval.py` prints
 every parameter's sensitivity on both; docs/results.md): LEXICAL_WEIGHT 0.7 and OTHER_BONUS
 0.02 (chosen by every fold of a 5-fold cross-validation by question, so CV = in-sample: all

@@ -4,6 +4,9 @@ Reading opens the generation named by CURRENT (see index/manifest.py) and loads 
 and bm25s index lazily on first use. Writing (`ingest`, `delete`) builds the next generation
 from a copy of the current store and publishes it with one atomic rename. Nothing heavy is
 imported until needed: an unchanged re-ingest hashes files, compares, and returns.
+
+Why one module of ~350 lines: it is the one library class (reading, following CURRENT across
+processes, the search primitives); what a write does lives in index/writer.py.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 `load_paths` is what the index and the CLI call; `discover`, `file_hash` and `load_file` are
 its parts, exposed so an incremental ingest can skip unchanged files by hash before parsing.
+
+Why one module of ~380 lines: what may be read (the symlink policy of `scan`), how a file is
+known (`path_key`, lossless for names that are not UTF-8) and the checks before any byte is
+read are one decision; split apart, the dry run, the writer and prune could disagree on it.
 """
 
 from __future__ import annotations
