@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from assistant.evaluate import KINDS, Question, _percentile, matched_quote
+import numpy as np
+
+from assistant.evaluate import KINDS, Question, matched_quote
 
 GAP = 3  # characters (white space, a list marker) allowed between two contiguous citations
 
@@ -110,7 +112,10 @@ def summarize_answers(outcomes: Sequence[AnswerOutcome]) -> dict:
     )
     out["n_none"] = len(none)
     ms = [o.seconds * 1000 for o in outcomes]
-    out["latency_ms"] = {"p50": _percentile(ms, 0.5), "p95": _percentile(ms, 0.95)}
+    out["latency_ms"] = {
+        "p50": float(np.percentile(ms, 50)) if ms else 0.0,
+        "p95": float(np.percentile(ms, 95)) if ms else 0.0,
+    }
     return out
 
 
