@@ -145,6 +145,7 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         "all first",
         "sentences",
         "supported",
+        "fallback",
         "none declined",
         "p50 ms",
         "p95 ms",
@@ -154,7 +155,7 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         cells = [name] + [f"{r[k]['right']:.2f}" for k in kinds]
         a = r["all"]
         cells += [f"{a['right']:.3f}", f"{a['first']:.3f}", f"{a['sentences']:.2f}"]
-        cells += [f"{a['supported']:.2f}", f"{r['none_declined']:.2f}"]
+        cells += [f"{a['supported']:.2f}", f"{a['fallback']:.2f}", f"{r['none_declined']:.2f}"]
         cells += [f"{r['latency_ms']['p50']:.0f}", f"{r['latency_ms']['p95']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(
