@@ -3,8 +3,8 @@
 When an English question is answered from the Chinese notes (or the other way round), the reader
 gets the terms of the cited sentences that the bilingual glossary knows, e.g. "全局解释器锁 —
 global interpreter lock", longest terms first and each part of a sentence used once (so 全局解释器锁
-does not also list 解释器). Term tables found next to the glossary (`assistant/*terms*.tsv`, the
-same "zh<TAB>en, en" format) are read too.
+does not also list 解释器). For Chinese sentences the mined term table (`glossary.mined_terms`,
+noisier) adds the terms the hand glossary lacks, words of three characters or more only.
 """
 
 from __future__ import annotations
@@ -12,33 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 
-from assistant.glossary import Glossary, default_glossary
+from assistant.glossary import default_glossary, mined_terms
 
 MAX_TERMS = 6
 
 
 @cache
-def _tables() -> tuple[Glossary, ...]:
-    extra = sorted(p for p in Path(__file__).parent.glob("*terms*.tsv") if p.is_file())
-    out = [default_glossary()]
-    for path in extra:
-        try:
-            out.append(Glossary.from_file(path))
-        except (OSError, ValueError):
-            continue  # a malformed table only costs its terms
-    return tuple(out)
-
-
-@cache
 def _zh_terms() -> tuple[tuple[str, str], ...]:
-    """(Chinese term, its first English translation), longest first."""
-    pairs: dict[str, str] = {}
-    for table in _tables():
-        for zh, en in table.zh_to_en.items():
-            if en:
-                pairs.setdefault(zh, en[0])
+    """(Chinese term, its first English translation), longest first; the hand glossary wins."""
+    pairs = {zh: en[0] for zh, en in mined_terms().items() if en and len(zh) >= 3}
+    pairs.update((zh, en[0]) for zh, en in default_glossary().zh_to_en.items() if en)
     return tuple(sorted(pairs.items(), key=lambda p: -len(p[0])))
 
 
@@ -46,10 +30,9 @@ def _zh_terms() -> tuple[tuple[str, str], ...]:
 def _en_terms() -> tuple[re.Pattern[str], dict[str, str]]:
     """One pattern over every English term (longest first) and its first Chinese translation."""
     to_zh: dict[str, str] = {}
-    for table in _tables():
-        for en, zh in table.en_to_zh.items():
-            if zh and len(en) > 2:
-                to_zh.setdefault(en, zh[0])
+    for en, zh in default_glossary().en_to_zh.items():
+        if zh and len(en) > 2:
+            to_zh.setdefault(en, zh[0])
     alternatives = "|".join(re.escape(t) for t in sorted(to_zh, key=len, reverse=True))
     return re.compile(rf"(?<![\w.])(?:{alternatives})(?:s|es)?(?![\w.])", re.IGNORECASE), to_zh
 
