@@ -652,7 +652,11 @@ def test_llm_mode_streams_into_the_page(app_env: Path, request, monkeypatch) -> 
     at.text_input(key="llm_model").set_value(llm.model)
     at.number_input(key="llm_timeout").set_value(240).run()
     answer = _ask(at, "How should the frobnicator be stored?")
-    assert answer.mode == "llm", answer.notice
+    # A 135M model's answer may fail the support bar; then the extractive one is shown, with
+    # the notice. Either way the tokens streamed into the page first.
+    assert answer.mode == "llm" or (
+        answer.fallback and "not supported by the sources" in answer.notice
+    ), answer.notice
     assert redraws and all(b.startswith(a) for a, b in zip(redraws, redraws[1:], strict=False))
     assert escape(answer.sentences[0].text) in _html(at)
 
