@@ -1,19 +1,20 @@
 """Extractive answers: the few source sentences that answer the question, with exact citations.
 
-Candidates are the sentences of the top passages, read from the stored document text around
-each chunk so that a sentence cut by a chunk boundary is whole again. They are scored by shared
-terms (identifiers, English words, jieba words, and the question's glossary terms in the other
-language), each weighted by how rare it is among the candidates, and by the rank of their
-passage. The library's embedder (question as query, sentence as passage) joins in only when
-shared words say little: sentence embeddings favour sentences that restate the question's topic
-over the one that answers it (dev set, gold quote in the answer: 0.70 without them, 0.60 with
-every candidate embedded, at ~2.8 sentences an answer). The best few are shown in
-reading order, each citing its own exact span `[n]` (`Citation.text == document.text[start:end]`).
+Candidates are the sentences and code lines / blocks of the top passages, read from the stored
+document text around each chunk so that a sentence cut by a chunk boundary is whole again. A
+small learned ranker (`assistant.ranker`) scores them; the answer is the best one, followed by
+the sentences that continue it in its passage when they score well too, and a sentence of
+another passage only when it scores close to the best: at most 3 sentences (5 when the
+question asks for a list). A code candidate is shown as a code block. Each sentence cites its
+own exact span `[n]` (`Citation.text == document.text[start:end]`); sentences of the other
+language come with a reading aid (`assistant.reading`). `--compare` keeps the previous scorer
+(`legacy_score`: shared terms, passage rank, embeddings only when words say little).
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -22,10 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.glossary import default_glossary
+from assistant.ranker import Ranker, cues, default_ranker
+from assistant.ranker import score as rank
+from assistant.reading import reading_aid
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
 from assistant.sentences import display, split
 from assistant.support import weight
-from ingest.text import HAN, identifiers, is_code_name, terms, text_lang
+from ingest.text import FENCE, HAN, identifiers, is_code_name, terms, text_lang
 
 if TYPE_CHECKING:
     from index.embedder import Embedder
@@ -44,6 +48,12 @@ WEIGHTS = (0.55, 0.30, 0.15)  # with embeddings: dense, lexical, passage rank
 NUMBER_BONUS = 0.1  # "how many / 多少" questions: sentences holding a number
 KEEP_WITHIN = 0.2  # further sentences must score within this of the best one (dev: ~2.8 kept)
 CONTEXT = 160  # characters of the preceding sentence or heading whose terms count half
+CODE_LINES = 8  # a fenced block of up to this many lines is one candidate
+MAX_SENTENCES = 3
+LIST_SENTENCES = 5  # when the question asks for a list ("which ones", "有哪些")
+WINDOW = 0.2  # a following sentence of the best one's passage joins above this share of it
+CLOSE = 0.2  # a sentence of another passage joins above this share of the best
+GAP = 200  # characters (blank lines, a code block) a window may step over
 LEADS = 3  # nearest sections listed when the library does not cover a question
 
 NOTICES = {
@@ -68,15 +78,18 @@ class Candidate:
     start: int
     end: int
     raw: str  # document.text[start:end]
-    shown: str  # display form
+    shown: str  # display form (code: the lines as written, dedented)
     lang: str
     context: str = ""  # the heading or sentence just before: who "it" is in "It returns -1.0"
+    index: int = 0  # position among its passage's candidates
+    code: bool = False
 
 
 def candidates(
-    hits: Sequence[Hit], text_of: TextLookup | None, code: bool = False
+    hits: Sequence[Hit], text_of: TextLookup | None, code: bool = True, prose: bool = True
 ) -> list[Candidate]:
-    """Whole sentences overlapping the given hits, deduplicated by span, in hit order."""
+    """Whole sentences (and, with `code`, code lines / blocks) overlapping the given hits,
+    deduplicated by span, in hit order."""
     seen: set[tuple[str, int, int]] = set()
     out: list[Candidate] = []
     for hit in hits:
@@ -87,21 +100,60 @@ def candidates(
         else:  # no document text: the chunk alone (edge sentences may be cut)
             text, base, lo, hi = c.text, c.start, 0, len(c.text)
         before = c.heading.rsplit(" > ", 1)[-1]
+        index = 0
         for s in split(text, lo, hi):
-            a, b = base + s.start, base + s.end
-            context, before = before, display(text[s.start : s.end]) if s.kind != "code" else before
+            is_code = s.kind == "code"
+            context, before = before, display(text[s.start : s.end]) if not is_code else before
             cut = (s.start == lo and lo > 0) or (s.end == hi and hi < len(text))
-            if cut or b <= c.start or a >= c.end or (s.kind == "code") != code:
+            if cut or base + s.end <= c.start or base + s.start >= c.end or s.kind == "heading":
                 continue
-            if s.kind == "heading" or (c.doc_id, a, b) in seen:
+            if is_code and not code or not is_code and not prose:
                 continue
-            raw = text[s.start : s.end]
-            shown = raw.strip() if code else display(raw)
-            if not code and not _informative(shown):
-                continue
-            seen.add((c.doc_id, a, b))
-            out.append(Candidate(hit, a, b, raw, shown, text_lang(shown), context[-CONTEXT:]))
+            for a, b in _code_parts(text, s.start, s.end) if is_code else [(s.start, s.end)]:
+                if (c.doc_id, base + a, base + b) in seen:
+                    continue
+                raw = text[a:b]
+                shown = textwrap.dedent(raw).strip("\n") if is_code else display(raw)
+                if not is_code and not _informative(shown):
+                    continue
+                seen.add((c.doc_id, base + a, base + b))
+                lang = text_lang(shown)
+                out.append(
+                    Candidate(
+                        hit,
+                        base + a,
+                        base + b,
+                        raw,
+                        shown,
+                        lang,
+                        context[-CONTEXT:],
+                        index,
+                        is_code,
+                    )  # fmt: skip
+                )
+                index += 1
     return out
+
+
+def _code_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A fenced block's code without its fence lines: whole when short, else line by line."""
+    lines, pos = [], start
+    while pos < end:
+        nl = text.find("\n", pos, end)
+        stop = end if nl < 0 else nl
+        lines.append((pos, stop))
+        pos = stop + 1
+    if lines and FENCE.match(text[lines[0][0] : lines[0][1]]):
+        lines = lines[1:]
+    if lines and FENCE.match(text[lines[-1][0] : lines[-1][1]]):
+        lines = lines[:-1]
+    lines = [(a, b) for a, b in lines if text[a:b].strip()]
+    if not lines:
+        return []
+    if len(lines) > CODE_LINES:  # a long example: each line answers on its own
+        return [(a + len(text[a:b]) - len(text[a:b].lstrip()), b) for a, b in lines]
+    a = lines[0][0]
+    return [(a, lines[-1][1])]
 
 
 def _informative(shown: str) -> bool:
@@ -110,8 +162,10 @@ def _informative(shown: str) -> bool:
     return han >= 6 or len(shown.split()) >= 4
 
 
-def score(query: str, cands: list[Candidate], embedder: Embedder | None = None) -> np.ndarray:
-    """Combined relevance of each candidate to the (resolved) query."""
+def legacy_score(
+    query: str, cands: list[Candidate], embedder: Embedder | None = None
+) -> np.ndarray:
+    """The previous scorer (kept for `eval --answers --compare`): shared terms, passage rank."""
     lex = lexical(query, cands)
     prior = np.array([1.0 - (c.hit.rank - 1) / (2 * TOP_HITS) for c in cands], dtype=np.float32)
     bonus = np.zeros(len(cands), dtype=np.float32)
@@ -169,8 +223,8 @@ def lexical(query: str, cands: list[Candidate]) -> np.ndarray:
     )
 
 
-def select(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[Candidate]:
-    """The best sentence and those close to it, without repeats, in reading order."""
+def legacy_select(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[Candidate]:
+    """The previous selection: the best sentence and those close to it, in reading order."""
     order = np.argsort(-scores, kind="stable")
     best = float(scores[order[0]])
     chosen: list[int] = []
@@ -188,6 +242,40 @@ def select(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[Candi
     return [cands[i] for i in chosen]
 
 
+def choose(cands: list[Candidate], probs: np.ndarray, limit: int) -> list[Candidate]:
+    """The best candidate first; then the candidates that continue it in its passage while they
+    score at least WINDOW of it; then another passage's candidate only when it scores CLOSE."""
+    order = [int(i) for i in np.argsort(-probs, kind="stable") if probs[i] > 0]
+    if not order:
+        return []
+    best = order[0]
+    top = float(probs[best])
+    chosen = [best]
+    doc = cands[best].hit.chunk.doc_id
+    following = sorted(
+        (
+            i
+            for i, c in enumerate(cands)
+            if c.hit.chunk.doc_id == doc and c.start >= cands[best].end
+        ),
+        key=lambda i: cands[i].start,
+    )
+    end = cands[best].end
+    for i in following:  # a contiguous window: stop at the first gap or weak sentence
+        c = cands[i]
+        if len(chosen) >= limit or c.start - end > GAP or float(probs[i]) < WINDOW * top:
+            break
+        if not any(_same(c.shown, cands[j].shown) for j in chosen):
+            chosen.append(i)
+        end = c.end
+    for i in order[1:]:
+        if len(chosen) >= limit or float(probs[i]) < CLOSE * top:
+            break
+        if i not in chosen and not any(_same(cands[i].shown, cands[j].shown) for j in chosen):
+            chosen.append(i)
+    return [cands[i] for i in chosen]
+
+
 def _same(a: str, b: str) -> bool:
     ta, tb = terms(a), terms(b)
     return a == b or (bool(ta) and len(ta & tb) / len(ta | tb) > 0.8)
@@ -199,26 +287,41 @@ def compose_extractive(
     text_of: TextLookup | None = None,
     embedder: Embedder | None = None,
     query: str | None = None,
-    max_sentences: int = 5,
+    max_sentences: int | None = None,
+    ranker: Ranker | None = None,
+    similarity: Callable[[list[str]], np.ndarray] | None = None,
 ) -> Answer:
-    """The extractive answer to `question`; `query` is what was searched (default: question)."""
+    """The extractive answer to `question`; `query` is what was searched (default: question).
+
+    With a `ranker` (the default answerer) candidates are ranked by it, `similarity(texts)`
+    giving their calibrated cosine with the query; without one, by `legacy_score`.
+    """
     query = query or retrieval.query or question
     lang = text_lang(question)
     hits = tuple(retrieval.hits)
     if not retrieval.answerable or not hits:
         return refusal(question, query, hits, text_of)
     top = hits[:TOP_HITS]
-    cands = candidates(top, text_of) or candidates(top, text_of, code=True)
-    if not cands:
+    if ranker is None:
+        cands = candidates(top, text_of, code=False) or candidates(top, text_of, prose=False)
+        limit = max_sentences or 5
+        chosen = legacy_select(cands, legacy_score(query, cands, embedder), limit) if cands else []
+    else:
+        cands = candidates(top, text_of)
+        limit = max_sentences or (LIST_SENTENCES if cues(question).many else MAX_SENTENCES)
+        chosen = choose(cands, rank(ranker, question, query, cands, similarity), limit)
+    if not chosen:
         return refusal(question, query, hits, text_of)
-    chosen = select(cands, score(query, cands, embedder), max_sentences)
     sentences, citations = [], []
     for n, c in enumerate(chosen, start=1):
         citations.append(Citation.of(n, c.hit, (c.start, c.end, c.raw)))
-        sentences.append(Sentence(c.shown, (n,)))
-    foreign = sum(c.lang != lang for c in chosen)
-    notice = NOTICES.get((lang, "all" if foreign == len(chosen) else "some"), "") if foreign else ""
-    return Answer(question, True, tuple(sentences), tuple(citations), hits, query, notice)
+        sentences.append(Sentence(c.shown, (n,), code=c.code))
+    prose = [c for c in chosen if not c.code]
+    foreign = sum(c.lang != lang for c in prose)
+    notice = NOTICES.get((lang, "all" if foreign == len(prose) else "some"), "") if foreign else ""
+    aid = reading_aid([c.shown for c in prose if c.lang != lang], lang)
+    return Answer(question, True, tuple(sentences), tuple(citations), hits, query, notice,
+                  glossary=aid)  # fmt: skip
 
 
 def refusal(
@@ -245,7 +348,7 @@ def refusal(
 def _bare_names(hit: Hit, text_of: TextLookup | None) -> bool:
     """Whether a section says nothing but names: no sentence of a few words outside code,
     or one whose words are mostly code names."""
-    first = next(iter(candidates([hit], text_of)), None)
+    first = next(iter(candidates([hit], text_of, code=False)), None)
     if first is None:
         return True
     if len(HAN.findall(first.shown)) >= 6:
@@ -255,11 +358,17 @@ def _bare_names(hit: Hit, text_of: TextLookup | None) -> bool:
 
 
 class ExtractiveAnswerer:
-    """Holds what a warm service reuses: the embedder and a document-text cache."""
+    """Holds what a warm service reuses: the embedder, the ranker and a document-text cache."""
 
-    def __init__(self, library: Library, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        library: Library,
+        embedder: Embedder | None = None,
+        ranker: Ranker | None | str = "default",
+    ) -> None:
         self.library = library
         self.embedder = embedder if embedder is not None else library.embedder
+        self.ranker = default_ranker() if ranker == "default" else ranker
         self._texts: dict[str, str] = {}
 
     def text_of(self, doc_id: str) -> str:
@@ -270,8 +379,32 @@ class ExtractiveAnswerer:
             self._texts[doc_id] = self.library.document(doc_id).text
         return self._texts[doc_id]
 
-    def answer(self, question: str, retrieval: Retrieval, query: str | None = None) -> Answer:
-        return compose_extractive(question, retrieval, self.text_of, self.embedder, query)
+    def similarity(self, query: str) -> Callable[[list[str]], np.ndarray] | None:
+        """Calibrated cosines of texts with `query`: the retriever's language directions
+        removed, so that a sentence in the other language competes fairly."""
+        if self.embedder is None:
+            return None
+        from assistant.calibrate import language_axes
+
+        config = getattr(self.library, "config", None)
+        axes = language_axes(self.embedder, default_glossary(), getattr(config, "models_dir", None))
+
+        def cosines(texts: list[str]) -> np.ndarray:
+            qv = self.embedder.embed([query], kind="query")[0]
+            return axes.cosines(qv, self.embedder.embed(texts, kind="passage"))
+
+        return cosines
+
+    def answer(
+        self, question: str, retrieval: Retrieval, query: str | None = None, ranker=None
+    ) -> Answer:
+        ranker = ranker or self.ranker
+        query = query or retrieval.query or question
+        similarity = self.similarity(query) if ranker is not None else None
+        return compose_extractive(
+            question, retrieval, self.text_of, self.embedder, query, ranker=ranker,
+            similarity=similarity,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,10 @@ class LLMSettings:
     base_url: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_BASE_URL", ""))
     model: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_MODEL", ""))
     api_key: str = field(default_factory=lambda: os.environ.get("ASKDOCS_LLM_API_KEY", ""))
-    timeout: float = 30.0  # whole answer; connecting gets a few seconds of it
+    # whole answer; connecting gets a few seconds of it
+    timeout: float = field(
+        default_factory=lambda: float(os.environ.get("ASKDOCS_LLM_TIMEOUT", "") or 30.0)
+    )
     # Where base_url came from, as messages name it: the variable, or the app's sidebar field.
     origin: str = "ASKDOCS_LLM_BASE_URL"
 

@@ -6,6 +6,12 @@ through the `openai` client). Afterwards every [n] must name a given source (oth
 are removed and reported) and every sentence is checked against the span(s) it cites; an
 unsupported sentence keeps `supported=False`. If the endpoint fails, times out or says nothing,
 the caller's extractive answer is returned with the reason in its notice and warnings.
+
+The model reads the passages in the order the extractive ranker trusts them (the passage of the
+best sentence first). Its answer is held to the extractive bar before it is shown: repeated
+sentences collapse, an uncited sentence that a source supports cites that source, unsupported
+sentences are left out (and listed in the warnings), and when fewer than `MIN_SUPPORTED` of the
+model's sentences are supported the extractive answer is shown instead, with a notice.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ SOURCES = 5  # passages given to the model
 SOURCE_CHARS = 800  # per passage: small models have small contexts
 CONNECT_TIMEOUT = 5.0
 MAX_TOKENS = 400
+MIN_SUPPORTED = 0.6  # share of the model's (distinct) sentences that must be supported
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _MARK = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
 
@@ -48,6 +55,11 @@ SYSTEM = {
 FALLBACK = {
     "en": "The LLM endpoint could not answer ({reason}); showing the extractive answer instead.",
     "zh": "LLM 服务无法回答（{reason}），改用摘录式回答。",
+}
+UNSUPPORTED = {
+    "en": "The model's answer was not supported by the sources ({supported} of {total} sentences); "
+    "showing the extractive answer instead.",
+    "zh": "模型的回答没有得到资料的支持（{total} 句中只有 {supported} 句），改用摘录式回答。",
 }
 
 
@@ -204,20 +216,25 @@ class LLMAnswerer:
         lang = text_lang(question)
         if not self.settings.configured:
             return _fell_back(fallback(), lang, f"no endpoint is set in {self.settings.origin}")
-        hits = tuple(retrieval.hits[:SOURCES])
+        extractive = fallback()
+        hits = ranked_sources(retrieval.hits, extractive)[:SOURCES]
         try:
             text = stream_chat(self.settings, messages(question, hits), on_token)
             if not text.strip():
                 raise LLMError("LLM endpoint returned an empty answer.")
         except LLMError as exc:
-            return _fell_back(fallback(), lang, exc.message)
-        return self.checked(question, text, hits, tuple(retrieval.hits), query or retrieval.query)
+            return _fell_back(extractive, lang, exc.message)
+        checked = self.checked(
+            question, text, hits, tuple(retrieval.hits), query or retrieval.query
+        )
+        return held_to_bar(checked, extractive, lang)
 
     def checked(
         self, question: str, text: str, sources: Sequence[Hit], hits: Sequence[Hit], query: str = ""
     ) -> Answer:
         """Validate citations and support of a generated `text` over numbered `sources`."""
         claims, warnings = parse_citations(text, len(sources))
+        claims = collapse(claims)
         evidence = [
             [sources[n - 1].chunk.text for n in c.cites] or [h.chunk.text for h in sources]
             for c in claims
@@ -225,13 +242,15 @@ class LLMAnswerer:
         support = self.checker.check([c.text for c in claims], evidence)
         sentences = []
         for i, (claim, sup) in enumerate(zip(claims, support, strict=True), start=1):
+            if not claim.cites and sup.supported:  # cite the source that backs it best
+                claim = Claim(claim.text, _source_of(sup.evidence, sources))
             sentences.append(Sentence(claim.text, claim.cites, sup.supported))
             if not sup.supported:
                 warnings.append(
                     f"Sentence {i} is not supported by {'its sources' if claim.cites else 'any source'}"
                     f" (similarity {sup.dense:.2f}, shared terms {sup.lexical:.2f}): {claim.text}"
                 )
-        used = sorted({n for c in claims for n in c.cites})
+        used = sorted({n for s in sentences for n in s.citations})
         citations = tuple(Citation.of(n, sources[n - 1]) for n in used)
         return Answer(
             question, True, tuple(sentences), citations, tuple(hits), query or question,
@@ -239,7 +258,64 @@ class LLMAnswerer:
         )  # fmt: skip
 
 
+def ranked_sources(hits: Sequence[Hit], extractive: Answer) -> tuple[Hit, ...]:
+    """Hits reordered so that the passages the extractive answer cites (best first) lead."""
+    first: list[Hit] = []
+    for c in extractive.citations if extractive.answered else ():
+        for h in hits:
+            ch = h.chunk
+            if ch.doc_id == c.doc_id and ch.start < c.end and c.start < ch.end and h not in first:
+                first.append(h)
+                break
+    return tuple(first + [h for h in hits if h not in first])
+
+
+def collapse(claims: list[Claim]) -> list[Claim]:
+    """Repeated sentences (small models loop) kept once, their citations merged."""
+    out: list[Claim] = []
+    seen: dict[str, int] = {}
+    for c in claims:
+        key = re.sub(r"\W+", " ", c.text).strip().lower()
+        if key in seen:
+            prev = out[seen[key]]
+            out[seen[key]] = Claim(
+                prev.text, prev.cites + tuple(n for n in c.cites if n not in prev.cites)
+            )
+            continue
+        seen[key] = len(out)
+        out.append(c)
+    return out
+
+
+def _source_of(evidence: str, sources: Sequence[Hit]) -> tuple[int, ...]:
+    """The number of the source whose text holds `evidence` (a display-form sentence)."""
+    for n, h in enumerate(sources, start=1):
+        if evidence and evidence in display(h.chunk.text):
+            return (n,)
+    return ()
+
+
+def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
+    """The LLM answer with only its supported, cited sentences, or the extractive answer with a
+    notice when too little of it is supported."""
+    total = len(answer.sentences)
+    good = [s for s in answer.sentences if s.supported and s.citations]
+    if not good or len(good) < MIN_SUPPORTED * total:
+        why = UNSUPPORTED[lang].format(supported=len(good), total=total)
+        notice = f"{why}\n{extractive.notice}" if extractive.notice else why
+        warnings = (*extractive.warnings, why, *answer.warnings)
+        return replace(extractive, notice=notice, warnings=warnings, fallback=True)
+    used = {n for s in good for n in s.citations}
+    dropped = [f"Not shown: {s.text}" for s in answer.sentences if s not in good]
+    return replace(
+        answer,
+        sentences=tuple(good),
+        citations=tuple(c for c in answer.citations if c.n in used),
+        warnings=(*answer.warnings, *dropped),
+    )
+
+
 def _fell_back(answer: Answer, lang: str, reason: str) -> Answer:
     why = FALLBACK[lang].format(reason=reason.rstrip("."))
     notice = f"{why}\n{answer.notice}" if answer.notice else why
-    return replace(answer, notice=notice, warnings=(*answer.warnings, why))
+    return replace(answer, notice=notice, warnings=(*answer.warnings, why), fallback=True)

@@ -141,6 +141,7 @@ class Sentence:
     text: str
     citations: tuple[int, ...] = ()
     supported: bool = True  # False when an LLM sentence failed the support check
+    code: bool = False  # a code line or block, shown as a code block
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,27 @@ class Answer:
     notice: str = ""  # e.g. "以下内容来自英文文档" or why LLM mode fell back
     mode: str = "extractive"  # "extractive" | "llm"
     warnings: tuple[str, ...] = field(default=())
+    # Reading aid when sentences come from the other language: (term as cited, translation).
+    glossary: tuple[tuple[str, str], ...] = field(default=())
+    fallback: bool = False  # LLM mode: the model's answer was not shown (failed or unsupported)
 
     @property
     def text(self) -> str:
         parts = [self.notice] if self.notice else []
         for s in self.sentences:
             marks = "".join(f"[{n}]" for n in s.citations)
-            parts.append(f"{s.text}{marks}" if s.supported else f"{s.text}{marks} (unsupported)")
+            if s.code:
+                parts.append(f"```\n{s.text}\n```{marks}")
+            else:
+                parts.append(
+                    f"{s.text}{marks}" if s.supported else f"{s.text}{marks} (unsupported)"
+                )
         return "\n".join(parts)
+
+    @property
+    def glossary_text(self) -> str:
+        """The reading aid as lines "term — translation" (empty when there is none)."""
+        return "\n".join(f"{term} — {tr}" for term, tr in self.glossary)
 
     def to_json(self) -> dict:
         return {
@@ -172,10 +186,17 @@ class Answer:
             "notice": self.notice,
             "mode": self.mode,
             "sentences": [
-                {"text": s.text, "citations": list(s.citations), "supported": s.supported}
+                {
+                    "text": s.text,
+                    "citations": list(s.citations),
+                    "supported": s.supported,
+                    "code": s.code,
+                }
                 for s in self.sentences
             ],
             "citations": [c.to_json() for c in self.citations],
             "hits": [h.to_json() for h in self.hits],
             "warnings": list(self.warnings),
+            "glossary": [{"term": t, "translation": tr} for t, tr in self.glossary],
+            "fallback": self.fallback,
         }

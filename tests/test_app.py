@@ -199,6 +199,28 @@ def test_refusal_box_escapes_and_links_its_leads() -> None:
     assert "".join(p.text) == "Not covered <script>.A › <i>B</i> · <b>x.md"
 
 
+def test_answer_html_shows_code_blocks_and_the_reading_aid() -> None:
+    from assistant.records import Answer, Citation, Sentence
+
+    c = Citation(1, "a.md", "d1", 5, 30, "x", "", "zh")
+    answer = Answer(
+        question="q",
+        answered=True,
+        sentences=(
+            Sentence("print(x < 1)", (1,), code=True),
+            Sentence("全局解释器锁很重要。", (1,)),
+        ),
+        citations=(c,),
+        hits=(),
+        glossary=(("全局解释器锁", "global interpreter lock"),),
+    )
+    p = parse(answer_html(answer))
+    assert ("pre", {"class": "ad-code"}) in p.tags
+    text = "".join(p.text)
+    assert text.startswith("print(x < 1)[1]全局解释器锁很重要。[1]")
+    assert text.endswith("全局解释器锁 — global interpreter lock")
+
+
 def test_labels_have_both_languages() -> None:
     assert LABELS["en"].keys() == LABELS["zh"].keys()
     assert label("page_chat", "zh") == "问答" and label("page_chat", "en") == "Chat"
@@ -630,7 +652,11 @@ def test_llm_mode_streams_into_the_page(app_env: Path, request, monkeypatch) -> 
     at.text_input(key="llm_model").set_value(llm.model)
     at.number_input(key="llm_timeout").set_value(240).run()
     answer = _ask(at, "How should the frobnicator be stored?")
-    assert answer.mode == "llm", answer.notice
+    # A 135M model's answer may fail the support bar; then the extractive one is shown, with
+    # the notice. Either way the tokens streamed into the page first.
+    assert answer.mode == "llm" or (
+        answer.fallback and "not supported by the sources" in answer.notice
+    ), answer.notice
     assert redraws and all(b.startswith(a) for a, b in zip(redraws, redraws[1:], strict=False))
     assert escape(answer.sentences[0].text) in _html(at)
 

@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--explain", action="store_true", help="per question: why each top hit scored as it did"
     )
+    p.add_argument("--answers", action="store_true", help="run the whole ask path and grade it")
+    p.add_argument("--mode", choices=["extractive", "llm"], default=None, help="with --answers")
+    p.add_argument(
+        "--folds", default=None, help="with --answers: cross-validated ranker folds (JSON file)"
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("docs", help="list documents")

@@ -44,6 +44,9 @@ a.ad-cite { text-decoration: none; font-weight: 600; font-size: 0.85em; padding:
 .ad-h { font-weight: 700; font-size: 1.1em; }
 mark.ad-mark { background: #ffe066; color: inherit; padding: 0; }
 .ad-stream { white-space: pre-wrap; line-height: 1.6; }
+pre.ad-code { background: #f6f8fa; border-radius: 0.4em; padding: 0.4em 0.6em; margin: 0.3em 0;
+  white-space: pre-wrap; font-size: 0.9em; }
+.ad-gloss { font-size: 0.85em; color: #555; margin-top: 0.4em; }
 </style>
 """
 
@@ -153,15 +156,22 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
                     f'<a class="ad-cite" href="{url}" target="_blank" '
                     f'title="{escape(c.source)}">[{int(n)}]</a>'
                 )
+        if s.code:  # a code line or block answers: shown as written, its citation after it
+            out.append(f'<pre class="ad-code">{escape(s.text)}</pre>' + "".join(links))
+            continue
         body = code_spans(escape(s.text)) + "".join(links)
         if not s.supported:
             body = f'<span class="ad-unsupported">{body} {escape(unsupported)}</span>'
         # Chinese sentences follow each other without a space; others get one.
-        prev = answer.sentences[i - 1].text.rstrip() if i else ""
+        prev = (
+            answer.sentences[i - 1].text.rstrip() if i and not answer.sentences[i - 1].code else ""
+        )
         joined = not prev or (prev.endswith(_CJK_END) and _CJK.match(s.text.lstrip()))
         out.append(("" if joined else " ") + body)
     notice = f'<div class="ad-notice">{escape(answer.notice)}</div>' if answer.notice else ""
-    return f'{notice}<div class="ad-answer">{"".join(out)}</div>'
+    gloss = "".join(f"<div>{escape(term)} — {escape(tr)}</div>" for term, tr in answer.glossary)
+    gloss = f'<div class="ad-gloss">{gloss}</div>' if gloss else ""
+    return f'{notice}<div class="ad-answer">{"".join(out)}</div>{gloss}'
 
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")

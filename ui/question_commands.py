@@ -76,6 +76,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(answer.text)
     for warning in answer.warnings if answer.mode == "llm" else ():
         print(f"! {warning}")
+    if answer.glossary:
+        print("\n" + answer.glossary_text)
     print()
     for c in answer.citations:
         where = f"{c.source} › {c.heading}" if c.heading else c.source
@@ -182,6 +184,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     print_refusal(last, assistant)
                 elif last.mode != "llm" or not streamed:
                     print(last.text)
+                if last.glossary:
+                    print(last.glossary_text)
                 for warning in last.warnings if last.mode == "llm" else ():
                     print(f"! {warning}")
         except AskdocsError as exc:  # one bad turn does not end the conversation
@@ -196,6 +200,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     questions = evaluate.load_questions(args.questions)
     assistant = open_assistant(args)
+    if args.answers:
+        return _eval_answers(args, questions, assistant)
     names = list(VARIANTS) if args.compare else ["hybrid"]
     reports = {}
     for name in names:
@@ -213,4 +219,60 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
         return 0
     print(evaluate.format_table(reports))
+    return 0
+
+
+def _eval_answers(args: argparse.Namespace, questions, assistant) -> int:
+    """`eval --answers`: every question through the whole ask path, graded (assistant.grading);
+    `--compare` adds the previous answerer, `--folds` answers each question with a ranker
+    fitted without it (bench/train_ranker.py --folds-out)."""
+    import json
+
+    from assistant import evaluate, grading
+    from assistant.ranker import load_folds
+
+    folds = load_folds(args.folds) if args.folds else {}
+    shipped = assistant.extractive.ranker
+    mode = args.mode or "extractive"
+
+    def asker(ranker_of):
+        def ask(q):
+            assistant.extractive.ranker = ranker_of(q.id)
+            return assistant.ask(q.question, mode=mode, k=args.k).to_json()
+
+        return ask
+
+    answerers = {"ranker (CV)" if folds else "ranker": lambda qid: folds.get(qid, shipped)}
+    if args.compare:
+        answerers = {"previous": lambda qid: None, **answerers}
+    runs = {}
+    try:
+        for name, ranker_of in answerers.items():
+            # An LLM answer takes seconds; its latency is generation, not lazy loading.
+            warmup = 0 if mode == "llm" else 2
+            runs[name] = grading.run_answers(asker(ranker_of), questions, warmup=warmup)
+    finally:
+        assistant.extractive.ranker = shipped
+    reports = {name: grading.summarize_answers(outs) for name, outs in runs.items()}
+    if not args.json:
+        print(grading.format_answers_table(reports))
+        return 0
+    last = runs[next(reversed(runs))]
+    outcomes = [
+        evaluate.Outcome(
+            o.question,
+            tuple(h["text"] for h in o.answer["hits"]),
+            not o.answer["answered"],
+            o.seconds,
+            tuple(o.answer["hits"]),
+        )
+        for o in last
+    ]
+    out = evaluate.summarize(outcomes, args.k)
+    for row, o in zip(out["questions"], last, strict=True):
+        row["answer"] = o.answer
+    out["answers"] = reports[next(reversed(reports))]
+    if args.compare:
+        out["compare_answers"] = reports
+    print(json.dumps(out, ensure_ascii=False))
     return 0

@@ -1,0 +1,329 @@
+"""Which candidate sentence answers the question: a small logistic regression over features.
+
+Word overlap alone picks sentences that restate the topic; dense similarity alone picks them
+even more. The ranker weighs both with what tells an answer apart: whether the sentence holds
+what the question asks for (a number, a version, a name, code, a yes or no), where it sits in its
+passage and how far the retriever trusted that passage. Two stages keep `ask` fast: the cheap
+features rank every candidate, and only the best `EMBEDDED` of those are embedded (question as
+query, sentence as passage, the retriever's language directions projected out, so a Chinese
+sentence and an English question compare fairly) and ranked again with all features.
+Both stages are conditional logistic regressions: a softmax over one question's candidates.
+
+The weights (`ranker.json`, a few hundred bytes) are learned from the gold quotes of the dev
+sets by `python bench/train_ranker.py`, which also reports cross-validated figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from assistant.glossary import default_glossary
+from assistant.support import weight
+from ingest.text import identifiers, is_code_name, terms, text_lang
+
+WEIGHTS_FILE = Path(__file__).with_name("ranker.json")
+# Candidates embedded per question. Two cores embed a short sentence in ~10 ms of CPU; the
+# dense features add ~0.03 to the top-1 share at 4 (cross-validated), little more at 8 or 12.
+EMBEDDED = 4
+# Embed only when the cheap stage is unsure (its best candidate's share below SURE): about half
+# the dev questions, at 0.472 against 0.476 top-1 when every question is embedded (CV).
+SURE = 0.4
+EMBED_CHARS = 160  # a long sentence is embedded by its start; a batch pads to its longest
+
+CHEAP = (
+    "lexical",  # IDF-weighted share of the question's terms (own language) in the sentence
+    "glossary",  # the same for the question's terms in the other language (glossary)
+    "context",  # the question's terms in the heading / sentence before it (who "it" is)
+    "lexical_best",  # lexical score relative to the best candidate's (1 = the best)
+    "passage_rank",  # 1 / rank of the passage the sentence comes from
+    "passage_score",  # its retrieval score minus the best passage's
+    "position",  # 1 / (1 + index of the sentence in its passage)
+    "length",  # log of the sentence's length in characters
+    "code",  # the candidate is a code line or block
+    "code_wanted",  # ... and the question asks how to write / call / what prints
+    "number_wanted",  # the question asks how many / much / long and the sentence has a number
+    "version_wanted",  # the question asks which version / since when and the sentence names one
+    "name_wanted",  # the question asks which function / module and the sentence names code
+    "reason_wanted",  # the question asks why and the sentence gives a reason
+    "same_lang",  # the sentence is in the question's language
+    "coverage",  # unweighted share of the question's terms (either language) in the sentence
+    "names",  # share of the question's code names (identifiers, options) found in it as written
+    "neighbours",  # the best lexical score of the sentences just before and after it
+)
+DENSE = ("cosine", "cosine_best")  # calibrated cosine, and relative to the best embedded one
+FEATURES = CHEAP + DENSE
+
+_CODE_Q = re.compile(
+    r"\bhow (?:do|can|should|would) (?:i|you|we) (?:write|call|use|code|create|make|define|pass|"
+    r"format|read|open|add|print|get|check|turn|convert|loop|iterate|import)|\bexample\b|\bsyntax\b"
+    r"|\bwhat (?:does|will|would) .{0,60}(?:print|output|return|give|show)|\bshow (?:me )?the code"
+    r"|代码|怎么写|如何写|写法|示例|例子|怎么调用|如何调用|打印|输出什么|返回什么|怎么用|用法",
+    re.IGNORECASE,
+)
+_NUMBER_Q = re.compile(
+    r"多少|几[个种次位岁倍层级项行字]|多[大长久高深]|百分之|上限|\bhow (?:many|much|long|large|"
+    r"big|deep|often|wide)\b|\bwhat (?:percentage|size|limit)|\blimits?\b|\bmaximum\b|\bminimum\b",
+    re.IGNORECASE,
+)
+_VERSION_Q = re.compile(
+    r"版本|哪一版|从.{0,6}开始|什么时候|\bversions?\b|\bsince when\b|\bwhen (?:was|were|did)\b"
+    r"|\bintroduced\b|\badded in\b",
+    re.IGNORECASE,
+)
+_NAME_Q = re.compile(
+    r"哪个|哪些|哪一个|什么函数|什么方法|什么模块|用什么|\bwhich\b|\bwhat (?:function|method|"
+    r"module|class|command|option|tool|library|package|exception|error|type)",
+    re.IGNORECASE,
+)
+_REASON_Q = re.compile(r"为什么|为何|原因|\bwhy\b|\breason\b", re.IGNORECASE)
+_REASON = re.compile(r"因为|由于|所以|为了|\bbecause\b|\bsince\b|\bso that\b|\bdue to\b|\bto avoid\b",
+                     re.IGNORECASE)  # fmt: skip
+_MANY_Q = re.compile(
+    r"有哪些|哪几[个种样项]|列出|分别|\bwhat are (?:the|all)\b|\bwhich (?:ones|are)\b|\blist\b"
+    r"|\bname (?:the|all)\b|\bsteps\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+_VERSION = re.compile(r"\b(?:[23]\.\d{1,2}|Python [23])\b|版本")
+
+
+@dataclass(frozen=True)
+class Cues:
+    """What kind of answer a question asks for."""
+
+    code: bool
+    number: bool
+    version: bool
+    name: bool
+    reason: bool
+    many: bool  # a list is asked for: the answer may hold more sentences
+
+
+def cues(question: str) -> Cues:
+    return Cues(
+        bool(_CODE_Q.search(question)),
+        bool(_NUMBER_Q.search(question)),
+        bool(_VERSION_Q.search(question)),
+        bool(_NAME_Q.search(question)),
+        bool(_REASON_Q.search(question)),
+        bool(_MANY_Q.search(question)),
+    )
+
+
+def _idf_overlap(wanted: set[str], found: list[frozenset[str]], own: list[frozenset[str]]):
+    """Shared terms weighted by rarity among the candidates: every candidate names the topic;
+    the terms that tell the answer apart are the rare ones. Context-only matches count half."""
+    q = [t for t in wanted if any(t in f for f in found)]
+    if not q:
+        return np.zeros(len(found), dtype=np.float32)
+    idf = {t: weight(t) * math.log(1 + len(found) / sum(t in f for f in found)) for t in q}
+    total = sum(idf.values())
+    return np.array(
+        [
+            sum(idf[t] * (1.0 if t in o else 0.5) for t in q if t in f) / total
+            for f, o in zip(found, own, strict=True)
+        ],
+        dtype=np.float32,
+    )
+
+
+def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
+    """(n, len(CHEAP)) features of candidates (answer.Candidate) for the resolved `query`."""
+    n = len(cands)
+    if not n:
+        return np.zeros((0, len(CHEAP)), dtype=np.float32)
+    lang = text_lang(question)
+    own_terms = [terms(c.shown) for c in cands]
+    ctx_terms = [terms(c.context) if c.context else frozenset() for c in cands]
+    found = [o | c for o, c in zip(own_terms, ctx_terms, strict=True)]
+    mine = set(terms(query))
+    other = set(terms(default_glossary().expand(query, text_lang(query)))) - mine
+    lexical = _idf_overlap(mine, found, own_terms)
+    gloss = _idf_overlap(other, found, own_terms)
+    context = _idf_overlap(mine | other, ctx_terms, ctx_terms)
+    both = lexical + gloss
+    best_score = max(c.hit.score for c in cands)
+    cue = cues(question)
+    wanted = mine | other
+    q_names = {w.lower() for w in identifiers(query) if is_code_name(w)}
+    # Neighbours: candidates of one passage are in reading order.
+    near = np.zeros(n, dtype=np.float32)
+    for i in range(n):
+        for j in (i - 1, i + 1):
+            if 0 <= j < n and cands[j].hit is cands[i].hit:
+                near[i] = max(near[i], both[j])
+    rows = []
+    for i, c in enumerate(cands):
+        text = c.shown
+        code = bool(getattr(c, "code", False))
+        names = code or "`" in c.raw or any(is_code_name(w) for w in identifiers(c.raw))
+        rows.append(
+            (
+                lexical[i],
+                gloss[i],
+                context[i],
+                both[i] / both.max() if both.max() > 0 else 0.0,
+                1.0 / c.hit.rank,
+                c.hit.score - best_score,
+                1.0 / (1 + getattr(c, "index", 0)),
+                math.log(1 + len(text)) / 6.0,
+                float(code),
+                float(code and cue.code),
+                float(cue.number and bool(_DIGIT.search(text))),
+                float(cue.version and bool(_VERSION.search(text))),
+                float(cue.name and names),
+                float(cue.reason and bool(_REASON.search(text))),
+                float(c.lang == lang or code),
+                len(wanted & own_terms[i]) / len(wanted) if wanted else 0.0,
+                sum(nm in c.raw.lower() for nm in q_names) / len(q_names) if q_names else 0.0,
+                near[i],
+            )
+        )
+    return np.asarray(rows, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Model:
+    """Standardisation and logistic-regression weights of one stage."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(self.names),
+            "mean": [round(float(v), 6) for v in self.mean],
+            "scale": [round(float(v), 6) for v in self.scale],
+            "coef": [round(float(v), 6) for v in self.coef],
+            "intercept": round(float(self.intercept), 6),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Model:
+        arr = [np.asarray(d[k], dtype=np.float32) for k in ("mean", "scale", "coef")]
+        return cls(tuple(d["features"]), *arr, float(d["intercept"]))
+
+
+def fit(
+    groups: Sequence[tuple[np.ndarray, np.ndarray]], names: Sequence[str], l2: float = 1.0
+) -> Model:
+    """Conditional (softmax-per-question) logistic regression by Newton's method.
+
+    `groups` holds one (features, labels) pair per question; the model learns which candidate
+    of a question answers it, not whether a sentence is "good" in general (a pointwise fit gave
+    the same top-1 but no comparable scores across questions of different sizes).
+    """
+    x_all = np.vstack([x for x, _ in groups])
+    mean = x_all.mean(axis=0)
+    scale = x_all.std(axis=0)
+    scale = np.where(scale > 1e-6, scale, 1.0)
+    data = [((x - mean) / scale, y / y.sum()) for x, y in groups if y.sum() > 0]
+    w = np.zeros(x_all.shape[1])
+    for _ in range(50):
+        grad = l2 * w
+        hess = l2 * np.eye(len(w))
+        for z, target in data:
+            s = z @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            grad += z.T @ (p - target)
+            hess += z.T @ (np.diag(p) - np.outer(p, p)) @ z
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return Model(tuple(names), mean.astype(np.float32), scale.astype(np.float32),
+                 w.astype(np.float32), 0.0)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ranker:
+    cheap: Model
+    full: Model
+    embedded: int = EMBEDDED
+
+    def to_json(self) -> dict:
+        return {
+            "embedded": self.embedded,
+            "cheap": self.cheap.to_json(),
+            "full": self.full.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Ranker:
+        return cls(Model.from_json(d["cheap"]), Model.from_json(d["full"]), int(d["embedded"]))
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
+@cache
+def default_ranker() -> Ranker:
+    return Ranker.from_json(json.loads(WEIGHTS_FILE.read_text(encoding="utf-8")))
+
+
+def load_folds(path: str | Path) -> dict[str, Ranker]:
+    """Question id -> the ranker fitted without it (bench/train_ranker.py --folds-out)."""
+    from ingest.errors import InputError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {
+            qid: Ranker.from_json(fold["ranker"]) for fold in data["folds"] for qid in fold["ids"]
+        }
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path} is not a ranker folds file ({exc}).",
+            hint="write one with `python bench/train_ranker.py --folds-out FILE`",
+        ) from exc
+
+
+def dense_features(cosines: np.ndarray) -> np.ndarray:
+    best = float(cosines.max()) if len(cosines) else 0.0
+    return np.stack([cosines, cosines - best], axis=1).astype(np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def score(
+    ranker: Ranker,
+    question: str,
+    query: str,
+    cands: Sequence,
+    similarity=None,
+) -> np.ndarray:
+    """Probability that each candidate is the one that answers (softmax over the question's
+    candidates); 0 for those the cheap stage left out of the embedded few.
+
+    `similarity(texts) -> cosines` with the question (None: the cheap stage decides alone).
+    """
+    cheap = cheap_features(question, query, cands)
+    if not len(cands):
+        return np.zeros(0, dtype=np.float32)
+    logits = ranker.cheap.logits(cheap)
+    sure = _softmax(logits)
+    if similarity is None or ranker.embedded <= 0 or float(sure.max()) >= SURE:
+        return sure.astype(np.float32)
+    top = np.argsort(-logits, kind="stable")[: ranker.embedded]
+    cos = similarity([cands[i].shown[:EMBED_CHARS] for i in top])
+    full = np.hstack([cheap[top], dense_features(np.asarray(cos, dtype=np.float32))])
+    out = np.zeros(len(cands), dtype=np.float32)
+    out[top] = _softmax(ranker.full.logits(full))
+    return out
