@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.glossary import default_glossary
-from assistant.ranker import Ranker, cues, default_ranker
+from assistant.ranker import Ranker, cues, default_ranker, idf_overlap
 from assistant.ranker import score as rank
 from assistant.reading import reading_aid
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
-from assistant.sentences import display, split
-from assistant.support import weight
+from assistant.sentences import display, line_spans, split
 from ingest.text import FENCE, HAN, identifiers, is_code_name, terms, text_lang
 
 if TYPE_CHECKING:
@@ -137,12 +136,7 @@ def candidates(
 
 def _code_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """A fenced block's code without its fence lines: whole when short, else line by line."""
-    lines, pos = [], start
-    while pos < end:
-        nl = text.find("\n", pos, end)
-        stop = end if nl < 0 else nl
-        lines.append((pos, stop))
-        pos = stop + 1
+    lines = line_spans(text, start, end)
     if lines and FENCE.match(text[lines[0][0] : lines[0][1]]):
         lines = lines[1:]
     if lines and FENCE.match(text[lines[-1][0] : lines[-1][1]]):
@@ -209,18 +203,7 @@ def lexical(query: str, cands: list[Candidate]) -> np.ndarray:
     found = [terms(c.shown) | terms(c.context) if c.context else terms(c.shown) for c in cands]
     own = [terms(c.shown) for c in cands]
     wanted = terms(query) | terms(default_glossary().expand(query, text_lang(query)))
-    q = [t for t in wanted if any(t in f for f in found)]
-    if not q:
-        return np.zeros(len(cands), dtype=np.float32)
-    idf = {t: weight(t) * np.log(1 + len(cands) / sum(t in f for f in found)) for t in q}
-    total = sum(idf.values())
-    return np.array(
-        [
-            sum(idf[t] * (1.0 if t in o else 0.5) for t in q if t in f) / total
-            for f, o in zip(found, own, strict=True)
-        ],
-        dtype=np.float32,
-    )
+    return idf_overlap(wanted, found, own)
 
 
 def legacy_select(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[Candidate]:

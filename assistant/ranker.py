@@ -118,7 +118,7 @@ def cues(question: str) -> Cues:
     )
 
 
-def _idf_overlap(wanted: set[str], found: list[frozenset[str]], own: list[frozenset[str]]):
+def idf_overlap(wanted: set[str], found: list[frozenset[str]], own: list[frozenset[str]]):
     """Shared terms weighted by rarity among the candidates: every candidate names the topic;
     the terms that tell the answer apart are the rare ones. Context-only matches count half."""
     q = [t for t in wanted if any(t in f for f in found)]
@@ -146,9 +146,9 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
     found = [o | c for o, c in zip(own_terms, ctx_terms, strict=True)]
     mine = set(terms(query))
     other = set(terms(default_glossary().expand(query, text_lang(query)))) - mine
-    lexical = _idf_overlap(mine, found, own_terms)
-    gloss = _idf_overlap(other, found, own_terms)
-    context = _idf_overlap(mine | other, ctx_terms, ctx_terms)
+    lexical = idf_overlap(mine, found, own_terms)
+    gloss = idf_overlap(other, found, own_terms)
+    context = idf_overlap(mine | other, ctx_terms, ctx_terms)
     both = lexical + gloss
     best_score = max(c.hit.score for c in cands)
     cue = cues(question)

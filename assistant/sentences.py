@@ -54,7 +54,8 @@ def is_cjk(ch: str) -> bool:
     return bool(HAN.match(ch)) or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef"
 
 
-def _lines(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+def line_spans(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, end) of each line of text[lo:hi], without its newline."""
     out, pos = [], lo
     while pos < hi:
         nl = text.find("\n", pos, hi)
@@ -76,7 +77,7 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
             blocks.append(Span(cur[0], cur[1]))
             cur = None
 
-    for start, end in _lines(text, lo, hi):
+    for start, end in line_spans(text, lo, hi):
         line = text[start:end]
         role = fences.step(line)
         if role == "close":

@@ -172,11 +172,9 @@ class OnnxEmbedder:
     def embed(
         self, texts: list[str], kind: Kind = "passage", progress: Progress | None = None
     ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
         prompt = self.prompts.get(kind, "")
-        encodings = self.tokenizer.encode_batch([prompt + t for t in texts])
+        encodings = self.tokenizer.encode_batch([prompt + t for t in texts]) if texts else []
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         batches = group_by_length([len(e.ids) for e in encodings], self.batch_size)
         done = 0
         for idx in batches:
