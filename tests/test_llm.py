@@ -45,8 +45,9 @@ def _hits() -> tuple[Hit, ...]:
 HITS = _hits()
 
 
-def _fallback():
-    return compose_extractive(QUESTION, retrieval(QUESTION, HITS), lambda _: DOC, FakeEmbedder())
+def _fallback(question: str = QUESTION):
+    """The extractive answer to `question`, as the assistant falls back to it."""
+    return compose_extractive(question, retrieval(question, HITS), lambda _: DOC, FakeEmbedder())
 
 
 # -- citation validator and support checker (no server) ---------------------------------------
@@ -249,7 +250,7 @@ def test_chinese_question_streams_from_the_server(llm_server, short):
     tokens: list[str] = []
     q = "PyBool_FromLong(0) 返回什么？"
     answer = LLMAnswerer(llm_server, FakeEmbedder()).answer(
-        q, retrieval(q, HITS), _fallback, on_token=tokens.append
+        q, retrieval(q, HITS), lambda: _fallback(q), on_token=tokens.append
     )
     assert len(tokens) >= 3
     assert answer.mode == "llm" or (answer.fallback and "没有得到资料的支持" in answer.notice)
