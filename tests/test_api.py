@@ -257,7 +257,12 @@ def test_stream_tokens_from_a_real_llm(tmp_path: Path, e5, llm_server) -> None:
     assert names[-1] == "answer" and names.count("token") >= 2, names
     streamed = "".join(d["text"] for name, d in events if name == "token")
     answer = events[-1][1]
-    assert streamed.strip() and answer["mode"] == "llm"
+    assert streamed.strip()
+    # The 135M model's answer is shown only when the sources support it; otherwise the
+    # extractive answer comes with a notice saying so (issue 14's bar).
+    if answer["mode"] != "llm":
+        assert answer["fallback"] and "not supported by the sources" in answer["notice"], answer
+    assert answer["citations"] and answer["answered"]
 
 
 # ---- a real `askdocs serve` process, real model ------------------------------------------
