@@ -158,9 +158,11 @@ class OnnxEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or _threads()
         options.inter_op_num_threads = 1
-        # Idle threads sleep instead of spinning: spinning workers fight everything else on a
-        # busy machine (question p50 78 -> 36 ms at load 10 on 2 cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Workers spin between ops (ORT's default) unless ASKDOCS_ORT_SPIN=0: on an idle
+        # 2-core machine warm search p50 is 25 ms spinning vs 32 ms sleeping; on a saturated
+        # one spinning fights everything else (78 vs 36 ms at load 10).
+        spin = os.environ.get("ASKDOCS_ORT_SPIN", "1")
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         # Small graphs, one process per question: the arena only holds memory for later runs.
         options.enable_cpu_mem_arena = False
         options.log_severity_level = 3
