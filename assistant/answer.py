@@ -9,6 +9,10 @@ question asks for a list). A code candidate is shown as a code block. Each sente
 own exact span `[n]` (`Citation.text == document.text[start:end]`); sentences of the other
 language come with a reading aid (`assistant.reading`). `--compare` keeps the previous scorer
 (`legacy_score`: shared terms, passage rank, embeddings only when words say little).
+
+Why one module of ~410 lines: candidates, selection and the previous scorer (kept for
+`eval --answers --compare`) read the same candidate records; the previous scorer goes when
+that comparison is no longer needed.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Both stages are conditional logistic regressions: a softmax over one question's 
 
 The weights (`ranker.json`, a few hundred bytes) are learned from the gold quotes of the dev
 sets by `python bench/train_ranker.py`, which also reports cross-validated figures.
+
+Why one module of ~330 lines: the features, the fit (used by bench/train_ranker.py) and the
+scoring must compute features the same way, so they live together.
 """
 
 from __future__ import annotations
