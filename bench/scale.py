@@ -38,6 +38,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVAL = ROOT.parent / "shared" / "eval"
+
+
+def _questions(n: int) -> list[str]:
+    """The first `n` questions of dev and dev2: they only drive the searches."""
+    return [
+        json.loads(line)["question"]
+        for name in ("dev.jsonl", "dev2.jsonl")
+        for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ][:n]
+
+
 DIM = 384
 
 
@@ -196,12 +208,7 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
     from index.library import Library
     from index.vectors import VectorIndex
 
-    questions = [
-        json.loads(line)["question"]
-        for name in ("dev.jsonl", "dev2.jsonl")
-        for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ][:queries]
+    questions = _questions(queries)
     emb = SyntheticEmbedder()
     t0 = time.perf_counter()
     lib = Library.open(config(scratch, n, backend), emb)
@@ -283,12 +290,7 @@ def dense_only(n: int, scratch: Path, queries: int) -> dict:
     del plan
     emb = SyntheticEmbedder(base, rows)
     vecs = np.concatenate([emb.embed([""] * len(j)) for j in np.array_split(rows, 100)])[en]
-    questions = [
-        json.loads(line)["question"]
-        for name in ("dev.jsonl", "dev2.jsonl")
-        for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ][:queries]
+    questions = _questions(queries)
     qv = emb.fake.embed(questions, "query")
     rng = np.random.default_rng(1)
     qn = vecs[rng.integers(0, len(vecs), len(qv))]
@@ -349,12 +351,7 @@ def lexical_only(n: int, queries: int) -> dict:
     t0 = time.perf_counter()
     index = LexicalIndex.build([i for i, _ in pairs], [t for _, t in pairs])
     build_s = time.perf_counter() - t0
-    questions = [
-        json.loads(line)["question"]
-        for name in ("dev.jsonl", "dev2.jsonl")
-        for line in (EVAL / name).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ][:queries]
+    questions = _questions(queries)
     ms = []
     for q in questions:
         tokens = tokenize(q)

@@ -98,3 +98,25 @@ def wait_for_model(base_url: str, proc: subprocess.Popen, log: Path | None = Non
             if time.monotonic() > deadline:
                 pytest.fail("llama_cpp.server did not become ready in 120 s")
             time.sleep(0.5)
+
+
+def link_model(home: Path, e5_dir: Path) -> Path:
+    """Make `home` (an ASKDOCS_HOME) use the session's built model instead of rebuilding it."""
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    return home
+
+
+def real_library(root: Path, e5, e5_dir: Path, name: str, docs: dict[str, str]):  # noqa: ANN001
+    """A library under `root/home` built by the real model from `docs` (file name -> text)."""
+    from index.config import LibraryConfig
+    from index.library import Library
+
+    (root / "docs").mkdir()
+    for file, text in docs.items():
+        (root / "docs" / file).write_text(text, encoding="utf-8")
+    lib = Library.open(
+        LibraryConfig(name=name, home=link_model(root / "home", e5_dir)), e5, create=True
+    )
+    lib.ingest([root / "docs"])
+    return lib

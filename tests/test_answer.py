@@ -17,7 +17,7 @@ from assistant.answer import compose_extractive, refusal
 from assistant.records import Hit
 from assistant.sentences import display, split
 from ingest.records import Chunk
-from tests.helpers import FakeEmbedder, retrieval
+from tests.helpers import FakeEmbedder, real_library, retrieval
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -267,17 +267,8 @@ LIB_ZH = """# 函数
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, e5, e5_dir):
-    from index.config import LibraryConfig
-    from index.library import Library
-
     root = tmp_path_factory.mktemp("answers")
-    (root / "docs").mkdir()
-    (root / "docs" / "stdlib.en.md").write_text(LIB_EN, encoding="utf-8")
-    (root / "docs" / "notes.zh.md").write_text(LIB_ZH, encoding="utf-8")
-    (root / "home" / "models").mkdir(parents=True)
-    (root / "home" / "models" / "multilingual-e5-small").symlink_to(e5_dir)
-    lib = Library.open(LibraryConfig(name="qa", home=root / "home"), e5, create=True)
-    lib.ingest([root / "docs"])
+    lib = real_library(root, e5, e5_dir, "qa", {"stdlib.en.md": LIB_EN, "notes.zh.md": LIB_ZH})
     return lib
 
 

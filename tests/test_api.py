@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from assistant.config import AssistantConfig  # noqa: E402
 from index.config import LibraryConfig  # noqa: E402
 from index.library import Library  # noqa: E402
-from tests.helpers import FakeEmbedder, free_port  # noqa: E402
+from tests.helpers import FakeEmbedder, free_port, link_model  # noqa: E402
 from ui.api import create_app  # noqa: E402
 from ui.serving import Served  # noqa: E402
 
@@ -271,8 +271,7 @@ def test_stream_tokens_from_a_real_llm(tmp_path: Path, e5, llm_server) -> None:
 @pytest.mark.model
 def test_real_serve_process(tmp_path: Path, e5_dir: Path) -> None:
     home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    link_model(home, e5_dir)
     docs = tmp_path / "docs"
     docs.mkdir()
     for name, text in DOCS.items():

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from ingest.errors import InputError
+from tests.helpers import link_model
 from ui.highlight import (
     answer_html,
     card_html,
@@ -278,8 +279,7 @@ def ui_home(tmp_path_factory: pytest.TempPathFactory, e5_dir: Path) -> Path:
     from index.config import LibraryConfig
 
     home = tmp_path_factory.mktemp("ui-home")
-    (home / "models").mkdir()
-    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    link_model(home, e5_dir)
     docs = home / "docs"
     docs.mkdir()
     for name, text in DOCS.items():

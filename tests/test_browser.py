@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, link_model
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -66,8 +66,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180) -> Non
 def server(tmp_path_factory: pytest.TempPathFactory, e5_dir: Path) -> Iterator[str]:
     """`askdocs ui` on a fresh ASKDOCS_HOME (sharing the model build); yields its URL."""
     home = tmp_path_factory.mktemp("browser-home")
-    (home / "models").mkdir()
-    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    link_model(home, e5_dir)
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "askdocs-ui.log", "wb")  # noqa: SIM115 -- closed in teardown

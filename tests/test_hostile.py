@@ -23,7 +23,7 @@ from index.library import Library
 from ingest.chunking import ChunkSettings, chunk_document
 from ingest.errors import InputError
 from ingest.loading import FORMATS, load_paths, parse
-from tests.helpers import FakeEmbedder
+from tests.helpers import FakeEmbedder, link_model
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_DOCS = {
@@ -352,8 +352,7 @@ def test_a_library_name_is_never_a_path(
 def test_question_with_bytes_that_are_not_utf8_real_model(tmp_path: Path, e5_dir: Path) -> None:
     """The real tokenizer is what raised TypeError on surrogates."""
     home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "multilingual-e5-small").symlink_to(Path(e5_dir).resolve())
+    link_model(home, e5_dir)
     env = dict(os.environ, ASKDOCS_HOME=str(home), PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1")
     docs = _seed(tmp_path / "docs")
     run = [sys.executable, "-m", "ui.cli"]

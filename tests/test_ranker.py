@@ -12,6 +12,7 @@ import pytest
 
 from assistant.ranker import CHEAP, Ranker, cues, default_ranker, fit
 from assistant.reading import reading_aid
+from tests.helpers import real_library
 
 DOCS_EN = """# json — encoding and decoding
 
@@ -90,17 +91,9 @@ def test_reading_aid_lists_terms_of_the_other_language():
 def assistant(tmp_path_factory, e5, e5_dir):
     from assistant.config import AssistantConfig
     from assistant.service import Assistant
-    from index.config import LibraryConfig
-    from index.library import Library
 
     root = tmp_path_factory.mktemp("ranker")
-    (root / "docs").mkdir()
-    (root / "docs" / "notes.en.md").write_text(DOCS_EN, encoding="utf-8")
-    (root / "docs" / "threads.zh.md").write_text(DOCS_ZH, encoding="utf-8")
-    (root / "home" / "models").mkdir(parents=True)
-    (root / "home" / "models" / "multilingual-e5-small").symlink_to(e5_dir)
-    lib = Library.open(LibraryConfig(name="rank", home=root / "home"), e5, create=True)
-    lib.ingest([root / "docs"])
+    lib = real_library(root, e5, e5_dir, "rank", {"notes.en.md": DOCS_EN, "threads.zh.md": DOCS_ZH})
     return Assistant(AssistantConfig(library=lib.config), library=lib)
 
 
