@@ -259,9 +259,13 @@ def test_stream_tokens_from_a_real_llm(tmp_path: Path, e5, llm_server) -> None:
     answer = events[-1][1]
     assert streamed.strip()
     # The 135M model's answer is shown only when the sources support it; otherwise the
-    # extractive answer comes with a notice saying so (issue 14's bar).
+    # extractive answer comes with a notice saying why: unsupported (issue 14's bar) or, on a
+    # heavily loaded machine, the model outran the answer timeout after streaming tokens.
     if answer["mode"] != "llm":
-        assert answer["fallback"] and "not supported by the sources" in answer["notice"], answer
+        notice = answer["notice"]
+        why = ("not supported by the sources", "took longer than")
+        assert answer["fallback"] and any(w in notice for w in why), answer
+        assert "showing the extractive answer instead" in notice, answer
     assert answer["citations"] and answer["answered"]
 
 
