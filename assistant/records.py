@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ingest.records import Chunk, Document
+from ingest.text import text_lang
 
 if TYPE_CHECKING:
     import numpy as np
@@ -160,17 +161,36 @@ class Answer:
     fallback: bool = False  # LLM mode: the model's answer was not shown (failed or unsupported)
 
     @property
-    def text(self) -> str:
-        parts = [self.notice] if self.notice else []
+    def paragraphs(self) -> tuple[tuple[Sentence, ...], ...]:
+        """The sentences in paragraphs: a new one where the language changes from one
+        sentence to the next (an answer quoting Chinese and English passages reads as two
+        blocks, not one run); code stays with the sentence before it."""
+        out: list[list[Sentence]] = []
+        lang = None
         for s in self.sentences:
-            marks = "".join(f"[{n}]" for n in s.citations)
-            if s.code:
-                parts.append(f"```\n{s.text}\n```{marks}")
-            else:
-                parts.append(
-                    f"{s.text}{marks}" if s.supported else f"{s.text}{marks} (unsupported)"
-                )
-        return "\n".join(parts)
+            now = lang if s.code else text_lang(s.text)
+            if not out or (lang is not None and now != lang):
+                out.append([])
+            out[-1].append(s)
+            lang = now
+        return tuple(tuple(p) for p in out)
+
+    @property
+    def text(self) -> str:
+        """Plain text: one sentence a line ([n] after each), a blank line between paragraphs."""
+        blocks = [self.notice] if self.notice else []
+        for paragraph in self.paragraphs:
+            lines = []
+            for s in paragraph:
+                marks = "".join(f"[{n}]" for n in s.citations)
+                if s.code:
+                    lines.append(f"```\n{s.text}\n```{marks}")
+                else:
+                    lines.append(
+                        f"{s.text}{marks}" if s.supported else f"{s.text}{marks} (unsupported)"
+                    )
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks) if len(self.paragraphs) > 1 else "\n".join(blocks)
 
     @property
     def glossary_text(self) -> str:

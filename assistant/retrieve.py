@@ -45,7 +45,15 @@ from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary, extended_glossary
 from assistant.records import Hit, Library, Retrieval
 from ingest.chunking import HEADING_SEPARATOR
-from ingest.text import content_words, is_code_name, named_terms, stem, text_lang, tokenize
+from ingest.text import (
+    content_words,
+    is_code_name,
+    named_terms,
+    stem,
+    text_lang,
+    tokenize,
+    zipf,
+)
 
 DEPTH = 50
 LEXICAL_WEIGHT = 0.7
@@ -104,13 +112,11 @@ class Evidence:
 def _rare(word: str) -> bool:
     """Whether a lower-case word is too rare in English to be anything but a name. An
     inflection of a word English has ("mistypes", "overwriting") is a word, however rare."""
-    from wordfreq import zipf_frequency  # its word lists load on first use (~0.3 s)
-
-    if zipf_frequency(word, "en") >= RARE_ZIPF:
+    if zipf(word) >= RARE_ZIPF:
         return False
     for suffix in ("ing", "ed", "es", "s"):
         base = word.removesuffix(suffix)
-        if base != word and any(zipf_frequency(b, "en") >= 1.0 for b in (base, base + "e")):
+        if base != word and any(zipf(b) >= 1.0 for b in (base, base + "e")):
             return False
     return True
 

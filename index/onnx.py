@@ -26,7 +26,8 @@ WEIGHTS_FILE = "model.onnx.data"
 # Bump when the exported graph changes, so older exports are redone.
 EXPORT_VERSION = 1
 MARKER = "askdocs-onnx.json"
-FILES = (ONNX_FILE, WEIGHTS_FILE, MARKER)  # what an export adds to a model directory
+# what an export adds to a model directory (with the questions' tokenizer table)
+FILES = (ONNX_FILE, WEIGHTS_FILE, MARKER, "askdocs-pieces.sqlite")
 
 
 def onnx_path(model_dir: Path) -> Path | None:
@@ -92,6 +93,9 @@ def export(model_dir: Path) -> Path:
         _split_weights(tmp, model_dir)
     finally:
         tmp.unlink(missing_ok=True)
+    from index.pieces import prepare
+
+    prepare(model_dir)  # the questions' tokenizer table, built at the same moment
     marker = {"export_version": EXPORT_VERSION, "torch": torch.__version__, "dtype": "float32"}
     (model_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return model_dir / ONNX_FILE
@@ -140,7 +144,8 @@ class OnnxEmbedder:
         self, model_dir: Path, name: str, *, batch_size: int = 32, threads: int | None = None
     ) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
+
+        from index.pieces import PieceTokenizer
 
         model_dir = Path(model_dir)
         path = onnx_path(model_dir)
@@ -152,9 +157,7 @@ class OnnxEmbedder:
         config = _read_json(model_dir / "config.json")
         self.dim = int(config["hidden_size"])
         self.pad_id = int(config.get("pad_token_id", 1))
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=limit)
-        self.tokenizer.no_padding()
+        self.tokenizer = PieceTokenizer(model_dir, limit)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or _threads()
         options.inter_op_num_threads = 1
@@ -175,17 +178,17 @@ class OnnxEmbedder:
         self, texts: list[str], kind: Kind = "passage", progress: Progress | None = None
     ) -> np.ndarray:
         prompt = self.prompts.get(kind, "")
-        encodings = self.tokenizer.encode_batch([prompt + t for t in texts]) if texts else []
+        encodings = self.tokenizer.encode([prompt + t for t in texts])
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        batches = group_by_length([len(e.ids) for e in encodings], self.batch_size)
+        batches = group_by_length([len(e) for e in encodings], self.batch_size)
         done = 0
         for idx in batches:
-            width = max(len(encodings[i].ids) for i in idx)
+            width = max(len(encodings[i]) for i in idx)
             ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
+                n = len(encodings[i])
+                ids[row, :n] = encodings[i]
                 mask[row, :n] = 1
             out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
             done += len(idx)

@@ -374,7 +374,11 @@ class Writer:
             store.add_document(add.doc, add.path, add.file_hash, now, add.chunks, add.tokens)
         pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
         if pending:
-            embedder = self.lib.ingest_embedder  # loaded here, and only when there is work
+            # Loaded here, and only when there is work: the first time, building the model
+            # takes ~15 s, which the app shows as a stage of its own.
+            self.progress("model", 0, 1)
+            embedder = self.lib.ingest_embedder
+            self.progress("model", 1, 1)
             for i in range(0, len(pending), EMBED_BATCH):
                 batch = pending[i : i + EMBED_BATCH]
                 vecs = embedder.embed([passage_text(c, t) for c, t in batch], kind="passage")

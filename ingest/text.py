@@ -195,7 +195,7 @@ STOPWORDS_ZH = frozenset(
 
 @cache
 def _jieba() -> Any:
-    """The one jieba tokenizer (its dictionary loads on first use: about a second)."""
+    """The one jieba tokenizer with its whole dictionary (loaded on first use: ~0.7 s)."""
     import logging
 
     import jieba
@@ -204,9 +204,122 @@ def _jieba() -> Any:
     return jieba.Tokenizer()
 
 
+# Han characters cut through the on-disk dictionary before the whole one is loaded: a few
+# questions stay light, an ingest of many Chinese chunks is faster with the dict in memory.
+_LAZY_CHARS = 20_000
+_lazy_chars = 0
+
+
+@cache
+def _jieba_lexicon() -> Any:
+    """jieba's dictionary (its prefix dict: word → count, 0 for a prefix) as a `Lexicon`,
+    kept beside jieba's own cache (it derives from the installed package alone); or None."""
+    import tempfile
+    from pathlib import Path
+
+    import jieba
+
+    from ingest.lexicon import file_stamp, open_lexicon
+
+    tk = _jieba()
+    source = Path(jieba.__file__).with_name(jieba.DEFAULT_DICT_NAME)
+    path = Path(tempfile.gettempdir()) / "askdocs-jieba.sqlite"
+
+    def rows() -> Any:
+        tk.check_initialized()
+        return tk.FREQ.items()
+
+    def meta() -> dict:
+        return {"total": tk.total, "longest": max(map(len, tk.FREQ))}
+
+    return open_lexicon(path, file_stamp(source, jieba.__version__), rows, meta)
+
+
+def _jieba_for(text: str) -> Any:
+    """A jieba tokenizer that cuts `text` exactly as the one with the whole dictionary does:
+    that one once it is in memory (or after many characters), else `_jieba_of(text)`."""
+    global _lazy_chars
+    full = _jieba()
+    if full.initialized or _lazy_chars > _LAZY_CHARS:
+        return full
+    _lazy_chars += len(text)
+    lazy = _jieba_of(text)
+    return full if lazy is None or full.initialized else lazy  # building the table loads it
+
+
+def _jieba_of(text: str) -> Any:
+    """A jieba tokenizer whose dictionary holds only the entries that are substrings of
+    `text`, read from the on-disk table; None without one.
+
+    jieba only ever looks up substrings of the text it cuts (its DAG, route, HMM buffers and
+    search-mode grams), so it cuts `text` into the same words as with the whole dictionary
+    (tests/test_text.py on a sample; `python bench/coldstart.py --check-tokens` on every
+    question and corpus chunk)."""
+    lexicon = _jieba_lexicon()
+    if lexicon is None:
+        return None
+    import jieba
+
+    from ingest.lexicon import substrings
+
+    rows = lexicon.get_many(substrings(text, int(lexicon.meta["longest"])))
+    tk = jieba.Tokenizer()
+    tk.FREQ = {word: value[0] for word, value in rows.items()}
+    tk.total = int(lexicon.meta["total"])
+    tk.initialized = True
+    return tk
+
+
 def cut(text: str) -> list[str]:
     """jieba's words of `text` (precise mode)."""
-    return _jieba().lcut(text)
+    return _jieba_for(text).lcut(text)
+
+
+def cut_for_search(text: str) -> list[str]:
+    """jieba's search-mode words of `text` (precise mode, plus the dictionary words of two
+    and three characters inside longer words)."""
+    return _jieba_for(text).lcut_for_search(text)
+
+
+@cache
+def _zipf_lexicon() -> Any:
+    """wordfreq's Zipf frequencies of the English words of letters a-z, as a `Lexicon`
+    beside jieba's (built once, ~3 s; `import wordfreq` and its list cost ~0.3 s a question)."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    from ingest.lexicon import file_stamp, open_lexicon
+
+    spec = importlib.util.find_spec("wordfreq")
+    if spec is None or spec.origin is None:
+        return None
+    source = Path(spec.origin).with_name("data") / "large_en.msgpack.gz"
+
+    def rows() -> Any:
+        from wordfreq import get_frequency_dict, zipf_frequency
+
+        words = get_frequency_dict("en")
+        return [(w, zipf_frequency(w, "en")) for w in words if w.isascii() and w.isalpha()]
+
+    try:
+        stamp = file_stamp(source)
+    except OSError:
+        return None
+    return open_lexicon(Path(tempfile.gettempdir()) / "askdocs-zipf-en.sqlite", stamp, rows)
+
+
+def zipf(word: str) -> float:
+    """`wordfreq.zipf_frequency(word, "en")`: how common an English word is (0 unseen, 7 for
+    "the"). A lower-case word of letters a-z is read from the table (one not in wordfreq's
+    list is 0.0 there too), anything else from wordfreq itself."""
+    table = _zipf_lexicon() if word.isascii() and word.isalpha() and word.islower() else None
+    if table is None:
+        from wordfreq import zipf_frequency
+
+        return zipf_frequency(word, "en")
+    row = table.get(word)
+    return float(row[0]) if row else 0.0
 
 
 @cache
@@ -248,7 +361,7 @@ def tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     for kind, value in _runs(text.lower()):
         if kind == "han":
-            cuts = _jieba().cut_for_search(value)
+            cuts = cut_for_search(value)
             tokens += [w for w in cuts if w.strip() and w not in STOPWORDS_ZH]
             continue
         value = value.removesuffix("()")

@@ -168,8 +168,40 @@ def test_answer_html_escapes_and_links() -> None:
     text = "".join(p.text)
     assert text == (
         "以下内容来自英文文档"
-        "第一句<script>alert(1)</script>。[1]第二句。[7] Not backed. (unsupported)"
+        "第一句<script>alert(1)</script>。[1]第二句。[7]Not backed. (unsupported)"
     )
+    assert [a for t, a in p.tags if t == "div"].count({"class": "ad-para"}) == 2
+
+
+def test_an_answer_mixing_languages_is_one_paragraph_per_language() -> None:
+    """A new paragraph (app) or a blank line (CLI text) where the language of consecutive
+    sentences changes; each sentence keeps its own citations; code stays in its paragraph."""
+    from assistant.records import Answer, Citation, Sentence
+
+    cites = tuple(Citation(n, f"{n}.md", f"d{n}", 0, 9, "x", "", "en") for n in (1, 2, 3))
+    sentences = (
+        Sentence("Python 标准的解释器没有针对尾递归做优化。", (1,)),
+        Sentence("任何递归函数都存在栈溢出的问题。", (1, 2)),
+        Sentence("CPython does not optimise tail calls.", (3,)),
+        Sentence("sys.setrecursionlimit(10**6)", (3,), code=True),
+        Sentence("The limit guards the C stack.", (2,)),
+        Sentence("尾递归可以改写成循环。", (1,)),
+    )
+    answer = Answer("q", True, sentences, cites, ())
+    assert [len(p) for p in answer.paragraphs] == [2, 3, 1]
+    assert answer.text.split("\n\n") == [
+        "Python 标准的解释器没有针对尾递归做优化。[1]\n任何递归函数都存在栈溢出的问题。[1][2]",
+        "CPython does not optimise tail calls.[3]\n```\nsys.setrecursionlimit(10**6)\n```[3]\n"
+        "The limit guards the C stack.[2]",
+        "尾递归可以改写成循环。[1]",
+    ]
+    p = parse(answer_html(answer))
+    paras = [i for i, (t, a) in enumerate(p.tags) if a == {"class": "ad-para"}]
+    assert len(paras) == 3
+    cited = [a["href"] for t, a in p.tags if t == "a"]
+    assert cited == [doc_url(f"d{n}", 0, 9) for n in (1, 1, 2, 3, 3, 2, 1)]
+    one = Answer("q", True, sentences[:2], cites, (), notice="N")
+    assert len(one.paragraphs) == 1 and one.text.count("\n") == 2  # as before: one per line
 
 
 def test_code_spans_render_as_code_and_stay_escaped() -> None:
@@ -220,6 +252,21 @@ def test_answer_html_shows_code_blocks_and_the_reading_aid() -> None:
     text = "".join(p.text)
     assert text.startswith("print(x < 1)[1]全局解释器锁很重要。[1]")
     assert text.endswith("全局解释器锁 — global interpreter lock")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_progress_shows_the_model_loading_right_after_reading(lang: str) -> None:
+    """The app's first run: "Reading and chunking: 4 / 4" is followed at once (not held back
+    by the bar's rate limit) by the model stage, with no count, while the model loads."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(
+        "from ui.session import progress_bar\n"
+        f"update, _ = progress_bar({lang!r})\n"
+        "update('load', 3, 4)\nupdate('load', 4, 4)\nupdate('model', 0, 1)\n"
+    ).run(timeout=60)
+    bars = at.get("progress")
+    assert [(b.proto.text, b.proto.value) for b in bars] == [(label("stage_model", lang), 0)]
 
 
 def test_labels_have_both_languages() -> None:

@@ -168,11 +168,23 @@ def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
     monkeypatch.setattr(index.embedder, "load_embedder", no_model)
     assert Library.open(cfg).ingest([docs]).unchanged == 3
     # and it is loaded lazily once there is something to embed
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    stages: list[tuple[str, int, int]] = []
+
+    def loaded(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        stages.append(("loaded", 0, 0))
+        return FakeEmbedder()
+
+    monkeypatch.setattr(index.embedder, "load_embedder", loaded)
     (docs / "new.md").write_text("# New\n\nA brand new page about generators.\n", encoding="utf-8")
     lib = Library.open(cfg)
-    assert lib.ingest([docs]).added == 1
+    assert lib.ingest([docs], progress=lambda *s: stages.append(s)).added == 1
     assert "generators" in _top_text(lib, lib.lexical("generators", 1))
+    # the model's load is a progress stage of its own (the app shows it), after the reading
+    names = [s[0] for s in stages]
+    at = names.index("loaded")
+    assert names[at - 1 : at + 2] == ["model", "loaded", "model"] and "load" in names[:at]
+    assert stages[at - 1] == ("model", 0, 1) and stages[at + 1] == ("model", 1, 1)
+    assert names[at + 2] == "embed"
 
 
 @pytest.mark.parametrize("again", ["same files", "no files"])  # the app passes none

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.text import (
+    HAN,
     Fences,
     content_words,
     identifiers,
@@ -87,3 +88,51 @@ def test_one_fence_rule() -> None:
     assert [fences.step(x) for x in lines] == ["", "open", "code", "code", "close", ""]
     assert strip_code("a `b` c\n```\nx = 1\n```\nd").split() == ["a", "c", "d"]
     assert strip_code("a\n```\nunclosed").split() == ["a", "```", "unclosed"]
+
+
+def _sample_texts() -> list[str]:
+    """Chinese and mixed text: eval questions (a sample) and corpus paragraphs."""
+    import json
+    import random
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    texts = []
+    for name in ("dev.jsonl", "dev2.jsonl"):
+        lines = (root.parent / "shared" / "eval" / name).read_text(encoding="utf-8").splitlines()
+        texts += [json.loads(line)["question"] for line in lines if line.strip()]
+    for path in sorted((root / "corpus").iterdir()):
+        texts += [p for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    rng = random.Random(3)
+    return rng.sample([t for t in texts if HAN.search(t)], 80) + ["中华人民共和国全局解释器锁"]
+
+
+def test_jieba_through_the_table_cuts_as_with_the_whole_dictionary() -> None:
+    """Precise and search mode, on whole texts (jieba's own blocks of Han, Latin and digits)
+    and through `tokenize`/`content_words`; the whole dictionary is not loaded for them."""
+    import jieba
+
+    from ingest import text
+
+    whole = jieba.Tokenizer()
+    whole.initialize()
+    texts = _sample_texts()
+    for t in texts:
+        lazy = text._jieba_of(t)
+        assert lazy is not None and lazy.FREQ and len(lazy.FREQ) < 20 * len(t) + 10
+        assert lazy.lcut(t) == whole.lcut(t), t
+        assert lazy.lcut_for_search(t) == whole.lcut_for_search(t), t
+    ours = [(text.tokenize(t), text.content_words(t)) for t in texts[:40]]
+    if not text._jieba().initialized:  # (another test of this process may have loaded it)
+        text._jieba().check_initialized()
+        assert ours == [(text.tokenize(t), text.content_words(t)) for t in texts[:40]]
+
+
+def test_zipf_reads_wordfreqs_values() -> None:
+    from wordfreq import zipf_frequency
+
+    from ingest.text import zipf
+
+    words = ["the", "interpreter", "optimise", "mypy", "tqdm", "qzxqzx", "overwriting"]
+    words += ["Python", "naïve", "e-mail", "3d", "", "函数", "don't", "x", "aaaaaaaaaaaaaaaaaaaa"]
+    assert [zipf(w) for w in words] == [zipf_frequency(w, "en") for w in words]

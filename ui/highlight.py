@@ -20,6 +20,7 @@ CSS = """
 <style>
 .ad-answer { line-height: 1.6; }
 .ad-answer .ad-unsupported { color: #888; }
+.ad-answer .ad-para + .ad-para { margin-top: 0.6em; }
 .ad-refusal { background: rgba(28,131,225,0.1); color: #0b4d8c; border-radius: 0.5em;
   padding: 0.75em 1em; line-height: 1.6; }
 .ad-refusal ul { margin: 0.4em 0 0 0; padding-left: 1.2em; }
@@ -143,35 +144,36 @@ _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 def answer_html(answer: Answer, unsupported: str = "") -> str:
     """An answer's sentences with [n] markers that link to the cited places."""
     by_n = {c.n: c for c in answer.citations}
-    out = []
-    for i, s in enumerate(answer.sentences):
-        links = []
-        for n in s.citations:
-            c = by_n.get(n)
-            if c is None:
-                links.append(f'<span class="ad-cite">[{int(n)}]</span>')
-            else:
-                url = escape(doc_url(c.doc_id, c.start, c.end))
-                links.append(
-                    f'<a class="ad-cite" href="{url}" target="_blank" '
-                    f'title="{escape(c.source)}">[{int(n)}]</a>'
-                )
-        if s.code:  # a code line or block answers: shown as written, its citation after it
-            out.append(f'<pre class="ad-code">{escape(s.text)}</pre>' + "".join(links))
-            continue
-        body = code_spans(escape(s.text)) + "".join(links)
-        if not s.supported:
-            body = f'<span class="ad-unsupported">{body} {escape(unsupported)}</span>'
-        # Chinese sentences follow each other without a space; others get one.
-        prev = (
-            answer.sentences[i - 1].text.rstrip() if i and not answer.sentences[i - 1].code else ""
-        )
-        joined = not prev or (prev.endswith(_CJK_END) and _CJK.match(s.text.lstrip()))
-        out.append(("" if joined else " ") + body)
+    paragraphs = []
+    for paragraph in answer.paragraphs:  # a new paragraph where the language changes
+        out = []
+        for i, s in enumerate(paragraph):
+            links = []
+            for n in s.citations:
+                c = by_n.get(n)
+                if c is None:
+                    links.append(f'<span class="ad-cite">[{int(n)}]</span>')
+                else:
+                    url = escape(doc_url(c.doc_id, c.start, c.end))
+                    links.append(
+                        f'<a class="ad-cite" href="{url}" target="_blank" '
+                        f'title="{escape(c.source)}">[{int(n)}]</a>'
+                    )
+            if s.code:  # a code line or block answers: shown as written, its citation after
+                out.append(f'<pre class="ad-code">{escape(s.text)}</pre>' + "".join(links))
+                continue
+            body = code_spans(escape(s.text)) + "".join(links)
+            if not s.supported:
+                body = f'<span class="ad-unsupported">{body} {escape(unsupported)}</span>'
+            # Chinese sentences follow each other without a space; others get one.
+            prev = paragraph[i - 1].text.rstrip() if i and not paragraph[i - 1].code else ""
+            joined = not prev or (prev.endswith(_CJK_END) and _CJK.match(s.text.lstrip()))
+            out.append(("" if joined else " ") + body)
+        paragraphs.append(f'<div class="ad-para">{"".join(out)}</div>')
     notice = f'<div class="ad-notice">{escape(answer.notice)}</div>' if answer.notice else ""
     gloss = "".join(f"<div>{escape(term)} — {escape(tr)}</div>" for term, tr in answer.glossary)
     gloss = f'<div class="ad-gloss">{gloss}</div>' if gloss else ""
-    return f'{notice}<div class="ad-answer">{"".join(out)}</div>{gloss}'
+    return f'{notice}<div class="ad-answer">{"".join(paragraphs)}</div>{gloss}'
 
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")

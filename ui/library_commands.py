@@ -135,6 +135,8 @@ def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a termin
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        if stage == "model":  # no bar: a first build says so on stderr itself
+            return
         if stage not in bars:
             for bar in bars.values():
                 bar.close()

@@ -113,14 +113,18 @@ def session_assistant(settings: Settings) -> Assistant:
 def progress_bar(lang: str) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
     """A `(stage, done, total)` callback feeding an `st.progress` bar, and a way to remove it."""
     bar = st.progress(0.0, text=label("thinking", lang))
-    last = [0.0]
+    last = [0.0, ""]
 
     def update(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - last[0] < 0.1:  # a delta per chunk would flood the socket
+        # a delta per chunk would flood the socket; a new stage always shows
+        if done < total and now - last[0] < 0.1 and stage == last[1]:
             return
-        last[0] = now
+        last[:] = [now, stage]
         frac = min(max(done / total, 0.0), 1.0) if total else 0.0
+        if stage == "model":  # one step that takes long the first time: no count
+            bar.progress(frac, text=stage_name(stage, lang))
+            return
         bar.progress(
             frac,
             text=label("progress", lang, stage=stage_name(stage, lang), done=done, total=total),
