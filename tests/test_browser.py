@@ -254,3 +254,41 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
 def test_chinese_question_english_citation_and_hostile_document(server: str) -> None:
     dialogs = flow(server, QUESTION, "python-docs-summaries.en.txt", "uuid", ingests=True)
     assert dialogs == []
+
+
+def test_chinese_uploader_while_files_are_dragged_over(server: str) -> None:
+    """Streamlit has no setting for the uploader's own words; the app's CSS puts Chinese in
+    place of its button, size line and the "Drag and drop files here" shown while dragging."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(server)
+            expect(page.locator('[data-testid="stChatInputTextArea"]')).to_be_visible(
+                timeout=INGEST_TIMEOUT_MS
+            )
+            page.locator('[data-testid="stSidebar"]').get_by_text("中文", exact=True).click()
+            _sidebar_page(page, "文档库")
+            zone = page.locator('[data-testid="stFileUploaderDropzone"]')
+            expect(zone).to_be_visible(timeout=60_000)
+            files = page.evaluate_handle(
+                "() => { const d = new DataTransfer();"
+                " d.items.add(new File(['x'], 'a.md', {type: 'text/markdown'})); return d; }"
+            )
+            zone.dispatch_event("dragenter", {"dataTransfer": files})
+            overlay = zone.locator(
+                ':scope > [data-testid="stFileUploaderDropzoneInput"] + div:not(:has(button))'
+            )
+            expect(overlay).to_have_count(1, timeout=10_000)
+            shown = overlay.evaluate(
+                "o => [getComputedStyle(o.firstElementChild, '::after').content,"
+                " getComputedStyle(o.firstElementChild).fontSize]"
+            )
+            assert shown == ['"将文件拖放到这里"', "0px"]  # the English is there, at size 0
+            zone.screenshot(path=str(ARTIFACTS / "uploader-drag-zh.png"))
+            zone.dispatch_event("dragleave", {"dataTransfer": files})
+            expect(overlay).to_have_count(0, timeout=10_000)
+        finally:
+            browser.close()

@@ -67,19 +67,25 @@ def _upload_section(lang: str) -> None:
 
 
 def _uploader_css(lang: str) -> str:
-    """Streamlit writes the uploader's own button and size line in English, with no setting
-    for them; in another interface language CSS hides those and shows our labels instead."""
+    """Streamlit writes the uploader's own button, size line and drag-over text in English,
+    with no setting for them; in another interface language CSS hides those and shows our
+    labels instead. The drag-over text has no test id: it is the block Streamlit (1.67) puts
+    right after the file input while files are dragged over, the one without a button."""
     types = "、".join(s.lstrip(".").upper() for s in ALLOWED_SUFFIXES)
     button = label("upload_browse", lang).replace('"', "")
     limit = label("upload_limit", lang, mb=MAX_UPLOAD_MB, types=types).replace('"', "")
+    dragging = label("upload_drop", lang).replace('"', "")
     drop = '[data-testid="stFileUploaderDropzone"]'
     notes = '[data-testid="stFileUploaderDropzoneInstructions"]'
+    overlay = f'{drop} > [data-testid="stFileUploaderDropzoneInput"] + div:not(:has(button))'
     return (
         "<style>"
         f"{drop} button * {{ font-size: 0 !important; }}"
         f'{drop} button::after {{ content: "{button}"; font-size: 0.875rem; }}'
         f"{notes} * {{ font-size: 0 !important; }}"
         f'{notes}::after {{ content: "{limit}"; font-size: 0.8rem; opacity: 0.7; }}'
+        f"{overlay} * {{ font-size: 0 !important; }}"
+        f'{overlay} > *::after {{ content: "{dragging}"; font-size: 1rem; }}'
         "</style>"
     )
 
