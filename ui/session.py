@@ -123,7 +123,7 @@ def progress_bar(lang: str) -> tuple[Callable[[str, int, int], None], Callable[[
         last[:] = [now, stage]
         frac = min(max(done / total, 0.0), 1.0) if total else 0.0
         if stage == "model":  # one step that takes long the first time: no count
-            bar.progress(frac, text=stage_name(stage, lang))
+            bar.progress(frac, text=label("stage_model", lang))
             return
         bar.progress(
             frac,
