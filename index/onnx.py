@@ -135,7 +135,7 @@ def _split_weights(exported: Path, model_dir: Path) -> None:
 
 
 class OnnxEmbedder:
-    """`Embedder` over an exported graph: `tokenizers` for the ids, onnxruntime for the rest.
+    """`Embedder` over an exported graph: `index.pieces` for the ids, onnxruntime for the rest.
 
     Tokenises exactly as the sentence-transformers path does (the same tokenizer.json, prompt
     from the model's config, truncation at its max_seq_length)."""
