@@ -204,7 +204,7 @@ def check_tokens(args: argparse.Namespace) -> int:
     rows, failed = [], 0
 
     pieces = PieceTokenizer(model_dir, 512)
-    pieces.lazy_chars = float("inf")  # every text through the table, however long
+    pieces.lazy_chars = pieces.lazy_calls = float("inf")  # every text through the table
     full = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     full.enable_truncation(max_length=512)
     for name, items in texts.items():
@@ -245,7 +245,9 @@ def check_tokens(args: argparse.Namespace) -> int:
     # Top 10 with the lazy lists, then with the whole ones (which once loaded are used).
     text._LAZY_CHARS = float("inf")
     evals = [q for q in questions if q.strip()]
-    retriever = Retriever(Library.open(config))
+    lazy_lib = Library.open(config)
+    lazy_lib.embedder.tokenizer.lazy_calls = float("inf")
+    retriever = Retriever(lazy_lib)
     lazy_top = [[h.chunk.chunk_id for h in retriever.search(q, k=10).hits] for q in evals]
     text._jieba().check_initialized()
     text._zipf_lexicon = lambda: None

@@ -9,7 +9,8 @@ Unigram over them; the normaliser, pre-tokeniser and special tokens are the mode
 tokenizer.json without its vocabulary. The result is the full tokenizer's ids, id for id
 (tests/test_pieces.py; `python bench/coldstart.py --check-tokens` over every question and
 corpus chunk). Texts it does not handle (long batches, added tokens like `<mask>` written in
-the text, a tokenizer that is not Unigram) go to the full tokenizer, loaded on first need.
+the text, a tokenizer that is not Unigram) and every call of a long-lived process after its
+first few go to the full tokenizer, loaded on first need.
 (sentencepiece, measured as the alternative, spent ~0.6 s loading the same vocabulary.)
 """
 
@@ -25,8 +26,11 @@ from ingest.lexicon import Lexicon, file_stamp, open_lexicon, substrings
 # Bump when the table's layout or meaning changes, so older tables are rebuilt.
 VERSION = 1
 TABLE = "askdocs-pieces.sqlite"
-# Past this many characters in one call the full vocabulary is quicker than the lookups.
+# Past this many characters in one call the full vocabulary is quicker than the lookups; past
+# this many calls the process is a long-lived one (app, serve, chat, eval: a one-shot `ask`
+# makes 1-3), where the ~3 ms a call costs through the table would slow every question.
 _LAZY_CHARS = 4_000
+_LAZY_CALLS = 12
 
 
 def prepare(model_dir: Path) -> Lexicon | None:
@@ -73,7 +77,7 @@ class PieceTokenizer:
     def __init__(self, model_dir: Path, limit: int) -> None:
         self.model_dir = Path(model_dir)
         self.limit = limit
-        self.lazy_chars = _LAZY_CHARS
+        self.lazy_chars, self.lazy_calls = _LAZY_CHARS, _LAZY_CALLS
         self._full: Any = None
         self._lock = threading.Lock()
         self.table = prepare(model_dir)
@@ -95,7 +99,12 @@ class PieceTokenizer:
     def encode(self, texts: list[str]) -> list[list[int]]:
         if not texts:
             return []
-        if self.table is None or any(a in t for t in texts for a in self._added):
+        self.lazy_calls -= 1
+        if (
+            self.table is None
+            or self.lazy_calls < 0
+            or any(a in t for t in texts for a in self._added)
+        ):
             return self._encode_full(texts)
         pretokens = [
             [p for p, _ in self._shell.pre_tokenizer.pre_tokenize_str(n)]

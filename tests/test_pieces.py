@@ -49,7 +49,7 @@ def test_piece_tokenizer_gives_the_full_tokenizers_ids(e5_dir: Path, tmp_path: P
     texts += ["word " * 700, "函数" * 600]  # past the limit
     tok = pieces.PieceTokenizer(model, 512)
     assert tok.table is not None and (model / pieces.TABLE).is_file()
-    tok.lazy_chars = float("inf")  # the table even for the long ones
+    tok.lazy_chars = tok.lazy_calls = float("inf")  # the table even for the long ones
     ref = [e.ids for e in _full(model, 512).encode_batch(["query: " + t for t in texts])]
     one_by_one = [ids for t in texts for ids in tok.encode(["query: " + t])]
     assert one_by_one == ref
@@ -57,6 +57,11 @@ def test_piece_tokenizer_gives_the_full_tokenizers_ids(e5_dir: Path, tmp_path: P
     assert max(map(len, ref)) == 512
     tok.lazy_chars = 100  # past it: the full tokenizer, same ids
     assert tok.encode(["query: " + t for t in texts[:20]]) == ref[:20] and tok._full is not None
+    again = pieces.PieceTokenizer(model, 512)
+    again.lazy_calls = 2  # a long-lived process: the table for its first calls only
+    assert [again.encode([f"query: {t}"]) for t in texts[:2]] == [[r] for r in ref[:2]]
+    assert again._full is None
+    assert again.encode(["query: " + texts[2]]) == ref[2:3] and again._full is not None
 
 
 @pytest.mark.model

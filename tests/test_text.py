@@ -136,3 +136,16 @@ def test_zipf_reads_wordfreqs_values() -> None:
     words = ["the", "interpreter", "optimise", "mypy", "tqdm", "qzxqzx", "overwriting"]
     words += ["Python", "naïve", "e-mail", "3d", "", "函数", "don't", "x", "aaaaaaaaaaaaaaaaaaaa"]
     assert [zipf(w) for w in words] == [zipf_frequency(w, "en") for w in words]
+
+
+def test_a_long_lived_process_cuts_with_the_whole_dictionary(monkeypatch) -> None:
+    """Past a few questions' worth of Han characters the whole dictionary is loaded and used
+    (a cut through the table costs more than a lookup in memory)."""
+    from ingest import text
+
+    monkeypatch.setattr(text, "_lazy_chars", 0)
+    if not text._jieba().initialized:  # (another test of this process may have loaded it)
+        assert text._jieba_for("全局解释器锁") is not text._jieba()
+    monkeypatch.setattr(text, "_lazy_chars", text._LAZY_CHARS + 1)
+    assert text._jieba_for("全局解释器锁") is text._jieba()
+    assert text._jieba().initialized
