@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from index.embedder import Kind, Progress, _threads, group_by_length
+from index.pieces import TABLE
 
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
@@ -27,7 +28,7 @@ WEIGHTS_FILE = "model.onnx.data"
 EXPORT_VERSION = 1
 MARKER = "askdocs-onnx.json"
 # what an export adds to a model directory (with the questions' tokenizer table)
-FILES = (ONNX_FILE, WEIGHTS_FILE, MARKER, "askdocs-pieces.sqlite")
+FILES = (ONNX_FILE, WEIGHTS_FILE, MARKER, TABLE)
 
 
 def onnx_path(model_dir: Path) -> Path | None:
