@@ -33,13 +33,15 @@ system-deps:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 # llama-cpp-python has no wheel for this platform: pip compiles llama.cpp, once per machine.
-# Its whole output is shown (-v): the long step is visibly working.
+# Its whole output is shown (-v): the long step is visibly working. The multimodal library
+# (LLAVA_BUILD, 52 of 193 compile units) is skipped: askdocs sends text only, and llama_cpp
+# imports it only for image chat handlers.
 llama:
 	@if $(PY) -c 'import llama_cpp.server' 2>/dev/null; then \
 	  echo "== llama-cpp-python is installed (LLM tests)"; \
 	else \
 	  echo "== building llama.cpp for llama-cpp-python[server] (LLM tests): once per machine, ~10 min on 2 cores; pip's and the compiler's output follows"; \
-	  start=$$SECONDS; $(PIP) -v 'llama-cpp-python[server]' \
+	  start=$$SECONDS; CMAKE_ARGS="-DLLAVA_BUILD=OFF $$CMAKE_ARGS" $(PIP) -v 'llama-cpp-python[server]' \
 	    && echo "== llama.cpp built in $$((SECONDS - start)) s"; \
 	fi
 
