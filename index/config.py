@@ -12,6 +12,11 @@ from ingest.errors import InputError
 DEFAULT_MODEL = "multilingual-e5-small"
 
 
+def default_store() -> str:
+    """$ASKDOCS_STORE: a postgresql:// URL, or empty for the embedded store (files in home)."""
+    return os.environ.get("ASKDOCS_STORE", "").strip()
+
+
 def default_home() -> Path:
     """$ASKDOCS_HOME, else the user data directory."""
     env = os.environ.get("ASKDOCS_HOME")
@@ -34,6 +39,9 @@ class LibraryConfig:
     chunk: ChunkSettings = field(default_factory=ChunkSettings)
     # Vector store backend by name: "auto" picks flat or HNSW by library size.
     vector_backend: str = "auto"
+    # Where documents, chunks and indexes live: "" = the embedded store (SQLite, FAISS and
+    # bm25s files under `path`), or a postgresql:// URL (index/postgres.py).
+    store: str = field(default_factory=default_store)
 
     def __post_init__(self) -> None:
         # The name becomes a directory under $ASKDOCS_HOME/libraries: never a path out of it.
@@ -44,6 +52,16 @@ class LibraryConfig:
                 hint="a name is a plain word: letters, digits, '-', '_' or '.' (not first), "
                 "e.g. --library notes",
             )
+        if self.store and not self.postgres:
+            raise InputError(
+                f"{self.store!r} is not a store askdocs knows",
+                hint="give a PostgreSQL URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE), "
+                "or leave --store and ASKDOCS_STORE unset for the embedded store",
+            )
+
+    @property
+    def postgres(self) -> bool:
+        return self.store.startswith(("postgresql://", "postgres://"))
 
     @property
     def path(self) -> Path:

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from index.lexical import LexicalIndex
-from index.manifest import Manifest
+from index.manifest import MANIFEST, Manifest
 from index.store import Store
 from index.vectors import VectorIndex
 from ingest.errors import LibraryError
@@ -38,6 +38,24 @@ class Generation:
         self._vectors: dict[str, VectorIndex] = {}
         self._lexical: dict[str, LexicalIndex] = {}
         self._lock = threading.Lock()
+
+    @property
+    def key(self) -> Path:
+        """What `index.library.Library.watch` names this generation by."""
+        return self.dir
+
+    @property
+    def where(self) -> str:
+        return str(self.dir.parent)
+
+    def sizes(self) -> dict[str, int]:
+        """Bytes on disk: the store (with the manifest), vectors, lexical."""
+        sizes = {"store": (self.dir / STORE).stat().st_size, "vectors": 0, "lexical": 0}
+        sizes["store"] += (self.dir / MANIFEST).stat().st_size
+        for rel, size in self.manifest.files.items():
+            if rel != STORE:
+                sizes["vectors" if rel.startswith("vectors-") else "lexical"] += size
+        return sizes
 
     def vectors(self, lang: str) -> VectorIndex | None:
         if lang not in self.manifest.langs:

@@ -1,7 +1,9 @@
 """A library on disk: open, read, search primitives, and atomic incremental writes.
 
 Reading opens the generation named by CURRENT (see index/manifest.py) and loads each FAISS
-and bm25s index lazily on first use. Writing (`ingest`, `delete`) builds the next generation
+and bm25s index lazily on first use; with a postgresql:// store (`LibraryConfig.store`) the
+generation is a pinned snapshot of the database instead (index/postgres.py), written by
+index/transaction.py, behind the same methods. Writing (`ingest`, `delete`) builds the next generation
 from a copy of the current store and publishes it with one atomic rename. Nothing heavy is
 imported until needed: an unchanged re-ingest hashes files, compares, and returns.
 
@@ -23,7 +25,7 @@ import numpy as np
 from index import manifest as layout
 from index.config import LibraryConfig
 from index.embedder import Embedder
-from index.generation import STORE, Generation
+from index.generation import Generation
 from index.lexical import TOKENIZER_VERSION
 from index.manifest import Manifest
 from index.store import DocumentInfo, Store
@@ -61,6 +63,7 @@ class Library:
         self._fresh = fresh  # ignore what is on disk: the next write rebuilds from scratch
         self._gen: Generation | None = None
         self._lock = threading.Lock()
+        self._watch: Callable[[], object] | None = None
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -81,7 +84,7 @@ class Library:
         lib = cls(config, embedder, fresh)
         if fresh:
             return lib
-        if config.path.is_dir():
+        if not config.postgres and config.path.is_dir():
             layout.tidy(config.path)  # what a killed writer left, unless one is writing now
         lib._load()
         if lib._gen is None and not create:
@@ -95,11 +98,41 @@ class Library:
     @staticmethod
     def built_model(config: LibraryConfig) -> str | None:
         """The model the library was built with (from its manifest); None if never written."""
+        if config.postgres:
+            from index.postgres import built_model
+
+            return built_model(config)
         gen_dir = layout.current(config.path) if config.path.is_dir() else None
         return Manifest.read(gen_dir).model if gen_dir else None
 
+    @staticmethod
+    def watch(config: LibraryConfig) -> Callable[[], object]:
+        """A cheap reading of which generation is published now (one small file, or one row
+        of the database), to compare with `Library.key`."""
+        if config.postgres:
+            from index.postgres import Watch
+
+            return Watch(config)
+        return lambda: layout.current(config.path) if config.path.is_dir() else None
+
+    @property
+    def key(self) -> object:
+        """What names the generation this library reads (None when empty)."""
+        gen = self._gen
+        return None if gen is None else gen.key
+
+    def _now(self) -> object:
+        if self._watch is None:
+            self._watch = Library.watch(self.config)
+        return self._watch()
+
     def _load(self) -> None:
         """(Re)open the published generation; retried once if a writer swept it meanwhile."""
+        if self.config.postgres:
+            from index.postgres import PgGeneration
+
+            self._set_gen(PgGeneration.open(self.config))
+            return
         for attempt in range(3):
             gen_dir = layout.current(self.path) if self.path.is_dir() else None
             if gen_dir is None:
@@ -123,8 +156,7 @@ class Library:
         """Follow CURRENT if another process published a newer generation; True if it did."""
         if self._fresh:
             return False
-        gen_dir = layout.current(self.path) if self.path.is_dir() else None
-        if self._gen is not None and gen_dir == self._gen.dir:
+        if self._gen is not None and self._now() == self._gen.key:
             return False
         self._load()
         return True
@@ -265,7 +297,7 @@ class Library:
             try:
                 return fn(gen)
             except LibraryError:
-                if attempt == 2 or layout.current(self.path) == gen.dir:
+                if attempt == 2 or self.config.postgres or self._now() == gen.key:
                     raise
                 if self._gen is gen:  # another thread may have moved on already
                     self.refresh()
@@ -305,14 +337,11 @@ class Library:
                 f"The library {self.config.name!r} is empty.",
                 hint=f"run askdocs ingest PATH --library {self.config.name}",
             )
-        sizes = {"store": (self._gen.dir / STORE).stat().st_size, "vectors": 0, "lexical": 0}
-        for rel, size in m.files.items():
-            if rel != STORE:
-                sizes["vectors" if rel.startswith("vectors-") else "lexical"] += size
-        sizes["total"] = sum(sizes.values()) + (self._gen.dir / layout.MANIFEST).stat().st_size
+        sizes = self._gen.sizes()
+        sizes["total"] = sum(sizes.values())
         return LibraryStats(
             name=self.config.name,
-            path=str(self.path),
+            path=self._gen.where,
             generation=m.generation,
             documents=m.documents,
             chunks=self.langs(),
@@ -342,10 +371,17 @@ class Library:
         gone, excluded or behind a refused symbolic link are forgotten. Every path must exist.
         follow_symlinks: take links that point outside the folder they are in.
         """
-        report = Writer(self, progress).ingest(paths, prune, include, exclude, follow_symlinks)
+        report = self._writer(progress).ingest(paths, prune, include, exclude, follow_symlinks)
         self._fresh = False  # even when nothing was written, what is on disk is current
         return report
 
     def delete(self, doc_id: str) -> bool:
         """Forget one document; False if it was not in the library."""
-        return Writer(self, None).delete(doc_id)
+        return self._writer(None).delete(doc_id)
+
+    def _writer(self, progress: Progress | None) -> Writer:
+        if self.config.postgres:
+            from index.transaction import PgWriter
+
+            return PgWriter(self, progress)
+        return Writer(self, progress)

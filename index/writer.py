@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -154,6 +155,10 @@ class Writer:
         self.path = library.config.path
         self.progress = progress or (lambda stage, done, total: None)
 
+    def _locked(self) -> AbstractContextManager:
+        """The library's one-writer lock (index/transaction.py: PostgreSQL's instead)."""
+        return layout.WriteLock(self.path, self.lib.config.name)
+
     # ---- ingest --------------------------------------------------------------------------
 
     def ingest(
@@ -233,7 +238,7 @@ class Writer:
                 files=len(files),
                 failed=unreadable,
             )
-        with layout.WriteLock(self.path, self.lib.config.name):
+        with self._locked():
             if self.lib.refresh():  # another writer published since we looked
                 stored, todo, gone, dups = diff()
             plan = self._plan(loading, given, hashes, stored, todo)
@@ -321,7 +326,7 @@ class Writer:
     # ---- delete --------------------------------------------------------------------------
 
     def delete(self, doc_id: str) -> bool:
-        with layout.WriteLock(self.path, self.lib.config.name):
+        with self._locked():
             self.lib.refresh()
             base = self.lib.published()
             if base is None or base.store.document(doc_id) is None:

@@ -74,6 +74,23 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+# -- a real PostgreSQL server with pgvector (pgserver bundles both), one per session ------
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A postgresql:// URL of a fresh server on a local socket; stopped and deleted after."""
+    import tempfile
+
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="askdocs-pg-"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
 # -- a real llama.cpp server, shared by the LLM and app tests (one per session) --------
 
 

@@ -264,7 +264,7 @@ def _when(stamp: float) -> str:
 
 def app_from_env() -> FastAPI:
     """The app of `askdocs serve` (a factory, so that each uvicorn worker builds its own):
-    library and model from ASKDOCS_LIBRARY / ASKDOCS_MODEL, token from ASKDOCS_API_TOKEN."""
+    library, model and store from ASKDOCS_LIBRARY / ASKDOCS_MODEL / ASKDOCS_STORE, token from ASKDOCS_API_TOKEN."""
     from assistant.config import AssistantConfig
     from index.config import DEFAULT_MODEL, LibraryConfig
 

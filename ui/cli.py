@@ -32,6 +32,13 @@ def _nonempty(value: str) -> str:
 def _add_library(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", default="default", help="library name (default: default)")
     p.add_argument("--model", default=None, help="embedding model (name, directory or hub id)")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="postgresql://USER:PASSWORD@HOST:PORT/DATABASE to keep the library in PostgreSQL "
+        "with pgvector (default: $ASKDOCS_STORE, else the embedded store in files)",
+    )
 
 
 def _count(text: str) -> int:

@@ -109,6 +109,8 @@ def library_config(args: argparse.Namespace, rebuild: bool = False) -> LibraryCo
     from index.library import Library
 
     config = LibraryConfig(name=args.library, model=args.model or DEFAULT_MODEL)
+    if getattr(args, "store", None) is not None:  # else $ASKDOCS_STORE, else the embedded one
+        config = replace(config, store=args.store.strip())
     if args.model is None:
         try:
             config = replace(config, model=Library.built_model(config) or DEFAULT_MODEL)

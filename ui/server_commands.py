@@ -19,6 +19,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     env = dict(os.environ, ASKDOCS_LIBRARY=args.library)
     if args.model:
         env["ASKDOCS_MODEL"] = args.model
+    if args.store is not None:
+        env["ASKDOCS_STORE"] = args.store
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", "127.0.0.1",
@@ -72,6 +74,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = library_config(args)  # a library of another model is refused here, not per worker
     os.environ["ASKDOCS_LIBRARY"] = config.name
     os.environ["ASKDOCS_MODEL"] = config.model
+    os.environ["ASKDOCS_STORE"] = config.store
     import uvicorn
 
     print(f"askdocs: library “{config.name}” at http://{args.host}:{args.port}/ "

@@ -1,7 +1,8 @@
 """What `askdocs serve` holds between requests: one warm Assistant per published generation.
 
 Readers never block each other or a writer. Each request asks for the Assistant of the
-generation CURRENT names now (one small file read); when another process (or this one) has
+generation published now (CURRENT, one small file read; or one row of a PostgreSQL store,
+whose Library reads a pinned snapshot, index/postgres.py); when another process (or this one) has
 published a newer generation, a new Library is opened over it with the same loaded model
 and its indexes loaded at once, and later requests use it. Requests already running keep the
 old one until they finish (the files of a generation are never modified, and an open SQLite
@@ -21,7 +22,6 @@ import numpy as np
 
 from assistant.config import AssistantConfig
 from assistant.service import Assistant
-from index import manifest as layout
 from index.library import Library
 from ui.upload import uploads_dir
 
@@ -34,7 +34,8 @@ class Served:
     def __init__(self, config: AssistantConfig, embedder=None) -> None:  # noqa: ANN001
         self.config = config
         self._embedder = embedder  # loaded once, shared by every generation's Library
-        self._snap: tuple[Path | None, Assistant] | None = None
+        self._snap: tuple[object, Assistant] | None = None
+        self._current = Library.watch(config.library)  # CURRENT's file, or PostgreSQL's row
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
 
@@ -45,10 +46,6 @@ class Served:
     @property
     def uploads(self) -> Path:
         return uploads_dir(self.config.library.home, self.name)
-
-    def _current(self) -> Path | None:
-        path = self.config.library.path
-        return layout.current(path) if path.is_dir() else None
 
     def reader(self) -> Assistant:
         """The Assistant over the generation published now."""

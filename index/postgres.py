@@ -1,0 +1,323 @@
+"""The PostgreSQL + pgvector store: one library in one schema of a database (reading side).
+
+Where the embedded store keeps a generation in files (index/generation.py), this one keeps the
+library in tables: documents, chunks (offsets, heading path, language, lexical tokens and a
+pgvector embedding, with an HNSW index per language), postings (term, chunk, tf) with
+per-language statistics for BM25, and one `meta` row: the manifest and the generation number.
+A write (index/transaction.py) changes them in one transaction, so readers see the old
+library or the new one, never half.
+
+A reader pins a generation, as an opened embedded generation pins its files: `PgGeneration`
+reads through one connection held in a REPEATABLE READ, READ ONLY transaction, so every query
+of a search sees one snapshot; `Library.refresh` (or, in `askdocs serve`, a new Library)
+moves on. BM25 is computed in SQL with bm25s's formula (index/lexical.py: Lucene IDF
+ln(1 + (N - df + 0.5) / (df + 0.5)), k1 1.5, b 0.75, length in tokens, an empty chunk
+counted as one token), so scores equal the embedded store's. psycopg and pgvector are
+imported only here and in index/transaction.py, only for a postgresql:// store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+
+from index.config import LibraryConfig
+from index.manifest import Manifest
+from index.store import _CHUNK_COLS, DocumentInfo
+from ingest.errors import InputError, LibraryError
+from ingest.records import Chunk, Document
+
+K1, B = 1.5, 0.75  # bm25s's defaults, which the embedded store's index is built with
+# Candidates an HNSW scan keeps (pgvector's hnsw.ef_search, default 40): a scan returns at
+# most this many rows, and recall grows with it. At least the k asked for.
+EF_SEARCH = 200
+HINT_URL = (
+    "check --store / ASKDOCS_STORE (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) and that "
+    "the server runs and has pgvector; or leave both unset for the embedded store"
+)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def schema_of(config: LibraryConfig) -> str:
+    """The schema holding the library: one per library name, so one database serves many."""
+    schema = f"askdocs_{config.name}"
+    if len(schema.encode()) > 63:  # PostgreSQL's identifier limit
+        raise InputError(
+            f"The library name {config.name!r} is too long for a PostgreSQL store.",
+            hint="use a name of at most 55 bytes with --store",
+        )
+    return schema
+
+
+def connect(url: str, *, autocommit: bool = True) -> Any:
+    """A psycopg connection to `url`; every failure becomes a LibraryError with a hint."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise LibraryError(
+            "The PostgreSQL store needs psycopg and pgvector, which are not installed.",
+            hint="pip install 'askdocs[postgres]' (psycopg[binary] and pgvector)",
+        ) from exc
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+    except (psycopg.Error, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise LibraryError(
+            f"Cannot connect to the PostgreSQL store {redact(url)} ({first}).", hint=HINT_URL
+        ) from exc
+    return conn
+
+
+def failure(url: str, exc: Exception) -> LibraryError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return LibraryError(f"The PostgreSQL store {redact(url)} failed: {first}", hint=HINT_URL)
+
+
+def exists(conn: Any, schema: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".meta',)).fetchone()
+    return row[0] is not None
+
+
+def read_meta(conn: Any, schema: str) -> Manifest | None:
+    """The manifest of the published generation; None when the library was never written."""
+    if not exists(conn, schema):
+        return None
+    from psycopg import sql
+
+    row = conn.execute(sql.SQL("SELECT manifest FROM {}.meta").format(sql.Identifier(schema)))
+    found = row.fetchone()
+    if found is None:
+        return None
+    data = found[0] if isinstance(found[0], dict) else json.loads(found[0])
+    known = {f.name for f in fields(Manifest)}
+    return Manifest(**{k: v for k, v in data.items() if k in known})
+
+
+class Watch:
+    """What names the generation published now: one row read on an autocommit connection."""
+
+    def __init__(self, config: LibraryConfig) -> None:
+        self.url, self.schema = config.store, schema_of(config)
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int | None:
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self.url)
+            try:
+                m = read_meta(self._conn, self.schema)
+            except Exception as exc:  # noqa: BLE001 - a dropped connection: say which store
+                self._conn.close()
+                raise failure(self.url, exc) from exc
+        return m.generation if m else None
+
+
+def built_model(config: LibraryConfig) -> str | None:
+    conn = connect(config.store)
+    try:
+        m = read_meta(conn, schema_of(config))
+    finally:
+        conn.close()
+    return m.model if m else None
+
+
+class PgGeneration:
+    """One published generation, read through a pinned snapshot (see the module's doc)."""
+
+    def __init__(self, config: LibraryConfig, conn: Any, manifest: Manifest) -> None:
+        from psycopg import sql
+
+        self.url, self.schema = config.store, schema_of(config)
+        self.manifest = manifest
+        self.key = manifest.generation  # what Library compares with Watch()
+        self.where = f"{redact(config.store)} schema {self.schema}"
+        self.store = PgStore(self)
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._ef = EF_SEARCH
+        self._q = lambda text: sql.SQL(text).format(s=sql.Identifier(self.schema))
+
+    @classmethod
+    def open(cls, config: LibraryConfig) -> PgGeneration | None:
+        """The generation published now, or None when the library was never written."""
+        from psycopg import IsolationLevel
+
+        conn = connect(config.store)
+        try:
+            conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+            conn.autocommit = False
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            manifest = read_meta(conn, schema_of(config))  # the snapshot starts here
+            if manifest is None:
+                conn.close()
+                return None
+            from pgvector.psycopg import register_vector
+
+            register_vector(conn)
+        except LibraryError:
+            conn.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - psycopg's errors, with the store named
+            conn.close()
+            raise failure(config.store, exc) from exc
+        return cls(config, conn, manifest)
+
+    def rows(self, query: str, params: Iterable = (), **parts: Any) -> list[tuple]:
+        from psycopg import sql
+
+        stmt = self._q(query) if not parts else sql.SQL(query).format(
+            s=sql.Identifier(self.schema), **parts
+        )
+        with self._lock:
+            try:
+                return self._conn.execute(stmt, tuple(params)).fetchall()
+            except Exception as exc:  # noqa: BLE001 - the snapshot is aborted: start anew
+                if not self._conn.closed:
+                    self._conn.rollback()
+                raise failure(self.url, exc) from exc
+
+    def vectors(self, lang: str) -> _Dense | None:
+        return _Dense(self, lang) if lang in self.manifest.langs else None
+
+    def lexical(self, lang: str) -> _Lexical | None:
+        return _Lexical(self, lang) if lang in self.manifest.langs else None
+
+    def set_ef(self, k: int) -> None:
+        ef = max(EF_SEARCH, min(k, 1000))  # pgvector accepts 1..1000
+        if ef != self._ef:
+            self.rows(f"SELECT set_config('hnsw.ef_search', '{ef}', false)")
+            self._ef = ef
+
+    def sizes(self) -> dict[str, int]:
+        """Bytes of the tables and indexes: documents and chunks, vectors, lexical."""
+        q = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN"
+        q += " pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname"
+        total = self.rows(q + " IN ('documents', 'chunks')", (self.schema,))[0][0]
+        vectors = self.rows(q + " LIKE 'chunks_hnsw_%%'", (self.schema,))[0][0]
+        lexical = self.rows(q + " IN ('postings', 'lang_stats')", (self.schema,))[0][0]
+        return {"store": int(total - vectors), "vectors": int(vectors), "lexical": int(lexical)}
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PgStore:
+    """The reading methods of index.store.Store, over the pinned snapshot."""
+
+    def __init__(self, gen: PgGeneration) -> None:
+        self.gen = gen
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = self.gen.rows(
+            "SELECT d.doc_id, d.path, d.source, d.title, d.lang, d.format, d.mtime, d.file_hash,"
+            " d.ingested_at, length(d.text), (SELECT count(*) FROM {s}.chunks c"
+            ' WHERE c.doc_id = d.doc_id) FROM {s}.documents d ORDER BY d.source COLLATE "C"'
+        )
+        return [DocumentInfo(*row) for row in rows]
+
+    def document(self, doc_id: str) -> Document | None:
+        rows = self.gen.rows(
+            "SELECT doc_id, source, title, text, lang, mtime, format, encoding, page_starts"
+            " FROM {s}.documents WHERE doc_id = %s",
+            (doc_id,),
+        )
+        if not rows:
+            return None
+        *head, pages = rows[0]
+        return Document(*head, page_starts=tuple(json.loads(pages)))
+
+    def file_hashes(self) -> dict[str, tuple[str, str]]:
+        rows = self.gen.rows("SELECT path, file_hash, doc_id FROM {s}.documents")
+        return {path: (h, doc_id) for path, h, doc_id in rows}
+
+    def chunks(self, doc_id: str) -> list[Chunk]:
+        sql = f"SELECT {_CHUNK_COLS} FROM {{s}}.chunks WHERE doc_id = %s ORDER BY start, chunk_id"
+        return [Chunk(*row) for row in self.gen.rows(sql, (doc_id,))]
+
+    def get_chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
+        sql = f"SELECT {_CHUNK_COLS} FROM {{s}}.chunks WHERE chunk_id = ANY(%s)"
+        return {row[0]: Chunk(*row) for row in self.gen.rows(sql, ([int(i) for i in ids],))}
+
+    def count(self) -> int:
+        return self.gen.rows("SELECT count(*) FROM {s}.documents")[0][0]
+
+
+class _Dense:
+    """One language's vectors: HNSW search (a partial index per language) and lookups."""
+
+    def __init__(self, gen: PgGeneration, lang: str) -> None:
+        self.gen, self.lang = gen, lang
+
+    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        from psycopg import sql
+
+        self.gen.set_ef(k)
+        out = []
+        for q in np.atleast_2d(np.asarray(queries, dtype=np.float32)):
+            # The language as a literal, not a parameter: the planner must see that the
+            # partial HNSW index of that language applies, also in a prepared statement.
+            rows = self.gen.rows(
+                "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
+                " ORDER BY embedding <#> %s LIMIT %s",
+                (q, q, int(k)),
+                lang=sql.Literal(self.lang),
+            )
+            out.append([(int(i), float(s)) for i, s in rows])
+        return out
+
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        rows = self.gen.rows(
+            "SELECT chunk_id, embedding FROM {s}.chunks WHERE chunk_id = ANY(%s)",
+            ([int(i) for i in ids],),
+        )
+        found = {i: np.asarray(v.to_numpy(), dtype=np.float32) for i, v in rows}
+        dim = self.gen.manifest.dim
+        out = np.zeros((len(ids), dim), dtype=np.float32)
+        for row, i in enumerate(ids):
+            if i in found:
+                out[row] = found[i]
+        return out
+
+
+class _Lexical:
+    """One language's BM25, scored in the database from postings and length statistics."""
+
+    def __init__(self, gen: PgGeneration, lang: str) -> None:
+        self.gen, self.lang = gen, lang
+
+    def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
+        from psycopg import sql
+
+        counts = Counter(t for t in query_tokens if "\x00" not in t)
+        if not counts or k <= 0:
+            return []
+        # A repeated query token counts once per repetition, as in SavedBM25.get_scores.
+        rows = self.gen.rows(
+            "WITH q AS (SELECT * FROM unnest(%s::text[], %s::int[]) AS q(term, qtf)),"
+            " df AS (SELECT p.term, count(*)::float8 AS df FROM {s}.postings p JOIN q USING (term)"
+            "  WHERE p.lang = {lang} GROUP BY p.term),"
+            " st AS (SELECT n::float8 AS n, total::float8 / n AS avgdl FROM {s}.lang_stats"
+            "  WHERE lang = {lang})"
+            " SELECT p.chunk_id, sum(q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))"
+            "  * p.tf / (p.tf + {k1} * (1 - {b} + {b} * p.dl / st.avgdl))) AS score"
+            " FROM {s}.postings p JOIN q USING (term) JOIN df USING (term) CROSS JOIN st"
+            " WHERE p.lang = {lang} GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT %s",
+            (list(counts), list(counts.values()), int(k)),
+            lang=sql.Literal(self.lang),
+            k1=sql.Literal(K1),
+            b=sql.Literal(B),
+        )
+        return [(int(i), float(s)) for i, s in rows]

@@ -1,0 +1,266 @@
+"""The PostgreSQL + pgvector store against a real server (pgserver): the same library as the
+embedded store, incremental writes, snapshots, a failed or killed ingest, bad URLs.
+
+Fast tests use the FakeEmbedder; the parity test at the end uses the real model.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.config import LibraryConfig
+from index.library import Library
+from ingest.errors import LibraryError
+from tests.helpers import FakeEmbedder
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+QUERIES = [
+    "def function default arguments",
+    "模块 导入 包",
+    "list comprehension and generator expression",
+    "异常 处理 try except",
+    "the",
+    "zzzqqq unknownword",
+    "json dumps indent sort_keys",
+]
+
+
+def _docs(folder: Path, size: int = 6000) -> Path:
+    """The start of each bundled corpus file (both languages): ~40 chunks, seconds to ingest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in sorted(CORPUS.iterdir()):
+        (folder / f.name).write_text(f.read_text(encoding="utf-8")[:size], encoding="utf-8")
+    return folder
+
+
+def _pair(tmp_path: Path, pg_url: str, name: str) -> tuple[Library, Library]:
+    """(embedded, postgres) libraries of the same name, both created empty."""
+    emb = FakeEmbedder()
+    embedded = LibraryConfig(name=name, home=tmp_path / "home", store="")
+    postgres = LibraryConfig(name=name, home=tmp_path / "home-pg", store=pg_url)
+    return (
+        Library.open(embedded, emb, create=True),
+        Library.open(postgres, emb, create=True),
+    )
+
+
+def _assert_same(a: Library, b: Library) -> None:
+    """Both stores hold the same documents and chunks and search alike (ids and scores)."""
+
+    def listing(lib: Library) -> list[tuple]:
+        return [(d.doc_id, d.path, d.source, d.title, d.lang, d.chars, d.chunks) for d in lib.documents()]
+
+    assert listing(a) == listing(b)
+    assert a.langs() == b.langs() and a.generation == b.generation
+    for d in a.documents():
+        assert a.document(d.doc_id) == b.document(d.doc_id)
+        assert a.chunks(d.doc_id) == b.chunks(d.doc_id)
+    emb = FakeEmbedder()
+    for q in QUERIES:
+        for lang in (None, "en", "zh"):
+            la, lb = a.lexical(q, 10, lang), b.lexical(q, 10, lang)
+            assert [i for i, _ in la] == [i for i, _ in lb], (q, lang)
+            np.testing.assert_allclose([s for _, s in la], [s for _, s in lb], rtol=1e-5)
+            qvec = emb.embed([q], kind="query")[0]
+            da, db = a.dense(qvec, 10, lang), b.dense(qvec, 10, lang)
+            np.testing.assert_allclose([s for _, s in da], [s for _, s in db], atol=1e-5)
+            # the same chunks, but which of several exactly tied at the cut is left out is
+            # each engine's own choice (the fake embedder ties often; a real model rarely)
+            if da:
+                cut = da[-1][1] + 1e-5
+                assert {i for i, s in da if s > cut} == {i for i, s in db if s > cut}, (q, lang)
+    ids = [i for i, _ in a.lexical("python", 5, "en")]
+    assert ids and np.allclose(a.vectors(ids, "en"), b.vectors(ids, "en"), atol=1e-6)
+    assert a.get_chunks(ids) == b.get_chunks(ids)
+
+
+def test_ingest_matches_the_embedded_store(tmp_path: Path, pg_url: str) -> None:
+    docs = _docs(tmp_path / "docs")
+    embedded, postgres = _pair(tmp_path, pg_url, "same")
+    for lib in (embedded, postgres):
+        report = lib.ingest([docs])
+        assert report.added == 4 and report.chunks_added > 20
+    _assert_same(embedded, postgres)
+    stats = postgres.stats()
+    assert stats.path.startswith("postgresql://") and "askdocs_same" in stats.path
+    assert stats.bytes["vectors"] > 0 and stats.bytes["lexical"] > 0
+    # a second process (another Library) sees the same library
+    again = Library.open(postgres.config, FakeEmbedder())
+    assert again.generation == 1 and again.langs() == postgres.langs()
+
+
+def test_incremental_update_prune_and_delete(tmp_path: Path, pg_url: str) -> None:
+    docs = _docs(tmp_path / "docs")
+    embedded, postgres = _pair(tmp_path, pg_url, "incr")
+    for lib in (embedded, postgres):
+        lib.ingest([docs])
+    # unchanged: nothing written, the generation stays
+    report = postgres.ingest([docs])
+    assert report.unchanged == 4 and postgres.generation == 1
+    # one file changed, one removed (prune): only they are redone
+    first, second = sorted(docs.iterdir())[:2]
+    first.write_text(first.read_text(encoding="utf-8") + "\n\nA new closing paragraph about zebras.\n")
+    second.unlink()
+    for lib in (embedded, postgres):
+        report = lib.ingest([docs], prune=True)
+        assert (report.updated, report.removed, report.unchanged) == (1, 1, 2)
+    _assert_same(embedded, postgres)
+    assert postgres.lexical("zebras", 3)
+    # delete one document
+    doc_id = postgres.documents()[0].doc_id
+    assert embedded.delete(doc_id) and postgres.delete(doc_id)
+    assert not postgres.delete(doc_id)
+    _assert_same(embedded, postgres)
+    assert postgres.generation == 3
+
+
+def test_a_reader_keeps_its_generation_until_refresh(tmp_path: Path, pg_url: str) -> None:
+    docs = _docs(tmp_path / "docs")
+    _, writer = _pair(tmp_path, pg_url, "snap")
+    writer.ingest([docs])
+    reader = Library.open(writer.config, FakeEmbedder())
+    before = [d.doc_id for d in reader.documents()]
+    hits = reader.lexical("python", 5)
+    writer.delete(before[0])
+    # the reader's snapshot: the old generation, whole
+    assert reader.generation == 1 and [d.doc_id for d in reader.documents()] == before
+    assert reader.lexical("python", 5) == hits
+    assert reader.refresh() and reader.generation == 2
+    assert [d.doc_id for d in reader.documents()] == before[1:]
+    assert not reader.refresh()
+
+
+def test_a_failed_ingest_leaves_the_old_generation(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index import transaction
+
+    docs = _docs(tmp_path / "docs")
+    _, lib = _pair(tmp_path, pg_url, "fail")
+    lib.ingest([docs])
+    listing = lib.documents()
+    (docs / "extra.md").write_text("# Extra\n\nAn extra file about walruses.\n", encoding="utf-8")
+
+    def broken(self, conn, q, rows):  # noqa: ANN001 - after documents and chunks went in
+        raise RuntimeError("disk full (simulated)")
+
+    monkeypatch.setattr(transaction.PgWriter, "_postings", broken)
+    with pytest.raises(LibraryError, match="disk full"):
+        lib.ingest([docs])
+    monkeypatch.undo()
+    fresh = Library.open(lib.config, FakeEmbedder())
+    assert fresh.generation == 1 and fresh.documents() == listing
+    assert not fresh.lexical("walruses", 3)
+    report = fresh.ingest([docs])  # the lock was released, and the write works now
+    assert report.added == 1 and fresh.generation == 2 and fresh.lexical("walruses", 3)
+
+
+KILLED = """
+import sys, time
+from pathlib import Path
+from index.config import LibraryConfig
+from index.library import Library
+from index import transaction
+from tests.helpers import FakeEmbedder
+
+real = transaction.PgWriter._postings
+def slow(self, conn, q, rows):
+    real(self, conn, q, rows)
+    print("inside the transaction", flush=True)
+    time.sleep(120)
+transaction.PgWriter._postings = slow
+config = LibraryConfig(name="killed", home=Path(sys.argv[2]), store=sys.argv[1])
+Library.open(config, FakeEmbedder(), create=True).ingest([sys.argv[3]])
+"""
+
+
+def test_a_killed_ingest_leaves_the_old_generation(tmp_path: Path, pg_url: str) -> None:
+    docs = _docs(tmp_path / "docs")
+    _, lib = _pair(tmp_path, pg_url, "killed")
+    lib.ingest([docs])
+    listing = lib.documents()
+    (docs / "extra.md").write_text("# Extra\n\nAn extra file about walruses.\n", encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLED), pg_url, str(tmp_path / "h"), str(docs)],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout.readline().strip() == b"inside the transaction"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    reader = Library.open(lib.config, FakeEmbedder())
+    assert reader.generation == 1 and reader.documents() == listing
+    assert not reader.lexical("walruses", 3)
+    # the server rolled it back and dropped the dead writer's lock: the next write goes through
+    report = reader.ingest([docs])
+    assert report.added == 1 and reader.generation == 2 and reader.lexical("walruses", 3)
+
+
+def test_a_second_writer_is_refused_while_one_writes(tmp_path: Path, pg_url: str) -> None:
+    from index.postgres import connect
+
+    docs = _docs(tmp_path / "docs")
+    _, lib = _pair(tmp_path, pg_url, "locked")
+    holder = connect(pg_url)
+    try:
+        assert holder.execute("SELECT pg_try_advisory_lock(hashtext('askdocs_locked'))").fetchone()[0]
+        with pytest.raises(LibraryError, match="being written by another") as err:
+            lib.ingest([docs])
+        assert "wait for that ingest" in err.value.hint
+    finally:
+        holder.close()
+    assert lib.ingest([docs]).added == 4
+
+
+@pytest.mark.parametrize(
+    "url, said",
+    [
+        ("postgresql://nobody@127.0.0.1:1/askdocs", "Cannot connect to the PostgreSQL store"),
+        ("postgresql://user:secret@/db?host=/nonexistent-dir", "Cannot connect"),
+        ("mysql://localhost/db", "is not a store askdocs knows"),
+    ],
+)
+def test_a_bad_store_url_is_a_message_with_a_hint(
+    url: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from ui.cli import main
+
+    os.environ["ASKDOCS_HOME"] = str(tmp_path)
+    try:
+        code = main(["docs", "--store", url])
+    finally:
+        os.environ.pop("ASKDOCS_HOME")
+    err = capsys.readouterr().err
+    assert code == 2 and said in err and "\n  → " in err and "--store" in err
+    assert "Traceback" not in err and "secret" not in err
+
+
+def test_the_store_comes_from_the_environment(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`ASKDOCS_STORE` chooses the store where `--store` is not given; the CLI reads it."""
+    docs = _docs(tmp_path / "docs")
+    _, lib = _pair(tmp_path, pg_url, "envstore")
+    lib.ingest([docs])
+    monkeypatch.setenv("ASKDOCS_STORE", pg_url)
+    monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "elsewhere"))
+    from ui.cli import main
+
+    assert main(["docs", "--library", "envstore", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert all(d.source in out for d in lib.documents())
