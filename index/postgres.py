@@ -31,13 +31,17 @@ import numpy as np
 from index.config import LibraryConfig
 from index.manifest import Manifest
 from index.store import _CHUNK_COLS, DocumentInfo
+from index.vectors import HNSW_EF_SEARCH
 from ingest.errors import InputError, LibraryError
 from ingest.records import Chunk, Document
 
 K1, B = 1.5, 0.75  # bm25s's defaults, which the embedded store's index is built with
 # Candidates an HNSW scan keeps (pgvector's hnsw.ef_search, default 40): a scan returns at
-# most this many rows, and recall grows with it. At least the k asked for.
-EF_SEARCH = 200
+# most this many rows, and recall grows with it; the embedded store's efSearch, and at least
+# the k asked for. A language of at most index.vectors.FLAT_MAX chunks is searched exactly
+# (a sequential scan), as the embedded store's flat index does: on the bundled library the
+# HNSW graph missed some of the top 50 of the retriever's calibrated query vectors.
+EF_SEARCH = HNSW_EF_SEARCH
 HINT_URL = (
     "check --store / ASKDOCS_STORE (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) and that "
     "the server runs and has pgvector; or leave both unset for the embedded store"
@@ -264,16 +268,23 @@ class _Dense:
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         from psycopg import sql
 
-        self.gen.set_ef(k)
+        exact = self.gen.manifest.langs[self.lang].get("backend") == "flat"
+        if not exact:
+            self.gen.set_ef(k)
+        # `+ 0` orders by an expression no index provides: an exact scan. The language is a
+        # literal, not a parameter: the planner must see that the partial HNSW index of that
+        # language applies, also in a prepared statement.
+        order = sql.SQL("(embedding <#> %s) + 0" if exact else "embedding <#> %s")
         out = []
         for q in np.atleast_2d(np.asarray(queries, dtype=np.float32)):
-            # The language as a literal, not a parameter: the planner must see that the
-            # partial HNSW index of that language applies, also in a prepared statement.
             rows = self.gen.rows(
                 "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
-                " ORDER BY embedding <#> %s LIMIT %s",
+                " ORDER BY {order}, chunk_id LIMIT %s" if exact else
+                "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
+                " ORDER BY {order} LIMIT %s",
                 (q, q, int(k)),
                 lang=sql.Literal(self.lang),
+                order=order,
             )
             out.append([(int(i), float(s)) for i, s in rows])
         return out

@@ -22,6 +22,7 @@ import numpy as np
 from index.lexical import TOKENIZER_VERSION
 from index.manifest import Manifest, askdocs_version
 from index.postgres import connect, failure, read_meta, schema_of
+from index.vectors import choose_backend
 from index.writer import EMBED_BATCH, PASSAGE_VERSION, Writer, _Plan, lexical_text, passage_text
 from ingest.errors import AskdocsError, LibraryError
 from ingest.text import LANGS, tokenize
@@ -117,7 +118,7 @@ class PgWriter(Writer):
                     generation=manifest.generation + 1,
                     documents=docs,
                     updated_at=time.time(),
-                    langs={lang: {"chunks": counts[lang], "backend": "hnsw"}
+                    langs={lang: {"chunks": counts[lang], "backend": self._backend(counts[lang])}
                            for lang in LANGS if counts.get(lang)},
                     tokenizer_version=TOKENIZER_VERSION,
                     askdocs_version=askdocs_version(),
@@ -130,6 +131,10 @@ class PgWriter(Writer):
             raise failure(self.url, exc) from exc
         self.lib.reopen()
         return retokenized
+
+    def _backend(self, n: int) -> str:
+        """"flat" (searched exactly) or "hnsw", chosen as the embedded store chooses."""
+        return choose_backend(n, self.lib.config.vector_backend)
 
     def _embed(self, plan: _Plan) -> np.ndarray:
         """Every added chunk's vector, before the transaction opens (minutes on a big batch)."""

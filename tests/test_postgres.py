@@ -264,3 +264,58 @@ def test_the_store_comes_from_the_environment(
     assert main(["docs", "--library", "envstore", "--json"]) == 0
     out = capsys.readouterr().out
     assert all(d.source in out for d in lib.documents())
+
+
+class _Once:
+    """The real model, each passage embedded once: both stores get the very same vectors."""
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model, self.name, self.dim = model, model.name, model.dim
+        self.seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def embed(self, texts: list[str], kind: str = "passage", progress=None) -> np.ndarray:  # noqa: ANN001
+        todo = [t for t in dict.fromkeys(texts) if (kind, t) not in self.seen]
+        if todo:
+            for t, v in zip(todo, self.model.embed(todo, kind=kind), strict=True):
+                self.seen[kind, t] = v
+        return np.stack([self.seen[kind, t] for t in texts])
+
+
+@pytest.fixture(scope="session")
+def real_pair(tmp_path_factory, e5, e5_dir, pg_url) -> tuple[Library, Library]:  # noqa: ANN001
+    """One real-model library of the bundled corpus's first ~25k characters per file (both
+    languages, ~150 chunks), in the embedded store and in PostgreSQL."""
+    from tests.helpers import link_model
+
+    root = tmp_path_factory.mktemp("pg-real")
+    docs = _docs(root / "docs", size=25_000)
+    model = _Once(e5)
+    libs = []
+    for store, home in (("", "home"), (pg_url, "home-pg")):
+        config = LibraryConfig(name="real", home=link_model(root / home, e5_dir), store=store)
+        lib = Library.open(config, model, create=True)
+        lib.ingest([docs])
+        libs.append(lib)
+    return libs[0], libs[1]
+
+
+@pytest.mark.model
+def test_search_parity_with_the_embedded_store(real_pair: tuple[Library, Library]) -> None:
+    """The shipped retriever over both stores: the same top 10 for >= 95% of dev questions
+    (bench/stores.py measures it on the whole bundled library)."""
+    from assistant import evaluate
+    from assistant.retrieve import Retriever
+
+    embedded, postgres = real_pair
+    assert embedded.langs() == postgres.langs() and sum(embedded.langs().values()) > 100
+    questions = evaluate.load_questions(ROOT.parent / "shared" / "eval" / "dev.jsonl")
+    ra, rb = Retriever(embedded), Retriever(postgres)
+    same, found = 0, 0
+    for q in questions:
+        a, b = ra.search(q.question, k=10), rb.search(q.question, k=10)
+        ids_a = [h.chunk.chunk_id for h in a.hits]
+        same += ids_a == [h.chunk.chunk_id for h in b.hits]
+        found += bool(ids_a)
+        assert a.answerable == b.answerable, q.id
+    assert found > len(questions) / 2  # the questions reach these chunks at all
+    assert same / len(questions) >= 0.95, f"{same} of {len(questions)}"
