@@ -187,7 +187,8 @@ class PgGeneration:
         )
         with self._lock:
             try:
-                return self._conn.execute(stmt, tuple(params)).fetchall()
+                # binary results: a vector comes as 384 floats, not as text to parse
+                return self._conn.execute(stmt, tuple(params), binary=True).fetchall()
             except Exception as exc:  # noqa: BLE001 - the snapshot is aborted: start anew
                 if not self._conn.closed:
                     self._conn.rollback()
@@ -274,18 +275,17 @@ class _Dense:
         # `+ 0` orders by an expression no index provides: an exact scan. The language is a
         # literal, not a parameter: the planner must see that the partial HNSW index of that
         # language applies, also in a prepared statement.
-        order = sql.SQL("(embedding <#> %s) + 0" if exact else "embedding <#> %s")
+        query = (
+            "SELECT chunk_id, -d FROM (SELECT chunk_id, (embedding <#> %s) + 0 AS d"
+            " FROM {s}.chunks WHERE lang = {lang}) c ORDER BY d, chunk_id LIMIT %s"
+            if exact
+            else "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
+            " ORDER BY embedding <#> %s LIMIT %s"
+        )
         out = []
         for q in np.atleast_2d(np.asarray(queries, dtype=np.float32)):
-            rows = self.gen.rows(
-                "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
-                " ORDER BY {order}, chunk_id LIMIT %s" if exact else
-                "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
-                " ORDER BY {order} LIMIT %s",
-                (q, q, int(k)),
-                lang=sql.Literal(self.lang),
-                order=order,
-            )
+            params = (q, int(k)) if exact else (q, q, int(k))
+            rows = self.gen.rows(query, params, lang=sql.Literal(self.lang))
             out.append([(int(i), float(s)) for i, s in rows])
         return out
 

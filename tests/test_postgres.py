@@ -319,3 +319,34 @@ def test_search_parity_with_the_embedded_store(real_pair: tuple[Library, Library
         assert a.answerable == b.answerable, q.id
     assert found > len(questions) / 2  # the questions reach these chunks at all
     assert same / len(questions) >= 0.95, f"{same} of {len(questions)}"
+
+
+def test_two_api_servers_share_one_library(tmp_path: Path, pg_url: str) -> None:
+    """Two `askdocs serve` apps (each its own home, as on two machines) over one PostgreSQL
+    library: an upload through one is searchable through the other at once; so is a delete."""
+    from fastapi.testclient import TestClient
+
+    from assistant.config import AssistantConfig
+    from ui.api import create_app
+    from ui.serving import Served
+
+    docs = _docs(tmp_path / "docs", size=3000)
+    config = LibraryConfig(name="shared", home=tmp_path / "h1", model="fake", store=pg_url)
+    Library.open(config, FakeEmbedder(), create=True).ingest([docs])
+    apps = []
+    for home in ("h1", "h2"):
+        cfg = AssistantConfig(library=LibraryConfig(
+            name="shared", home=tmp_path / home, model="fake", store=pg_url))
+        apps.append(TestClient(create_app(Served(cfg, embedder=FakeEmbedder()))))
+    one, two = apps
+    assert one.get("/health").json()["generation"] == two.get("/health").json()["generation"] == 1
+    r = one.post("/documents", files=[("files", ("kettle.md", "# Kettle\n\nDescale the kettle monthly.\n"))])
+    assert r.status_code == 201, r.text
+    assert two.get("/health").json()["generation"] == 2
+    hits = two.post("/search", json={"query": "descale kettle"}).json()["hits"]
+    assert hits[0]["source"].endswith("kettle.md")
+    doc_id = hits[0]["doc_id"]
+    assert two.get(f"/documents/{doc_id}").json()["chunks"]
+    assert two.delete(f"/documents/{doc_id}").status_code == 200
+    assert one.get(f"/documents/{doc_id}").status_code == 404
+    assert one.get("/health").json()["generation"] == 3
