@@ -182,8 +182,10 @@ class PgGeneration:
     def rows(self, query: str, params: Iterable = (), **parts: Any) -> list[tuple]:
         from psycopg import sql
 
-        stmt = self._q(query) if not parts else sql.SQL(query).format(
-            s=sql.Identifier(self.schema), **parts
+        stmt = (
+            self._q(query)
+            if not parts
+            else sql.SQL(query).format(s=sql.Identifier(self.schema), **parts)
         )
         with self._lock:
             try:

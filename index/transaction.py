@@ -105,15 +105,20 @@ class PgWriter(Writer):
                 manifest = self._prepare(conn, q, base is None)
                 removed = set()
                 for doc_id in plan.removals:
-                    got = conn.execute(q("SELECT DISTINCT lang FROM {s}.chunks WHERE doc_id = %s"),
-                                       (doc_id,))
+                    got = conn.execute(
+                        q("SELECT DISTINCT lang FROM {s}.chunks WHERE doc_id = %s"), (doc_id,)
+                    )
                     removed |= {r[0] for r in got}
                     conn.execute(q("DELETE FROM {s}.documents WHERE doc_id = %s"), (doc_id,))
                 self._add(conn, q, plan, vecs)
                 retokenized = self._retokenize(conn, q) if plan.retokenize else 0
                 conn.execute(q("DELETE FROM {s}.lang_stats"))
-                conn.execute(q("INSERT INTO {s}.lang_stats SELECT lang, count(*), sum(dl)"
-                               " FROM {s}.chunks GROUP BY lang"))
+                conn.execute(
+                    q(
+                        "INSERT INTO {s}.lang_stats SELECT lang, count(*), sum(dl)"
+                        " FROM {s}.chunks GROUP BY lang"
+                    )
+                )
                 counts = dict(conn.execute(q("SELECT lang, n FROM {s}.lang_stats")).fetchall())
                 docs = conn.execute(q("SELECT count(*) FROM {s}.documents")).fetchone()[0]
                 manifest = replace(
@@ -121,13 +126,18 @@ class PgWriter(Writer):
                     generation=manifest.generation + 1,
                     documents=docs,
                     updated_at=time.time(),
-                    langs={lang: {"chunks": counts[lang], "backend": self._backend(counts[lang])}
-                           for lang in LANGS if counts.get(lang)},
+                    langs={
+                        lang: {"chunks": counts[lang], "backend": self._backend(counts[lang])}
+                        for lang in LANGS
+                        if counts.get(lang)
+                    },
                     tokenizer_version=TOKENIZER_VERSION,
                     askdocs_version=askdocs_version(),
                 )
-                conn.execute(q("UPDATE {s}.meta SET generation = %s, manifest = %s"),
-                             (manifest.generation, json.dumps(asdict(manifest))))
+                conn.execute(
+                    q("UPDATE {s}.meta SET generation = %s, manifest = %s"),
+                    (manifest.generation, json.dumps(asdict(manifest))),
+                )
         except AskdocsError:
             raise
         except Exception as exc:  # noqa: BLE001 - rolled back: the old generation stands
@@ -136,7 +146,7 @@ class PgWriter(Writer):
         return retokenized
 
     def _backend(self, n: int) -> str:
-        """"flat" (searched exactly) or "hnsw", chosen as the embedded store chooses."""
+        """Flat (searched exactly) or HNSW, chosen as the embedded store chooses."""
         return choose_backend(n, self.lib.config.vector_backend)
 
     def _embed(self, plan: _Plan) -> np.ndarray:
@@ -202,9 +212,20 @@ class PgWriter(Writer):
             cur.executemany(
                 q("INSERT INTO {s}.documents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"),
                 [
-                    (a.doc.doc_id, _clean(a.path), a.doc.source, _clean(a.doc.title),
-                     _clean(a.doc.text), a.doc.lang, a.doc.mtime, a.doc.format, a.doc.encoding,
-                     json.dumps(list(a.doc.page_starts)), a.file_hash, now)
+                    (
+                        a.doc.doc_id,
+                        _clean(a.path),
+                        a.doc.source,
+                        _clean(a.doc.title),
+                        _clean(a.doc.text),
+                        a.doc.lang,
+                        a.doc.mtime,
+                        a.doc.format,
+                        a.doc.encoding,
+                        json.dumps(list(a.doc.page_starts)),
+                        a.file_hash,
+                        now,
+                    )
                     for a in plan.additions
                 ],
             )
@@ -216,9 +237,22 @@ class PgWriter(Writer):
                 for c, tokens in zip(a.chunks, a.tokens, strict=True):
                     terms = [t for t in tokens if "\x00" not in t]
                     dl = max(len(terms), 1)  # bm25s gives an empty chunk one placeholder token
-                    copy.write_row((c.chunk_id, c.doc_id, c.source, c.start, c.end,
-                                    _clean(c.text), _clean(c.heading), c.lang, c.hash,
-                                    " ".join(terms), dl, vecs[row]))
+                    copy.write_row(
+                        (
+                            c.chunk_id,
+                            c.doc_id,
+                            c.source,
+                            c.start,
+                            c.end,
+                            _clean(c.text),
+                            _clean(c.heading),
+                            c.lang,
+                            c.hash,
+                            " ".join(terms),
+                            dl,
+                            vecs[row],
+                        )
+                    )
                     postings += [(c.lang, t, c.chunk_id, n, dl) for t, n in Counter(terms).items()]
                     row += 1
         self._postings(conn, q, postings)
@@ -242,8 +276,9 @@ class PgWriter(Writer):
             if i % 200 == 0 or i == len(rows):
                 self.progress("tokenize", i, len(rows))
         with conn.cursor() as cur:
-            cur.executemany(q("UPDATE {s}.chunks SET tokens = %s, dl = %s WHERE chunk_id = %s"),
-                            updates)
+            cur.executemany(
+                q("UPDATE {s}.chunks SET tokens = %s, dl = %s WHERE chunk_id = %s"), updates
+            )
         self._postings(conn, q, postings)
         return len(rows)
 

@@ -59,7 +59,10 @@ def _assert_same(a: Library, b: Library) -> None:
     """Both stores hold the same documents and chunks and search alike (ids and scores)."""
 
     def listing(lib: Library) -> list[tuple]:
-        return [(d.doc_id, d.path, d.source, d.title, d.lang, d.chars, d.chunks) for d in lib.documents()]
+        return [
+            (d.doc_id, d.path, d.source, d.title, d.lang, d.chars, d.chunks)
+            for d in lib.documents()
+        ]
 
     assert listing(a) == listing(b)
     assert a.langs() == b.langs() and a.generation == b.generation
@@ -110,7 +113,9 @@ def test_incremental_update_prune_and_delete(tmp_path: Path, pg_url: str) -> Non
     assert report.unchanged == 4 and postgres.generation == 1
     # one file changed, one removed (prune): only they are redone
     first, second = sorted(docs.iterdir())[:2]
-    first.write_text(first.read_text(encoding="utf-8") + "\n\nA new closing paragraph about zebras.\n")
+    first.write_text(
+        first.read_text(encoding="utf-8") + "\n\nA new closing paragraph about zebras.\n"
+    )
     second.unlink()
     for lib in (embedded, postgres):
         report = lib.ingest([docs], prune=True)
@@ -218,7 +223,8 @@ def test_a_second_writer_is_refused_while_one_writes(tmp_path: Path, pg_url: str
     _, lib = _pair(tmp_path, pg_url, "locked")
     holder = connect(pg_url)
     try:
-        assert holder.execute("SELECT pg_try_advisory_lock(hashtext('askdocs_locked'))").fetchone()[0]
+        key = "SELECT pg_try_advisory_lock(hashtext('askdocs_locked'))"
+        assert holder.execute(key).fetchone()[0]
         with pytest.raises(LibraryError, match="being written by another") as err:
             lib.ingest([docs])
         assert "wait for that ingest" in err.value.hint
@@ -335,12 +341,15 @@ def test_two_api_servers_share_one_library(tmp_path: Path, pg_url: str) -> None:
     Library.open(config, FakeEmbedder(), create=True).ingest([docs])
     apps = []
     for home in ("h1", "h2"):
-        cfg = AssistantConfig(library=LibraryConfig(
-            name="shared", home=tmp_path / home, model="fake", store=pg_url))
+        cfg = AssistantConfig(
+            library=LibraryConfig(name="shared", home=tmp_path / home, model="fake", store=pg_url)
+        )
         apps.append(TestClient(create_app(Served(cfg, embedder=FakeEmbedder()))))
     one, two = apps
     assert one.get("/health").json()["generation"] == two.get("/health").json()["generation"] == 1
-    r = one.post("/documents", files=[("files", ("kettle.md", "# Kettle\n\nDescale the kettle monthly.\n"))])
+    r = one.post(
+        "/documents", files=[("files", ("kettle.md", "# Kettle\n\nDescale the kettle monthly.\n"))]
+    )
     assert r.status_code == 201, r.text
     assert two.get("/health").json()["generation"] == 2
     hits = two.post("/search", json={"query": "descale kettle"}).json()["hits"]
