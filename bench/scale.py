@@ -170,25 +170,30 @@ def plan_for(n: int):  # noqa: ANN201 - (writer plan, base vectors, rows, tokeni
 def config(scratch: Path, n: int, backend: str):  # noqa: ANN201
     from index.config import LibraryConfig
 
+    # --store URL: the PostgreSQL store (ASKDOCS_STORE for the step processes)
+    store = os.environ.get("ASKDOCS_STORE", "")
     return LibraryConfig(
-        name=f"scale-{n}-{backend}", home=scratch, model="synthetic", vector_backend=backend
+        name=f"scale-{n}-{backend}",
+        home=scratch,
+        model="synthetic",
+        vector_backend=backend,
+        store=store,
     )
 
 
 def build(n: int, scratch: Path, backend: str) -> dict:
-    from index import manifest as layout
     from index.library import Library
-    from index.writer import Writer
 
     cfg = config(scratch, n, backend)
     shutil.rmtree(cfg.path, ignore_errors=True)
     t0 = time.perf_counter()
     plan, base, rows, tok_per_s = plan_for(n)
     prepared = time.perf_counter() - t0
-    lib = Library.open(cfg, SyntheticEmbedder(base, rows), create=True)
+    lib = Library.open(cfg, SyntheticEmbedder(base, rows), create=True, fresh=cfg.postgres)
     t0 = time.perf_counter()
-    with layout.WriteLock(cfg.path, cfg.name):
-        Writer(lib, None)._write(plan)
+    writer = lib._writer(None)  # the store's own writer and lock
+    with writer._locked():
+        writer._write(plan)
     seconds = time.perf_counter() - t0
     stats = lib.stats()
     return {
@@ -251,7 +256,7 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
 
         recall[lang] = measure(index, qv, exact["questions"], dense_ms)
         near[lang] = measure(index, qn, exact["near"])
-        if index.backend == "hnsw":
+        if index.backend == "hnsw" and not lib.config.postgres:
             inner = faiss_inner(index)
             shipped = inner.hnsw.efSearch
             for ef in (64, 128, 256, 512, 1024):
@@ -374,7 +379,10 @@ def main() -> None:
     ap.add_argument("--step", choices=["build", "search"], help=argparse.SUPPRESS)
     ap.add_argument("--dense-only", action="store_true", help="the FAISS index alone")
     ap.add_argument("--lexical-only", action="store_true", help="the English bm25s index alone")
+    ap.add_argument("--store", default=None, help="a postgresql:// URL: the PostgreSQL store")
     args = ap.parse_args()
+    if args.store is not None:
+        os.environ["ASKDOCS_STORE"] = args.store  # for the step processes too
 
     if args.lexical_only:
         watchdog(args.max_rss_gb)

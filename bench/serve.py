@@ -3,6 +3,7 @@ clients while an ingest publishes a new generation.
 
     python bench/serve.py --home /tmp/h-me [--library default] [--clients 8] [--per-client 50]
                           [--workers 1] [--questions ../shared/eval/dev.jsonl ...]
+                          [--store postgresql://... --servers 2]
 
 The library of --home is copied to a scratch home (the model is linked, not copied), so the
 ingest changes nothing of yours. One `askdocs serve` process is started on 127.0.0.1 with a
@@ -15,6 +16,11 @@ slice of the dev questions (cycled) one after another. Runs:
    the real model) adds a document: every answer must come from the old or the new
    generation, each client's generations must never go back, and a request sent after the
    ingest ended must be answered by the new one.
+
+With --store (a PostgreSQL library, already ingested), --servers N `askdocs serve` processes,
+each with its own scratch home as on N machines, share that one library; client i talks to
+server i mod N. The ingest then adds its document to that library, and the bench deletes it
+again at the end.
 
 Prints a Markdown table. Timings depend on the machine: say whether it was shared.
 """
@@ -46,16 +52,18 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else 0.0
 
 
-def scratch_home(home: Path, library: str) -> Path:
+def scratch_home(home: Path, library: str, store: str = "") -> Path:
     out = Path(tempfile.mkdtemp(prefix="askdocs-serve-bench-"))
     (out / "libraries").mkdir()
-    shutil.copytree(home / "libraries" / library, out / "libraries" / library, symlinks=True)
+    if not store:  # a PostgreSQL library is shared, not copied
+        shutil.copytree(home / "libraries" / library, out / "libraries" / library, symlinks=True)
     (out / "models").symlink_to((home / "models").resolve())
     return out
 
 
-def start_server(home: Path, library: str, port: int, workers: int, log: Path):
+def start_server(home: Path, library: str, port: int, workers: int, log: Path, store: str = ""):
     env = dict(os.environ, ASKDOCS_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    env["ASKDOCS_STORE"] = store
     env.pop("ASKDOCS_API_TOKEN", None)
     cmd = [sys.executable, "-m", "ui.cli", "serve", "--library", library, "--port", str(port)]
     out = open(log, "wb")  # noqa: SIM115 - lives as long as the server
@@ -105,9 +113,10 @@ class Run:
                         self.ms.append(ms)
                         self.gens.setdefault(cid, []).append((body["generation"], started))
 
-    def go(self, base: str, path: str, slices: list[list[str]]) -> float:
+    def go(self, base: str | list[str], path: str, slices: list[list[str]]) -> float:
+        bases = [base] if isinstance(base, str) else base
         threads = [
-            threading.Thread(target=self.client, args=(base, path, qs, i))
+            threading.Thread(target=self.client, args=(bases[i % len(bases)], path, qs, i))
             for i, qs in enumerate(slices)
         ]
         t0 = time.perf_counter()
@@ -134,7 +143,11 @@ def main() -> None:
     ap.add_argument("--per-client", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--questions", nargs="+", default=[EVAL / "dev.jsonl", EVAL / "dev2.jsonl"])
+    ap.add_argument("--store", default="", help="a postgresql:// URL: serve that library")
+    ap.add_argument("--servers", type=int, default=1, help="serve processes (with --store)")
     args = ap.parse_args()
+    if args.servers > 1 and not args.store:
+        sys.exit("--servers N needs --store: only a PostgreSQL library is shared")
 
     questions = [
         json.loads(line)["question"]
@@ -142,10 +155,18 @@ def main() -> None:
         for line in Path(path).read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    home = scratch_home(args.home, args.library)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc, started = start_server(home, args.library, port, args.workers, home / "serve.log")
+    home = scratch_home(args.home, args.library, args.store)
+    homes = [home] + [
+        scratch_home(args.home, args.library, args.store) for _ in range(1, args.servers)
+    ]
+    procs, bases, started = [], [], 0.0
+    for h in homes:
+        port = free_port()
+        proc, took = start_server(h, args.library, port, args.workers, h / "serve.log", args.store)
+        procs.append(proc)
+        bases.append(f"http://127.0.0.1:{port}")
+        started = max(started, took)
+    base = bases[0]
     rows = []
     try:
         gen0 = httpx.get(f"{base}/health").json()["generation"]
@@ -162,9 +183,11 @@ def main() -> None:
                 for c in range(args.clients)
             ]
 
+        for b in bases[1:]:  # the other servers warm too
+            Run().go(b, "/ask", [questions[:3]])
         run = Run()
-        seconds = run.go(base, "/ask", slices(0))
-        rows.append(run.row("/ask, concurrent", args.clients, seconds))
+        seconds = run.go(bases, "/ask", slices(0))
+        rows.append(run.row(f"/ask, concurrent, {len(bases)} server(s)", args.clients, seconds))
 
         # the same load while another process ingests one new document with the real model
         docs = home / "new-docs"
@@ -172,6 +195,7 @@ def main() -> None:
         text = (ROOT / "corpus" / "stdlib-notes.en.md").read_text(encoding="utf-8")[:6000]
         (docs / "bench-extra.en.md").write_text("# Bench extra notes\n\n" + text)
         env = dict(os.environ, ASKDOCS_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+        env["ASKDOCS_STORE"] = args.store
         ingest_cmd = [sys.executable, "-m", "ui.cli", "ingest", str(docs)]
         ingest_cmd += ["--library", args.library]
         run = Run()
@@ -190,7 +214,7 @@ def main() -> None:
 
         writer = threading.Thread(target=ingest)
         writer.start()
-        seconds = run.go(base, "/ask", slices(args.per_client * args.clients))
+        seconds = run.go(bases, "/ask", slices(args.per_client * args.clients))
         writer.join()
         rows.append(run.row("/ask, concurrent, ingest running", args.clients, seconds))
         gen1 = httpx.get(f"{base}/health").json()["generation"]
@@ -205,9 +229,14 @@ def main() -> None:
             for g, at in s
             if g == gen0 and "published" in done and at > done["published"]
         )
+        if args.store:  # leave the shared library as it was
+            for d in httpx.get(f"{base}/documents").json()["documents"]:
+                if d["source"].endswith("bench-extra.en.md"):
+                    httpx.delete(f"{base}/documents/{d['doc_id']}", timeout=120)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
 
     print(f"serve ready in {started:.1f} s (model load and warm-up), workers={args.workers}\n")
     print("| run | clients | requests | answers/s | p50 ms | p95 ms | p95/p50 | errors |")
@@ -220,7 +249,8 @@ def main() -> None:
     )
     if run.errors:
         print("errors:", *run.errors[:5], sep="\n  ")
-    shutil.rmtree(home, ignore_errors=True)
+    for h in homes:
+        shutil.rmtree(h, ignore_errors=True)
 
 
 if __name__ == "__main__":

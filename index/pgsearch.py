@@ -25,11 +25,12 @@ class PgDense:
 
     def __init__(self, gen: PgGeneration, lang: str) -> None:
         self.gen, self.lang = gen, lang
+        self.backend = gen.manifest.langs[lang].get("backend", "hnsw")
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         from psycopg import sql
 
-        exact = self.gen.manifest.langs[self.lang].get("backend") == "flat"
+        exact = self.backend == "flat"
         if not exact:
             self.gen.set_ef(k)
         # `+ 0` orders by an expression no index provides: an exact scan. The language is a

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from index.config import LibraryConfig
 from index.manifest import Manifest
 from index.store import _CHUNK_COLS, DocumentInfo
@@ -261,3 +263,12 @@ class PgStore:
 
     def count(self) -> int:
         return self.gen.rows("SELECT count(*) FROM {s}.documents")[0][0]
+
+    def vectors(self, lang: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of one language by chunk id, as `index.store.Store.vectors`."""
+        rows = self.gen.rows(
+            "SELECT chunk_id, embedding FROM {s}.chunks WHERE lang = %s ORDER BY chunk_id", (lang,)
+        )
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.stack([r[1].to_numpy() for r in rows]) if rows else np.zeros((0, dim))
+        return ids, vecs.astype(np.float32)
