@@ -160,6 +160,8 @@ class PgGeneration:
         conn = connect(config.store)
         try:
             conn.execute(f"SET hnsw.ef_search = {EF_SEARCH}")
+            # the snapshot is an open transaction on purpose: a server's timeout must not end it
+            conn.execute("SET idle_in_transaction_session_timeout = 0")
             conn.autocommit = False
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             conn.read_only = True

@@ -77,6 +77,9 @@ class PgWriter(Writer):
     def _locked(self) -> Any:  # noqa: ANN401
         conn = connect(self.url)
         try:
+            # A new model's rebuild drops the schema, which waits for readers' snapshots to
+            # end (they hold the tables); fail with a message rather than wait for ever.
+            conn.execute("SET lock_timeout = '60s'")
             deadline = time.monotonic() + LOCK_WAIT
             key = "SELECT pg_try_advisory_lock(hashtext(%s))"
             while not conn.execute(key, (self.schema,)).fetchone()[0]:
