@@ -219,6 +219,9 @@ class PgGeneration:
         q += " pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname"
         total = self.rows(q + " IN ('documents', 'chunks')", (self.schema,))[0][0]
         vectors = self.rows(q + " LIKE 'chunks_hnsw_%%'", (self.schema,))[0][0]
+        vectors += self.rows("SELECT coalesce(sum(pg_column_size(embedding)), 0) FROM {s}.chunks")[
+            0
+        ][0]
         lexical = self.rows(q + " IN ('postings', 'lang_stats')", (self.schema,))[0][0]
         return {"store": int(total - vectors), "vectors": int(vectors), "lexical": int(lexical)}
 

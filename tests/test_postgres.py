@@ -359,3 +359,33 @@ def test_two_api_servers_share_one_library(tmp_path: Path, pg_url: str) -> None:
     assert two.delete(f"/documents/{doc_id}").status_code == 200
     assert one.get(f"/documents/{doc_id}").status_code == 404
     assert one.get("/health").json()["generation"] == 3
+
+
+def test_hnsw_graphs_where_the_backend_asks_for_them(tmp_path: Path, pg_url: str) -> None:
+    """Small languages are searched exactly, with no graph; `vector_backend="hnsw"` (as a
+    language above FLAT_MAX) builds one per language, which the search then uses."""
+    from dataclasses import replace
+
+    from index.postgres import connect
+
+    docs = _docs(tmp_path / "docs")
+    exact, graph = _pair(tmp_path, pg_url, "graph")
+    graph = Library.open(replace(graph.config, vector_backend="hnsw"), FakeEmbedder(), create=True)
+    for lib in (exact, graph):
+        lib.ingest([docs])
+    assert set(graph.stats().backends.values()) == {"hnsw"}
+    conn = connect(pg_url)
+    try:
+        names = "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND indexname LIKE 'chunks_hnsw%%'"
+        assert {r[0] for r in conn.execute(names, ("askdocs_graph",))} == {
+            "chunks_hnsw_en",
+            "chunks_hnsw_zh",
+        }
+        assert not conn.execute(names, ("askdocs_same",)).fetchall()
+    finally:
+        conn.close()
+    emb = FakeEmbedder()
+    for q in QUERIES:
+        qvec = emb.embed([q], kind="query")[0]
+        got, want = graph.dense(qvec, 5, "en"), exact.dense(qvec, 5, "en")
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
