@@ -166,7 +166,9 @@ class PgWriter(Writer):
         pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
         if not pending:
             return np.zeros((0, 0), dtype=np.float32)
+        self.progress("model", 0, 1)  # as index/writer.py: a first model build is a stage
         embedder = self.lib.ingest_embedder
+        self.progress("model", 1, 1)
         out = []
         for i in range(0, len(pending), EMBED_BATCH):
             batch = pending[i : i + EMBED_BATCH]
@@ -177,6 +179,7 @@ class PgWriter(Writer):
     def _prepare(self, conn: Any, q: Any, fresh: bool) -> Manifest:  # noqa: ANN401
         """The schema (created if missing, emptied for a rebuild) and the manifest to update."""
         from pgvector.psycopg import register_vector
+        from psycopg import sql
 
         embedder = self.lib.ingest_embedder if fresh else None
         old = read_meta(conn, self.schema)
@@ -194,7 +197,7 @@ class PgWriter(Writer):
                     hint="as a superuser, run CREATE EXTENSION vector; in that database",
                 ) from exc
             dim = (embedder or self.lib.ingest_embedder).dim
-            conn.execute(q(SCHEMA, dim=sql_int(dim)))
+            conn.execute(q(SCHEMA, dim=sql.SQL(str(int(dim)))))
             conn.execute(q("INSERT INTO {s}.meta VALUES (true, 0, '{{}}')"))
         else:
             conn.execute(q("SELECT generation FROM {s}.meta FOR UPDATE"))
@@ -291,9 +294,3 @@ class PgWriter(Writer):
             )
         self._postings(conn, q, postings)
         return len(rows)
-
-
-def sql_int(n: int) -> Any:  # noqa: ANN401
-    from psycopg import sql
-
-    return sql.SQL(str(int(n)))
