@@ -231,7 +231,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     from index.library import Library
 
-    stats = Library.open(library_config(args)).stats()
+    config = library_config(args)
+    stats = Library.open(config).stats()
+    pg = config.postgres
     if args.json:
         print(json.dumps(asdict(stats), ensure_ascii=False))
         return 0
@@ -243,7 +245,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ("documents", str(stats.documents)),
         ("chunks", f"{sum(stats.chunks.values())} ({chunks})"),
         ("model", f"{stats.model} (embedder {stats.embedder}, dimension {stats.dim})"),
-        ("indexes", f"FAISS {backends}; BM25 per language"),
+        ("indexes", f"{'pgvector' if pg else 'FAISS'} {backends}; BM25 per language"),
         ("on disk", sizes),
         ("updated", f"{_when(stats.updated_at)} (generation {stats.generation})"),
     ]
