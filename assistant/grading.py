@@ -86,13 +86,20 @@ class AnswerOutcome:
 def _rates(rows: list[AnswerOutcome]) -> dict:
     n = len(rows)
     shown = sum(o.grade.sentences for o in rows)
+    # LLM mode: what the model wrote (its distinct sentences) before the bar chose what to show.
+    made = [o.answer["generated"] for o in rows if o.answer.get("generated")]
+    written = sum(g["sentences"] for g in made)
+    fell = [o for o in rows if o.answer.get("fallback")]
     return {
         "right": sum(o.grade.right for o in rows) / n if n else 0.0,
         "first": sum(o.grade.first for o in rows) / n if n else 0.0,
         "sentences": shown / n if n else 0.0,
         "supported": sum(o.grade.supported for o in rows) / shown if shown else 0.0,
         "declined": sum(not o.answer.get("answered") for o in rows) / n if n else 0.0,
-        "fallback": sum(bool(o.answer.get("fallback")) for o in rows) / n if n else 0.0,
+        "fallback": len(fell) / n if n else 0.0,
+        # fallbacks because the endpoint failed or timed out (the rest: the answer was unsupported)
+        "fallback_error": sum(not o.answer.get("generated") for o in fell) / n if n else 0.0,
+        "model_supported": sum(g["supported"] for g in made) / written if written else None,
         "n": n,
     }
 
@@ -146,6 +153,7 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         "sentences",
         "supported",
         "fallback",
+        "model supported",
         "none declined",
         "p50 ms",
         "p95 ms",
@@ -155,11 +163,17 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         cells = [name] + [f"{r[k]['right']:.2f}" for k in kinds]
         a = r["all"]
         cells += [f"{a['right']:.3f}", f"{a['first']:.3f}", f"{a['sentences']:.2f}"]
-        cells += [f"{a['supported']:.2f}", f"{a['fallback']:.2f}", f"{r['none_declined']:.2f}"]
+        cells += [f"{a['supported']:.2f}", f"{a['fallback']:.2f}"]
+        cells.append("-" if a["model_supported"] is None else f"{a['model_supported']:.2f}")
+        cells.append(f"{r['none_declined']:.2f}")
         cells += [f"{r['latency_ms']['p50']:.0f}", f"{r['latency_ms']['p95']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(
         f"\n{first['all']['n']} answerable, {first['n_none']} `none` questions; right = a citation"
-        " holds a gold quote, first = the first cited sentence does; latency is warm `ask` time."
+        " holds a gold quote, first = the first cited sentence does; supported = share of shown"
+        " sentences that pass the support check; fallback = LLM mode showed the extractive answer"
+        f" ({first['all']['fallback_error']:.2f} of answers because the endpoint failed or timed"
+        " out); model supported = share of the model's own distinct sentences supported and cited;"
+        " latency is warm `ask` time."
     )
     return "\n".join(lines)

@@ -307,7 +307,10 @@ def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
         why = UNSUPPORTED[lang].format(supported=len(good), total=total)
         notice = f"{why}\n{extractive.notice}" if extractive.notice else why
         warnings = (*extractive.warnings, why, *answer.warnings)
-        return replace(extractive, notice=notice, warnings=warnings, fallback=True)
+        return replace(
+            extractive, notice=notice, warnings=warnings, fallback=True,
+            generated=(len(good), total),
+        )  # fmt: skip
     used = {n for s in good for n in s.citations}
     dropped = [f"Not shown: {s.text}" for s in answer.sentences if s not in good]
     return replace(
@@ -315,6 +318,7 @@ def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
         sentences=tuple(good),
         citations=tuple(c for c in answer.citations if c.n in used),
         warnings=(*answer.warnings, *dropped),
+        generated=(len(good), total),
     )
 
 

@@ -159,6 +159,8 @@ class Answer:
     # Reading aid when sentences come from the other language: (term as cited, translation).
     glossary: tuple[tuple[str, str], ...] = field(default=())
     fallback: bool = False  # LLM mode: the model's answer was not shown (failed or unsupported)
+    # LLM mode, once the model answered: (supported and cited, total) of its distinct sentences.
+    generated: tuple[int, int] | None = None
 
     @property
     def paragraphs(self) -> tuple[tuple[Sentence, ...], ...]:
@@ -219,4 +221,9 @@ class Answer:
             "warnings": list(self.warnings),
             "glossary": [{"term": t, "translation": tr} for t, tr in self.glossary],
             "fallback": self.fallback,
+            "generated": (
+                {"supported": self.generated[0], "sentences": self.generated[1]}
+                if self.generated
+                else None
+            ),
         }

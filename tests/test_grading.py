@@ -76,3 +76,24 @@ def test_summary_per_kind_none_declined_and_latency():
     assert s["latency_ms"]["p50"] == pytest.approx(30.0)
     table = format_answers_table({"ranker": s})
     assert "| ranker | 0.50 | 1.00 | 0.667 |" in table
+
+
+def test_llm_figures_split_fallbacks_and_count_the_models_sentences():
+    c1 = cite(1, 0, 26)
+    shown = {**answer(("Aim…", [1]), citations=[c1]), "generated": {"supported": 1, "sentences": 2}}
+    unsupported = {
+        **answer(("Aim…", [1]), citations=[c1]),
+        "fallback": True,
+        "generated": {"supported": 0, "sentences": 3},
+    }
+    timed_out = {**answer(("Aim…", [1]), citations=[c1]), "fallback": True, "generated": None}
+    outs = [
+        AnswerOutcome(q("en-en", "80% coverage", qid=str(i)), a, 1.0)
+        for i, a in enumerate([shown, unsupported, timed_out, timed_out])
+    ]
+    s = summarize_answers(outs)["all"]
+    assert s["fallback"] == 0.75 and s["fallback_error"] == 0.5
+    assert s["model_supported"] == pytest.approx(1 / 5)  # 1 of the 2 + 3 sentences written
+    assert "| 0.75 | 0.20 |" in format_answers_table({"llm": summarize_answers(outs)})
+    # Extractive answers carry no model sentences.
+    assert summarize_answers(outs[2:])["all"]["model_supported"] is None

@@ -127,6 +127,7 @@ def test_repeats_collapse_and_an_unsupported_answer_is_not_shown():
     assert shown.mode == "extractive" and shown.fallback
     assert shown.notice.startswith("The model's answer was not supported by the sources (0 of 2")
     assert shown.sentences == extractive.sentences
+    assert shown.generated == (0, 2) and shown.to_json()["generated"]["sentences"] == 2
 
 
 def test_a_mostly_supported_answer_is_shown_with_every_sentence_cited():
@@ -143,6 +144,7 @@ def test_a_mostly_supported_answer_is_shown_with_every_sentence_cited():
     assert all(s.supported for s in shown.sentences)
     assert any(w.startswith("Not shown: The Eiffel Tower") for w in shown.warnings)
     assert [c.n for c in shown.citations] == [1, 2]
+    assert shown.generated == (2, 3)  # 3 distinct sentences written, 2 supported and cited
 
 
 def test_prompt_numbers_the_sources_in_the_question_language():
