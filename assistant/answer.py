@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.detail import check, passages
 from assistant.glossary import default_glossary
 from assistant.ranker import Ranker, cues, default_ranker, idf_overlap
 from assistant.ranker import score as rank
@@ -300,9 +301,16 @@ def compose_extractive(
     else:
         cands = candidates(top, text_of)
         limit = max_sentences or (LIST_SENTENCES if cues(question).many else MAX_SENTENCES)
-        chosen = choose(cands, rank(ranker, question, query, cands, similarity), limit)
+        probs = rank(ranker, question, query, cands, similarity)
+        chosen = choose(cands, probs, limit)
     if not chosen:
         return refusal(question, query, hits, text_of)
+    near = ""
+    if ranker is not None and ranker.detail is not None:  # a near miss (assistant.detail)?
+        found = check(question, query, chosen, passages(cands), float(probs.max()))
+        if ranker.flags(found.features):
+            # Not declined: a wrongly flagged answer keeps its sentences (issue 14 allows both).
+            near = found.notice(question)
     sentences, citations = [], []
     for n, c in enumerate(chosen, start=1):
         citations.append(Citation.of(n, c.hit, (c.start, c.end, c.raw)))
@@ -310,9 +318,10 @@ def compose_extractive(
     prose = [c for c in chosen if not c.code]
     foreign = sum(c.lang != lang for c in prose)
     notice = NOTICES.get((lang, "all" if foreign == len(prose) else "some"), "") if foreign else ""
+    notice = f"{near}\n{notice}" if near and notice else near or notice
     aid = reading_aid([c.shown for c in prose if c.lang != lang], lang)
     return Answer(question, True, tuple(sentences), tuple(citations), hits, query, notice,
-                  glossary=aid)  # fmt: skip
+                  glossary=aid, near_miss=bool(near))  # fmt: skip
 
 
 def refusal(

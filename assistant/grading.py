@@ -96,6 +96,7 @@ def _rates(rows: list[AnswerOutcome]) -> dict:
         "sentences": shown / n if n else 0.0,
         "supported": sum(o.grade.supported for o in rows) / shown if shown else 0.0,
         "declined": sum(not o.answer.get("answered") for o in rows) / n if n else 0.0,
+        "near_miss": sum(bool(o.answer.get("near_miss")) for o in rows) / n if n else 0.0,
         "fallback": len(fell) / n if n else 0.0,
         # fallbacks because the endpoint failed or timed out (the rest: the answer was unsupported)
         "fallback_error": sum(not o.answer.get("generated") for o in fell) / n if n else 0.0,
@@ -114,9 +115,15 @@ def summarize_answers(outcomes: Sequence[AnswerOutcome]) -> dict:
     out.update({kind: _rates(rows) for kind, rows in by_kind.items() if kind not in out})
     out["all"] = _rates([o for rows in by_kind.values() for o in rows])
     none = [o for o in outcomes if not o.question.answerable]
+    # A near miss (the library names the topic, not the asked detail) may be declined or
+    # answered with what the library says and that it lacks the detail (issue 14): both count.
     out["none_declined"] = (
-        sum(not o.answer.get("answered") for o in none) / len(none) if none else 0.0
+        sum(not o.answer.get("answered") or bool(o.answer.get("near_miss")) for o in none)
+        / len(none)
+        if none
+        else 0.0
     )
+    out["none_refused"] = sum(not o.answer.get("answered") for o in none) / len(none) if none else 0.0
     out["n_none"] = len(none)
     ms = [o.seconds * 1000 for o in outcomes]
     out["latency_ms"] = {
@@ -154,6 +161,8 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         "supported",
         "fallback",
         "model supported",
+        "declined",
+        "near miss",
         "none declined",
         "p50 ms",
         "p95 ms",
@@ -165,7 +174,8 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         cells += [f"{a['right']:.3f}", f"{a['first']:.3f}", f"{a['sentences']:.2f}"]
         cells += [f"{a['supported']:.2f}", f"{a['fallback']:.2f}"]
         cells.append("-" if a["model_supported"] is None else f"{a['model_supported']:.2f}")
-        cells.append(f"{r['none_declined']:.2f}")
+        cells += [f"{a['declined']:.3f}", f"{a['near_miss']:.3f}"]
+        cells.append(f"{r['none_declined']:.2f} ({r['none_refused']:.2f})")
         cells += [f"{r['latency_ms']['p50']:.0f}", f"{r['latency_ms']['p95']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(
@@ -173,7 +183,9 @@ def format_answers_table(reports: dict[str, dict]) -> str:
         " holds a gold quote, first = the first cited sentence does; supported = share of shown"
         " sentences that pass the support check; fallback = LLM mode showed the extractive answer"
         f" ({first['all']['fallback_error']:.2f} of answers because the endpoint failed or timed"
-        " out); model supported = share of the model's own distinct sentences supported and cited;"
+        " out); declined / near miss = answerable questions declined / answered with the notice"
+        " that the library lacks the asked detail; none declined = `none` questions declined or"
+        " answered as a near miss (declined outright in brackets); model supported = share of the model's own distinct sentences supported and cited;"
         " latency is warm `ask` time."
     )
     return "\n".join(lines)

@@ -258,17 +258,33 @@ class Ranker:
     cheap: Model
     full: Model
     embedded: int = EMBEDDED
+    # The near-miss check of the chosen answer (assistant.detail): a logistic regression and the
+    # probability above which the answer is flagged; None: never flagged.
+    detail: Model | None = None
+    flag_above: float = 1.0
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "embedded": self.embedded,
             "cheap": self.cheap.to_json(),
             "full": self.full.to_json(),
         }
+        if self.detail is not None:
+            out["detail"] = {**self.detail.to_json(), "flag_above": round(self.flag_above, 6)}
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> Ranker:
-        return cls(Model.from_json(d["cheap"]), Model.from_json(d["full"]), int(d["embedded"]))
+        detail = Model.from_json(d["detail"]) if "detail" in d else None
+        flag = float(d["detail"]["flag_above"]) if "detail" in d else 1.0
+        cheap, full = Model.from_json(d["cheap"]), Model.from_json(d["full"])
+        return cls(cheap, full, int(d["embedded"]), detail, flag)
+
+    def flags(self, x: np.ndarray) -> bool:
+        """Whether the near-miss features `x` (assistant.detail) flag the answer."""
+        if self.detail is None:
+            return False
+        return float(1 / (1 + np.exp(-self.detail.logits(x)))) >= self.flag_above
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")

@@ -161,6 +161,8 @@ class Answer:
     fallback: bool = False  # LLM mode: the model's answer was not shown (failed or unsupported)
     # LLM mode, once the model answered: (supported and cited, total) of its distinct sentences.
     generated: tuple[int, int] | None = None
+    # The library names the topic but not the asked detail: the notice says so (assistant.detail).
+    near_miss: bool = False
 
     @property
     def paragraphs(self) -> tuple[tuple[Sentence, ...], ...]:
@@ -221,6 +223,7 @@ class Answer:
             "warnings": list(self.warnings),
             "glossary": [{"term": t, "translation": tr} for t, tr in self.glossary],
             "fallback": self.fallback,
+            "near_miss": self.near_miss,
             "generated": (
                 {"supported": self.generated[0], "sentences": self.generated[1]}
                 if self.generated
