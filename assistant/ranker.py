@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.glossary import default_glossary
+from assistant.glossary import extended_glossary
 from assistant.support import weight
 from ingest.text import identifiers, is_code_name, terms, text_lang
 
@@ -148,7 +148,7 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
     ctx_terms = [terms(c.context) if c.context else frozenset() for c in cands]
     found = [o | c for o, c in zip(own_terms, ctx_terms, strict=True)]
     mine = set(terms(query))
-    other = set(terms(default_glossary().expand(query, text_lang(query)))) - mine
+    other = set(terms(extended_glossary().expand(query, text_lang(query)))) - mine
     lexical = idf_overlap(mine, found, own_terms)
     gloss = idf_overlap(other, found, own_terms)
     context = idf_overlap(mine | other, ctx_terms, ctx_terms)
