@@ -313,12 +313,17 @@ def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
         )  # fmt: skip
     used = {n for s in good for n in s.citations}
     dropped = [f"Not shown: {s.text}" for s in answer.sentences if s not in good]
+    # The extractive check's near miss (assistant.detail) holds whoever writes the sentences:
+    # the library lacks the asked detail, so the model's answer keeps that notice (its first line).
+    near = extractive.notice.split("\n", 1)[0] if extractive.near_miss else ""
     return replace(
         answer,
         sentences=tuple(good),
         citations=tuple(c for c in answer.citations if c.n in used),
         warnings=(*answer.warnings, *dropped),
         generated=(len(good), total),
+        notice=near or answer.notice,
+        near_miss=extractive.near_miss,
     )
 
 

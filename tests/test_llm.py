@@ -11,6 +11,7 @@ import re
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,18 @@ def test_a_mostly_supported_answer_is_shown_with_every_sentence_cited():
     assert any(w.startswith("Not shown: The Eiffel Tower") for w in shown.warnings)
     assert [c.n for c in shown.citations] == [1, 2]
     assert shown.generated == (2, 3)  # 3 distinct sentences written, 2 supported and cited
+
+
+def test_a_shown_model_answer_keeps_the_near_miss_notice():
+    output = "PyBool_FromLong(0) would return Py_False [1]. Aim for over 80% coverage [2]."
+    answerer = LLMAnswerer(LLMSettings(base_url=""), FakeEmbedder())
+    checked = answerer.checked(QUESTION, output, HITS, HITS)
+    near = replace(_fallback(), near_miss=True, notice="The library does not give X.\nOther.")
+    shown = held_to_bar(checked, near, "en")
+    assert shown.mode == "llm" and shown.near_miss
+    assert shown.notice == "The library does not give X."
+    plain = held_to_bar(checked, _fallback(), "en")
+    assert plain.mode == "llm" and not plain.near_miss and not plain.notice
 
 
 def test_prompt_numbers_the_sources_in_the_question_language():
