@@ -62,7 +62,8 @@ class Generation:
             return None
         with self._lock:
             if lang not in self._vectors:
-                index = VectorIndex.load(self.dir / vector_file(lang))
+                # mapped: opening costs nothing at any size; pages load as searches touch them
+                index = VectorIndex.load(self.dir / vector_file(lang), mapped=True)
                 expected = self.manifest.langs[lang]["chunks"]
                 if index.ntotal != expected or index.dim != self.manifest.dim:
                     raise LibraryError(

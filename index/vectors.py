@@ -1,8 +1,13 @@
 """FAISS vector index of one chunk language: inner product on L2-normalised vectors.
 
 FAISS ids are chunk ids (IndexIDMap2), so a hit maps straight to the store. Below
-`FLAT_MAX` vectors the index is exact (flat); above it an HNSW graph. faiss is imported only
-inside functions: opening a library to list or skip files must not pay for it.
+`FLAT_MAX` vectors the index is exact (flat); above it 8-bit scalar-quantized codes are
+scanned in full and the best `SQ8_K_FACTOR`·k re-ranked with the stored float vectors
+(IndexRefineFlat over IndexScalarQuantizer). Libraries built when HNSW was the default above
+`FLAT_MAX` still open and search as before; their next change of that language rebuilds it.
+Readers memory-map the file (`mapped`): opening is instant whatever the size, and pages come
+from the page cache as searches touch them. faiss is imported only inside functions: opening a
+library to list or skip files must not pay for it.
 """
 
 from __future__ import annotations
@@ -27,11 +32,17 @@ from ingest.errors import LibraryError
 # recall@10 for queries near the data 0.99 / 0.81 at efSearch 128, 0.99 / 0.90 at 512, for
 # p50 0.5 -> 2.1 ms (100k) and 0.5 -> 1.6 ms (1M), still far below the query embedding; so
 # efSearch 512 (a search-time setting: existing libraries get it when they are opened).
+# `python bench/vector_choice.py --size 1000000` (the same synthetic vectors, 976k English):
+# no graph or IVF setting reached recall@10 0.95 for the question vectors (HNSW M=32 ef 512:
+# 0.56, build 16 min, load 3.6 s; IVF needs most lists probed), while SQ8 codes scanned in
+# full and re-ranked exactly find the true top 10 (see docs/results.md, issue 17), build in
+# seconds and, memory-mapped, open at once. So SQ8 + exact re-rank above FLAT_MAX.
 FLAT_MAX = 50_000
+SQ8_K_FACTOR = 4  # the SQ8 scan keeps 4·k candidates for the exact re-rank
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
-BACKENDS = ("auto", "flat", "hnsw")
+BACKENDS = ("auto", "flat", "sq8", "hnsw")
 
 
 _BUILD_THREADS = 0  # FAISS's own default, remembered at first import
@@ -62,15 +73,17 @@ def choose_backend(n: int, backend: str = "auto") -> str:
         )
     if backend != "auto":
         return backend
-    return "flat" if n <= FLAT_MAX else "hnsw"
+    return "flat" if n <= FLAT_MAX else "sq8"
 
 
 @dataclass
 class VectorIndex:
-    """One FAISS index (IndexIDMap2 over flat or HNSW) and its backend name."""
+    """One FAISS index (IndexIDMap2 over flat, SQ8 + re-rank or HNSW) and its backend name;
+    `mapped`: loaded as read-only views of the file (adding to it is refused)."""
 
     index: Any
     backend: str
+    mapped: bool = False
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, backend: str = "auto") -> VectorIndex:
@@ -79,6 +92,18 @@ class VectorIndex:
         kind = choose_backend(len(ids), backend)
         if kind == "flat":
             inner = faiss.IndexFlatIP(dim)
+        elif kind == "sq8":
+            codes = faiss.IndexScalarQuantizer(
+                dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+            inner = faiss.IndexRefineFlat(codes)  # keeps `codes` alive; re-ranks exactly
+            inner.k_factor = SQ8_K_FACTOR
+            # per-dimension ranges from the data (a rebuild, not growth, follows any change)
+            _threads(_BUILD_THREADS)
+            try:
+                inner.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            finally:
+                _threads(1)
         else:
             inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -100,6 +125,11 @@ class VectorIndex:
         return _faiss().vector_to_array(self.index.id_map).astype(np.int64)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if self.mapped:  # FAISS would abort the process growing a view of a file
+            raise LibraryError(
+                "A memory-mapped vector index cannot grow.",
+                hint="load it with VectorIndex.load(path) (not mapped) to add to it",
+            )
         if len(ids):
             vecs = np.ascontiguousarray(vectors, dtype=np.float32)
             _threads(_BUILD_THREADS)
@@ -138,10 +168,13 @@ class VectorIndex:
         fsync(path)
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
+    def load(cls, path: Path, mapped: bool = False) -> VectorIndex:
+        """`mapped`: memory-map the vectors, codes and graph (IO_FLAG_MMAP_IFC) instead of
+        reading them: instant at any size, read-only; the file must not change meanwhile
+        (published generations never do; a swept file stays readable while mapped)."""
         faiss = _faiss()
         try:
-            index = faiss.read_index(str(path))
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
         except RuntimeError as exc:
             raise LibraryError(
                 f"The vector index {path} is corrupt ({str(exc).splitlines()[0]}).",
@@ -150,5 +183,8 @@ class VectorIndex:
         inner = faiss.downcast_index(index.index)
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = HNSW_EF_SEARCH
-            return cls(index, "hnsw")
-        return cls(index, "flat")
+            return cls(index, "hnsw", mapped)
+        if isinstance(inner, faiss.IndexRefine):
+            inner.k_factor = SQ8_K_FACTOR
+            return cls(index, "sq8", mapped)
+        return cls(index, "flat", mapped)

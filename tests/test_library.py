@@ -501,6 +501,29 @@ def test_hnsw_grows_on_additions_and_is_rebuilt_on_removals(tmp_path: Path, monk
     assert lib.lexical("generators", 3) == []
 
 
+def test_a_library_of_the_old_hnsw_default_opens_and_a_change_rebuilds_it_as_sq8(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Libraries built when HNSW was the default above FLAT_MAX open and search unchanged
+    (no rebuild on open); the next change of a language rebuilds that one as SQ8 + re-rank."""
+    import index.vectors as vectors
+
+    docs = _write(tmp_path / "docs", DOCS)
+    Library.open(_config(tmp_path, vector_backend="hnsw"), FakeEmbedder(), create=True).ingest(
+        [docs]
+    )
+    monkeypatch.setattr(vectors, "FLAT_MAX", 1)  # every language is "large" now
+    lib = Library.open(_config(tmp_path), FakeEmbedder())
+    assert lib.stats().backends == {"en": "hnsw", "zh": "hnsw"}
+    assert "lseek" in _top_text(lib, lib.dense(_q("os.lseek(fd, pos, how) moves the file"), 1))
+    (docs / "more.md").write_text("# More\n\nGenerators yield values lazily.\n", encoding="utf-8")
+    lib.ingest([docs])
+    assert lib.stats().backends == {"en": "sq8", "zh": "hnsw"}  # zh untouched: linked as is
+    assert "Generators" in _top_text(lib, lib.dense(_q("Generators yield values lazily"), 1))
+    en = {c.chunk_id for c in _all_chunks(lib) if c.lang == "en"}
+    assert {i for i, _ in lib.dense(_q("x"), 1000, lang="en")} == en
+
+
 def test_passage_text_prefixes_the_heading_path_once() -> None:
     c = Chunk(1, "d", "s", 0, 4, "body", "Guide > Setup", "en", "h")
     assert passage_text(c, "Guide") == "Guide > Setup\nbody"

@@ -1,4 +1,5 @@
-"""FAISS vector index: exactness of flat, recall of HNSW, persistence, removal, damage."""
+"""FAISS vector index: exactness of flat and SQ8 + re-rank, recall of HNSW, persistence,
+memory-mapped loading, damage."""
 
 from __future__ import annotations
 
@@ -63,23 +64,60 @@ def test_hnsw_recall_at_10_at_least_095() -> None:
 def test_auto_backend_switches_at_threshold() -> None:
     assert choose_backend(10, "auto") == "flat"
     assert choose_backend(FLAT_MAX, "auto") == "flat"
-    assert choose_backend(FLAT_MAX + 1, "auto") == "hnsw"
+    assert choose_backend(FLAT_MAX + 1, "auto") == "sq8"
     assert choose_backend(10, "hnsw") == "hnsw"
+    assert choose_backend(10, "sq8") == "sq8"
     with pytest.raises(LibraryError):
         choose_backend(10, "annoy")
 
 
-@pytest.mark.parametrize("backend", ["flat", "hnsw"])
-def test_save_load_round_trip(tmp_path: Path, data, backend: str) -> None:
+def test_sq8_with_re_rank_finds_the_exact_top_10_with_exact_scores(monkeypatch) -> None:
+    """Above FLAT_MAX (made small here) "auto" scans 8-bit codes and re-ranks the best
+    SQ8_K_FACTOR·k with the float vectors: the top 10 of numpy's exact search, exact scores."""
+    import index.vectors as vectors
+
+    monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
+    vecs = _clustered(6000, 64, seed=4)
+    ids = np.arange(7 * 10**11, 7 * 10**11 + len(vecs), dtype=np.int64)
+    queries = np.concatenate([_clustered(60, 64, seed=5), _unit(vecs[:60] + 0.05)])
+    index = VectorIndex.build(ids, vecs, "auto")
+    assert index.backend == "sq8"
+    got = index.search(queries, 10)
+    want = _brute(vecs, ids, queries, 10)
+    hits = sum(len({i for i, _ in g} & {i for i, _ in w}) for g, w in zip(got, want, strict=True))
+    assert hits / (10 * len(queries)) >= 0.99
+    exact = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+    for q, row in zip(queries, got, strict=True):
+        scores = [s for _, s in row]
+        assert scores == sorted(scores, reverse=True)
+        np.testing.assert_allclose(scores, vecs[[exact[i] for i, _ in row]] @ q, atol=1e-5)
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+@pytest.mark.parametrize("backend", ["flat", "sq8", "hnsw"])
+def test_save_load_round_trip(tmp_path: Path, data, backend: str, mapped: bool) -> None:
     ids, vecs, queries = data
     index = VectorIndex.build(ids, vecs, backend)
     index.save(tmp_path / "v.faiss")
-    loaded = VectorIndex.load(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", mapped=mapped)
     assert (loaded.backend, loaded.ntotal, loaded.dim) == (backend, len(ids), vecs.shape[1])
     assert loaded.search(queries, 10) == index.search(queries, 10)
+    assert np.array_equal(loaded.ids(), ids)
+    assert np.array_equal(loaded.vectors([int(ids[3])]), vecs[[3]])
 
 
-@pytest.mark.parametrize("backend", ["flat", "hnsw"])
+def test_a_mapped_index_refuses_to_grow_and_an_unmapped_one_grows(tmp_path: Path, data) -> None:
+    ids, vecs, queries = data
+    VectorIndex.build(ids[:500], vecs[:500], "sq8").save(tmp_path / "v.faiss")
+    mapped = VectorIndex.load(tmp_path / "v.faiss", mapped=True)
+    with pytest.raises(LibraryError, match="memory-mapped"):  # FAISS itself would abort
+        mapped.add(ids[500:], vecs[500:])
+    grown = VectorIndex.load(tmp_path / "v.faiss")
+    grown.add(ids[500:], vecs[500:])
+    assert grown.ntotal == len(ids) and mapped.ntotal == 500
+
+
+@pytest.mark.parametrize("backend", ["flat", "sq8", "hnsw"])
 def test_stored_vectors_come_back_by_id(data, backend: str) -> None:
     ids, vecs, _ = data
     index = VectorIndex.build(ids, vecs, backend)
