@@ -31,6 +31,7 @@ from scale import SyntheticEmbedder, _questions, peak_gb, plan_for, rss_gb, watc
 NPROBES = (8, 16, 32, 64, 128)
 EFS = (128, 256, 512)
 KF = (2, 4, 8)
+PQ_KF = (32, 128, 512)
 
 
 def prepare(n: int, out: Path, queries: int) -> None:
@@ -67,6 +68,11 @@ def make(spec: str, dim: int):  # noqa: ANN201 - an untrained faiss index
         index = faiss.IndexScalarQuantizer(dim, bits, ip)
         if spec.endswith("refine"):
             index = faiss.IndexRefineFlat(index)  # the wrapper keeps the SQ index alive
+        return index
+    if spec.startswith("pq"):  # pq<M>: 4-bit PQ codes in SIMD blocks (fast scan) + re-rank
+        index = faiss.IndexRefineFlat(
+            faiss.IndexPQFastScan(dim, int(spec[2:].split("-")[0]), 4, ip)
+        )
         return index
     if spec.startswith("ivf"):
         nlist, _, kind = spec[3:].partition("-")
@@ -122,7 +128,8 @@ def search(spec: str, data: Path, mmap: bool) -> dict:
     first_ms = (time.perf_counter() - t0) * 1000
     out: dict = {"load_s": load_s, "first_ms": first_ms, "load_rss_gb": rss_gb() - before}
     inner = faiss.downcast_index(index.index)
-    knobs = {"ivf": ("nprobe", NPROBES), "hnsw": ("efSearch", EFS), "sq8-r": ("k_factor", KF)}
+    knobs = {"ivf": ("nprobe", NPROBES), "hnsw": ("efSearch", EFS), "sq8-r": ("k_factor", KF),
+             "pq": ("k_factor", PQ_KF)}  # fmt: skip
     knob, values = next((v for k, v in knobs.items() if spec.startswith(k)), ("", (0,)))
     if mmap:  # the same searches, so one setting (the middle one) is enough to compare
         values = values[len(values) // 2 :][:1]

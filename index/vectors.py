@@ -1,18 +1,20 @@
 """FAISS vector index of one chunk language: inner product on L2-normalised vectors.
 
-FAISS ids are chunk ids (IndexIDMap2), so a hit maps straight to the store. Below
-`FLAT_MAX` vectors the index is exact (flat); above it 8-bit scalar-quantized codes are
-scanned in full and the best `SQ8_K_FACTOR`·k re-ranked with the stored float vectors
-(IndexRefineFlat over IndexScalarQuantizer). Libraries built when HNSW was the default above
-`FLAT_MAX` still open and search as before; their next change of that language rebuilds it.
-Readers memory-map the file (`mapped`): opening is instant whatever the size, and pages come
-from the page cache as searches touch them. faiss is imported only inside functions: opening a
-library to list or skip files must not pay for it.
+FAISS ids are chunk ids (IndexIDMap2), so a hit maps straight to the store. Up to
+`FLAT_MAX` vectors the index is exact (flat). Above it ("pq"), 4-bit product-quantization
+codes of `PQ_DIMS` dimensions each are scanned in full with FAISS's SIMD fast scan, and the
+best `RERANK` are re-ranked with the stored float vectors (IndexRefineFlat over
+IndexPQFastScan): no graph to build, no clusters to miss. "sq8" (8-bit scalar codes, the same
+re-rank) and "hnsw" remain on request; libraries built when HNSW was the default above
+`FLAT_MAX` open and search as before, and the next change of such a language rebuilds it.
+Readers memory-map the file (`mapped`): opening costs no read of the vectors at any size, and
+pages come from the page cache as searches touch them. faiss is imported only inside
+functions: opening a library to list or skip files must not pay for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +34,23 @@ from ingest.errors import LibraryError
 # recall@10 for queries near the data 0.99 / 0.81 at efSearch 128, 0.99 / 0.90 at 512, for
 # p50 0.5 -> 2.1 ms (100k) and 0.5 -> 1.6 ms (1M), still far below the query embedding; so
 # efSearch 512 (a search-time setting: existing libraries get it when they are opened).
-# `python bench/vector_choice.py --size 1000000` (the same synthetic vectors, 976k English):
-# no graph or IVF setting reached recall@10 0.95 for the question vectors (HNSW M=32 ef 512:
-# 0.56, build 16 min, load 3.6 s; IVF needs most lists probed), while SQ8 codes scanned in
-# full and re-ranked exactly find the true top 10 (see docs/results.md, issue 17), build in
-# seconds and, memory-mapped, open at once. So SQ8 + exact re-rank above FLAT_MAX.
+# `python bench/vector_choice.py --size 1000000` (the same synthetic vectors, 976,596 English;
+# table in docs/results.md, issue 17): for the question vectors, whose true top 10 are
+# near-ties, HNSW (M=32, efConstruction 80) reaches recall@10 0.56 at efSearch 512 (build 16
+# min, load 3.6 s) and IVF must probe most of its lists; full scans find them. SQ8 codes with
+# a re-rank: recall 0.998, but a scan of 375 MB a query (tens of ms). 4-bit PQ fast scan,
+# 4 dimensions a code, re-ranking the best 5,120: recall 0.96 / 1.00 (questions / near the
+# data) for a few ms, built in a minute; memory-mapped, it opens at once.
 FLAT_MAX = 50_000
-SQ8_K_FACTOR = 4  # the SQ8 scan keeps 4·k candidates for the exact re-rank
+PQ_DIMS = 2  # dimensions per 4-bit sub-code: 192 codes for a 384-dimensional model
+RERANK = 5120  # candidates of the code scan re-ranked exactly, whatever k
+SQ8_K_FACTOR = 4  # "sq8": its scan keeps 4·k candidates for the re-rank
+CODES_MIN = 1_000  # "pq" / "sq8" asked for fewer vectors than this: flat
+TRAIN_MAX = 200_000  # vectors the PQ codebooks / SQ8 ranges are trained on
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
-BACKENDS = ("auto", "flat", "sq8", "hnsw")
+BACKENDS = ("auto", "flat", "pq", "sq8", "hnsw")
 
 
 _BUILD_THREADS = 0  # FAISS's own default, remembered at first import
@@ -71,19 +79,21 @@ def choose_backend(n: int, backend: str = "auto") -> str:
         raise LibraryError(
             f"Unknown vector backend {backend!r}.", hint=f"use one of {', '.join(BACKENDS)}"
         )
-    if backend != "auto":
-        return backend
-    return "flat" if n <= FLAT_MAX else "sq8"
+    kind = backend if backend != "auto" else "flat" if n <= FLAT_MAX else "pq"
+    if kind in ("pq", "sq8") and n < CODES_MIN:
+        return "flat"  # too few vectors to train codes on; flat is exact and instant here
+    return kind
 
 
 @dataclass
 class VectorIndex:
-    """One FAISS index (IndexIDMap2 over flat, SQ8 + re-rank or HNSW) and its backend name;
-    `mapped`: loaded as read-only views of the file (adding to it is refused)."""
+    """One FAISS index (an id map over flat, PQ or SQ8 codes + re-rank, or HNSW) and its
+    backend name; `mapped`: loaded as read-only views of the file (adding to it is refused)."""
 
     index: Any
     backend: str
     mapped: bool = False
+    _rows: Any = field(default=None, repr=False, compare=False)  # (sorted ids, their rows)
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, backend: str = "auto") -> VectorIndex:
@@ -92,24 +102,36 @@ class VectorIndex:
         kind = choose_backend(len(ids), backend)
         if kind == "flat":
             inner = faiss.IndexFlatIP(dim)
-        elif kind == "sq8":
-            codes = faiss.IndexScalarQuantizer(
-                dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-            )
+        elif kind in ("pq", "sq8"):
+            if kind == "pq":  # the number of sub-codes must divide the dimension
+                m = next(m for m in range(max(1, dim // PQ_DIMS), 0, -1) if dim % m == 0)
+                codes = faiss.IndexPQFastScan(dim, m, 4, faiss.METRIC_INNER_PRODUCT)
+            else:
+                codes = faiss.IndexScalarQuantizer(
+                    dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+                )
             inner = faiss.IndexRefineFlat(codes)  # keeps `codes` alive; re-ranks exactly
             inner.k_factor = SQ8_K_FACTOR
-            # per-dimension ranges from the data (a rebuild, not growth, follows any change)
+            # codebooks / ranges from a fixed sample (a rebuild, not growth, follows a change)
+            pick = np.random.default_rng(0).permutation(len(vectors))[:TRAIN_MAX]
             _threads(_BUILD_THREADS)
             try:
-                inner.train(np.ascontiguousarray(vectors, dtype=np.float32))
+                inner.train(np.ascontiguousarray(vectors[np.sort(pick)], dtype=np.float32))
             finally:
                 _threads(1)
         else:
             inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             inner.hnsw.efSearch = HNSW_EF_SEARCH
-        out = cls(faiss.IndexIDMap2(inner), kind)
-        out.add(ids, vectors)
+        if kind == "hnsw":  # a graph may grow later: IndexIDMap2 finds ids in any order
+            out = cls(faiss.IndexIDMap2(inner), kind)
+            out.add(ids, vectors)
+            return out
+        # The others never grow: added in id order, an id's row is a binary search away, and
+        # loading skips IndexIDMap2's id -> row hash (1.0-1.3 s at a million).
+        order = np.argsort(ids, kind="stable")
+        out = cls(faiss.IndexIDMap(inner), kind)
+        out.add(np.asarray(ids)[order], np.asarray(vectors)[order])
         return out
 
     @property
@@ -150,7 +172,14 @@ class VectorIndex:
         if k <= 0:
             return [[] for _ in range(len(q))]
         _threads(1)
-        scores, ids = self.index.search(q, k)
+        params = None
+        if self.backend == "pq":  # the same re-rank depth for k=10 as for the retriever's 50
+            # never past ntotal: FAISS pads the candidates with id -1, which can tie (IP 0).
+            # (The code scan may also drop the least similar vectors when k nears ntotal: its
+            # 16-bit distances tie; the retriever asks for 50 of more than FLAT_MAX.)
+            depth = min(RERANK, self.ntotal)
+            params = _faiss().IndexRefineSearchParameters(k_factor=max(1.0, depth / k))
+        scores, ids = self.index.search(q, k, params=params)
         return [
             [(int(i), float(s)) for i, s in zip(row_i, row_s, strict=True) if i != -1]
             for row_i, row_s in zip(ids, scores, strict=True)
@@ -159,8 +188,27 @@ class VectorIndex:
     def vectors(self, ids: list[int]) -> np.ndarray:
         """The stored vectors of `ids` (each must be in the index), one row each."""
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for row, i in enumerate(ids):
-            out[row] = self.index.reconstruct(int(i))
+        faiss = _faiss()
+        if isinstance(self.index, faiss.IndexIDMap2):  # its own id -> row hash
+            for row, i in enumerate(ids):
+                out[row] = self.index.reconstruct(int(i))
+            return out
+        if self._rows is None:  # once: ids are in order unless grown (then sorted here)
+            held = self.ids()
+            order = None if np.all(held[1:] >= held[:-1]) else np.argsort(held, kind="stable")
+            self._rows = (held if order is None else held[order], order)
+        held, order = self._rows
+        want = np.asarray(ids, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(held, want), len(held) - 1)
+        if len(want) and not np.array_equal(held[pos], want):
+            missing = int(want[held[pos] != want][0])
+            raise LibraryError(
+                f"Chunk {missing} has no vector in the index.",
+                hint="rebuild the library: askdocs ingest --rebuild PATH...",
+            )
+        inner = faiss.downcast_index(self.index.index)
+        for row, p in enumerate(pos if order is None else order[pos]):
+            out[row] = inner.reconstruct(int(p))
         return out
 
     def save(self, path: Path) -> None:
@@ -186,5 +234,6 @@ class VectorIndex:
             return cls(index, "hnsw", mapped)
         if isinstance(inner, faiss.IndexRefine):
             inner.k_factor = SQ8_K_FACTOR
-            return cls(index, "sq8", mapped)
+            base = faiss.downcast_index(inner.base_index)
+            return cls(index, "pq" if isinstance(base, faiss.IndexPQFastScan) else "sq8", mapped)
         return cls(index, "flat", mapped)

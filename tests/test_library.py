@@ -501,27 +501,36 @@ def test_hnsw_grows_on_additions_and_is_rebuilt_on_removals(tmp_path: Path, monk
     assert lib.lexical("generators", 3) == []
 
 
-def test_a_library_of_the_old_hnsw_default_opens_and_a_change_rebuilds_it_as_sq8(
+def test_a_library_of_the_old_hnsw_default_opens_and_a_change_rebuilds_it_as_pq(
     tmp_path: Path, monkeypatch
 ) -> None:
     """Libraries built when HNSW was the default above FLAT_MAX open and search unchanged
-    (no rebuild on open); the next change of a language rebuilds that one as SQ8 + re-rank."""
+    (no rebuild on open); the next change of a language rebuilds that one as PQ + re-rank."""
     import index.vectors as vectors
 
-    docs = _write(tmp_path / "docs", DOCS)
+    many = {
+        f"topic{i}.md": f"# Topic {i}\n\nParagraph {i} about item{i} and thing{i}.\n"
+        for i in range(40)
+    }
+    docs = _write(tmp_path / "docs", {**DOCS, **many})
     Library.open(_config(tmp_path, vector_backend="hnsw"), FakeEmbedder(), create=True).ingest(
         [docs]
     )
     monkeypatch.setattr(vectors, "FLAT_MAX", 1)  # every language is "large" now
+    monkeypatch.setattr(vectors, "CODES_MIN", 16)  # as few as PQ's 16 centroids can train on
     lib = Library.open(_config(tmp_path), FakeEmbedder())
     assert lib.stats().backends == {"en": "hnsw", "zh": "hnsw"}
     assert "lseek" in _top_text(lib, lib.dense(_q("os.lseek(fd, pos, how) moves the file"), 1))
     (docs / "more.md").write_text("# More\n\nGenerators yield values lazily.\n", encoding="utf-8")
     lib.ingest([docs])
-    assert lib.stats().backends == {"en": "sq8", "zh": "hnsw"}  # zh untouched: linked as is
+    assert lib.stats().backends == {"en": "pq", "zh": "hnsw"}  # zh untouched: linked as is
     assert "Generators" in _top_text(lib, lib.dense(_q("Generators yield values lazily"), 1))
-    en = {c.chunk_id for c in _all_chunks(lib) if c.lang == "en"}
-    assert {i for i, _ in lib.dense(_q("x"), 1000, lang="en")} == en
+    ids, vecs = lib.published().store.vectors("en", lib.manifest.dim)
+    assert len(ids) == lib.langs()["en"] > 16
+    for text in ("Paragraph 7 about item7", "os.lseek moves the file offset", "thing12 thing30"):
+        q = _q(text)
+        exact = np.sort(vecs @ q)[::-1][:5]  # scores, not ids: hash vectors tie often
+        np.testing.assert_allclose([s for _, s in lib.dense(q, 5, lang="en")], exact, atol=1e-5)
 
 
 def test_passage_text_prefixes_the_heading_path_once() -> None:
