@@ -103,7 +103,12 @@ class SavedBM25:
     def load(cls, directory: Path) -> SavedBM25:
         params = json.loads((directory / "params.index.json").read_text())
         vocab = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
-        arrays = [np.load(directory / f"{n}.csc.index.npy") for n in ("data", "indices", "indptr")]
+        # memory-mapped: a query reads only its tokens' columns, so opening a library of a
+        # million chunks does not read the whole matrix (published files never change)
+        arrays = [
+            np.load(directory / f"{n}.csc.index.npy", mmap_mode="r")
+            for n in ("data", "indices", "indptr")
+        ]
         return cls(vocab, *arrays, {"num_docs": int(params["num_docs"])})
 
     def get_scores(self, tokens: list[str]) -> np.ndarray:
