@@ -21,6 +21,8 @@ from ingest.errors import LibraryError
 # whose lexical index no longer matches the queries' tokens.
 # 3: one stop-word list for BM25 and answer terms.
 TOKENIZER_VERSION = 3
+# A query whose tokens' postings hold under 1/8 of the documents is scored on those only.
+SPARSE_SHARE = 8
 
 
 @dataclass
@@ -49,13 +51,20 @@ class LexicalIndex:
         known = [t for t in query_tokens if t in self.bm25.vocab_dict]
         if not known or k <= 0 or not len(self.ids):
             return []
-        scores = np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        if isinstance(self.bm25, SavedBM25):
+            rows, scores = self.bm25.candidate_scores(known)
+        else:  # just built: bm25s's own scores over every document
+            rows, scores = None, np.asarray(self.bm25.get_scores(known), dtype=np.float32)
         k = min(k, int(np.count_nonzero(scores > 0)))
         if k == 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.lexsort((self.ids[top], -scores[top]))]  # score desc, then id: stable
-        return [(int(self.ids[i]), float(scores[i])) for i in top]
+        # everything scoring at least the k-th score, then score desc, id asc: ties at the
+        # cut are decided by id, whichever way the scores were computed
+        kth = -np.partition(-scores, k - 1)[k - 1]
+        top = np.flatnonzero(scores >= kth)
+        docs = top if rows is None else rows[top]
+        order = np.lexsort((self.ids[docs], -scores[top]))[:k]
+        return [(int(self.ids[docs[i]]), float(scores[top[i]])) for i in order]
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -110,6 +119,23 @@ class SavedBM25:
             for n in ("data", "indices", "indptr")
         ]
         return cls(vocab, *arrays, {"num_docs": int(params["num_docs"])})
+
+    def candidate_scores(self, tokens: list[str]) -> tuple[np.ndarray | None, np.ndarray]:
+        """(rows, scores) of the documents holding a token, or (None, every document's
+        scores) when they are many. A rare name in a million chunks then costs its postings,
+        not a million-long array to fill and partition (the retriever asks often); the sums
+        are the same float32 additions in the same order, so the scores are identical."""
+        ids = [self.vocab_dict[t] for t in tokens if t in self.vocab_dict]
+        spans = [(int(self.indptr[i]), int(self.indptr[i + 1])) for i in ids]
+        if sum(e - s for s, e in spans) * SPARSE_SHARE >= self.scores["num_docs"]:
+            return None, self.get_scores(tokens)
+        if not spans:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=self.data.dtype)
+        rows = np.concatenate([self.indices[s:e] for s, e in spans])
+        docs, where = np.unique(rows, return_inverse=True)
+        scores = np.zeros(len(docs), dtype=self.data.dtype)
+        np.add.at(scores, where, np.concatenate([self.data[s:e] for s, e in spans]))
+        return docs, scores
 
     def get_scores(self, tokens: list[str]) -> np.ndarray:
         ids = np.asarray([self.vocab_dict[t] for t in tokens if t in self.vocab_dict], np.int64)

@@ -106,3 +106,27 @@ def test_missing_lexical_files_are_a_library_error(tmp_path: Path, corpus) -> No
     (tmp_path / "lex" / "ids.npy").unlink()
     with pytest.raises(LibraryError):
         LexicalIndex.load(tmp_path / "lex")
+
+
+def test_rare_tokens_are_scored_on_their_postings_with_the_same_results(tmp_path: Path) -> None:
+    """A saved index scores a query whose postings are few on those documents only: the same
+    hits and scores, in the same order, as bm25s's scores over every document."""
+    import index.lexical as lexical
+
+    rng = np.random.default_rng(3)
+    common = [f"w{i}" for i in range(30)]
+    tokens = [
+        [str(w) for w in rng.choice(common, 6)] + [f"rare{i % 97}", f"name{i % 13}"]
+        for i in range(3000)
+    ]
+    ids = rng.choice(2**40, size=len(tokens), replace=False).tolist()
+    built = LexicalIndex.build(ids, tokens)
+    built.save(tmp_path / "lex")
+    loaded = LexicalIndex.load(tmp_path / "lex")
+    queries = [["rare5"], ["rare5", "rare60"], ["name3", "rare7"], ["w1"], ["w1", "rare9"], ["zz"]]
+    sparse = {tuple(q): loaded.bm25.candidate_scores(q)[0] is not None for q in queries}
+    assert sparse[("rare5",)] and sparse[("name3", "rare7")] and not sparse[("w1",)]
+    for q in queries:
+        for k in (1, 10, 50):
+            assert loaded.search(q, k) == built.search(q, k), (q, k)
+    assert lexical.SPARSE_SHARE == 8
