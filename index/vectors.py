@@ -1,6 +1,6 @@
 """FAISS vector index of one chunk language: inner product on L2-normalised vectors.
 
-FAISS ids are chunk ids (IndexIDMap2), so a hit maps straight to the store. Up to
+FAISS ids are chunk ids (an id map), so a hit maps straight to the store. Up to
 `FLAT_MAX` vectors the index is exact (flat). Above it ("pq"), 4-bit product-quantization
 codes of `PQ_DIMS` dimensions each are scanned in full with FAISS's SIMD fast scan, and the
 best `RERANK` are re-ranked with the stored float vectors (IndexRefineFlat over
@@ -38,9 +38,10 @@ from ingest.errors import LibraryError
 # table in docs/results.md, issue 17): for the question vectors, whose true top 10 are
 # near-ties, HNSW (M=32, efConstruction 80) reaches recall@10 0.56 at efSearch 512 (build 16
 # min, load 3.6 s) and IVF must probe most of its lists; full scans find them. SQ8 codes with
-# a re-rank: recall 0.998, but a scan of 375 MB a query (tens of ms). 4-bit PQ fast scan,
-# 4 dimensions a code, re-ranking the best 5,120: recall 0.96 / 1.00 (questions / near the
-# data) for a few ms, built in a minute; memory-mapped, it opens at once.
+# a re-rank: recall 0.998, but a scan of 375 MB a query (tens of ms). 4-bit PQ fast scan
+# re-ranking the best 5,120: recall 0.962 with 4 dimensions a code, 0.994 with 2 (near the
+# data 1.000 both) for a few ms more; built in about a minute; memory-mapped, it opens at
+# once. So 2 dimensions a code and 5,120 re-ranked (bench/scale.py at 1M: recall 0.988).
 FLAT_MAX = 50_000
 PQ_DIMS = 2  # dimensions per 4-bit sub-code: 192 codes for a 384-dimensional model
 RERANK = 5120  # candidates of the code scan re-ranked exactly, whatever k
