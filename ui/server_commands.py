@@ -86,5 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level="warning",
+        # With --workers, uvicorn kills a worker whose health ping goes unanswered for 5 s
+        # (its default), and with it the requests it was answering: on a saturated machine
+        # a busy worker is late, not hung (bench/serve.py saw one such disconnect).
+        timeout_worker_healthcheck=60,
     )
     return 0
