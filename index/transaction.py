@@ -158,8 +158,10 @@ class PgWriter(Writer):
         return retokenized
 
     def _backend(self, n: int) -> str:
-        """Flat (searched exactly) or HNSW, chosen as the embedded store chooses."""
-        return choose_backend(n, self.lib.config.vector_backend)
+        """Flat (searched exactly) where the embedded store is flat, else HNSW: pgvector's
+        index (the embedded store's PQ / SQ8 codes have no pgvector counterpart)."""
+        kind = choose_backend(n, self.lib.config.vector_backend)
+        return "flat" if kind == "flat" else "hnsw"
 
     def _embed(self, plan: _Plan) -> np.ndarray:
         """Every added chunk's vector, before the transaction opens (minutes on a big batch)."""

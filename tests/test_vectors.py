@@ -171,3 +171,15 @@ def test_corrupt_file_is_a_library_error_with_a_fix(tmp_path: Path, data) -> Non
     with pytest.raises(LibraryError) as err:
         VectorIndex.load(path)
     assert "--rebuild" in err.value.hint
+
+
+def test_the_postgresql_store_builds_hnsw_where_the_embedded_store_scans_codes() -> None:
+    """pgvector has no PQ / SQ8: a PostgreSQL language above FLAT_MAX gets its HNSW graph."""
+    from types import SimpleNamespace
+
+    from index.transaction import PgWriter
+
+    writer = SimpleNamespace(lib=SimpleNamespace(config=SimpleNamespace(vector_backend="auto")))
+    assert choose_backend(FLAT_MAX + 1) == "pq"
+    assert PgWriter._backend(writer, FLAT_MAX + 1) == "hnsw"
+    assert PgWriter._backend(writer, FLAT_MAX) == "flat"
