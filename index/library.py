@@ -45,7 +45,7 @@ class LibraryStats:
     model: str
     embedder: str
     dim: int
-    backends: dict[str, str]  # per language: "flat" | "hnsw"
+    backends: dict[str, str]  # per language: "flat" | "pq" | "sq8" | "hnsw"
     bytes: dict[str, int]  # "store", "vectors", "lexical", "total"
     updated_at: float
     askdocs_version: str
