@@ -23,7 +23,7 @@ from index.lexical import TOKENIZER_VERSION
 from index.manifest import Manifest, askdocs_version
 from index.postgres import connect, failure, read_meta, schema_of
 from index.vectors import choose_backend
-from index.writer import EMBED_BATCH, PASSAGE_VERSION, Writer, _Plan, lexical_text, passage_text
+from index.writer import EMBED_BATCH, Writer, _Plan, lexical_text, passage_text
 from ingest.errors import AskdocsError, LibraryError
 from ingest.text import LANGS, tokenize
 
@@ -208,18 +208,7 @@ class PgWriter(Writer):
             return old
         if old is not None:  # a rebuild with the same model: empty, keep the numbering
             conn.execute(q("DELETE FROM {s}.documents"))
-        embedder = self.lib.ingest_embedder
-        chunk = self.lib.config.chunk
-        return Manifest(
-            model=self.lib.config.model,
-            embedder=embedder.name,
-            dim=embedder.dim,
-            chunk_size=chunk.size,
-            chunk_overlap=chunk.overlap,
-            passage_version=PASSAGE_VERSION,
-            tokenizer_version=TOKENIZER_VERSION,
-            generation=old_gen,
-        )
+        return self._fresh_manifest(generation=old_gen)
 
     def _add(self, conn: Any, q: Any, plan: _Plan, vecs: np.ndarray) -> None:  # noqa: ANN401
         now = time.time()

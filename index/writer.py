@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -414,6 +414,10 @@ class Writer:
                 tokenizer_version=TOKENIZER_VERSION,
                 askdocs_version=layout.askdocs_version(),
             )
+        return self._fresh_manifest(**stamp)
+
+    def _fresh_manifest(self, **stamp: Any) -> Manifest:
+        """The manifest of a library built now with this library's model and chunking."""
         embedder = self.lib.ingest_embedder
         chunk = self.lib.config.chunk
         return Manifest(
