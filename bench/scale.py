@@ -287,21 +287,16 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
     }
 
 
-def dense_only(n: int, scratch: Path, queries: int) -> dict:
-    """The vector side alone at size `n` (its English part, as the library would file it):
-    for when a whole library of that size does not fit the memory allowed (see the notes)."""
-    import gc
-
-    from index.vectors import VectorIndex
-
+def english_vectors(n: int, queries: int) -> tuple:
+    """The English part of size `n`'s synthetic vectors with their ids, the two query kinds
+    (question vectors; near-data: stored vectors plus noise) and each kind's exact top-10 ids."""
     plan, base, rows, _ = plan_for(n)
     en = np.asarray([c.lang == "en" for a in plan.additions for c in a.chunks])
     ids = np.asarray([c.chunk_id for a in plan.additions for c in a.chunks], dtype=np.int64)[en]
     del plan
     emb = SyntheticEmbedder(base, rows)
     vecs = np.concatenate([emb.embed([""] * len(j)) for j in np.array_split(rows, 100)])[en]
-    questions = _questions(queries)
-    qv = emb.fake.embed(questions, "query")
+    qv = emb.fake.embed(_questions(queries), "query")
     rng = np.random.default_rng(1)
     qn = vecs[rng.integers(0, len(vecs), len(qv))]
     qn = qn + 0.05 * rng.standard_normal(qn.shape, dtype=np.float32)
@@ -311,6 +306,17 @@ def dense_only(n: int, scratch: Path, queries: int) -> dict:
         sims = np.concatenate([vecs[i : i + 50_000] @ qs.T for i in range(0, len(vecs), 50_000)])
         exact[name] = ids[np.argpartition(-sims, 9, axis=0)[:10].T]
         del sims
+    return ids, vecs, (qv, qn), exact
+
+
+def dense_only(n: int, scratch: Path, queries: int) -> dict:
+    """The vector side alone at size `n` (its English part, as the library would file it):
+    for when a whole library of that size does not fit the memory allowed (see the notes)."""
+    import gc
+
+    from index.vectors import VectorIndex
+
+    ids, vecs, (qv, qn), exact = english_vectors(n, queries)
     t0 = time.perf_counter()
     index = VectorIndex.build(ids, vecs, "auto")
     build_s = time.perf_counter() - t0
@@ -324,7 +330,7 @@ def dense_only(n: int, scratch: Path, queries: int) -> dict:
     index = VectorIndex.load(path)
     load_s = time.perf_counter() - t0
     index_gb, after = rss_gb() - before, rss_gb()
-    out = {"n_en": int(en.sum()), "backend": index.backend, "build_s": build_s,
+    out = {"n_en": len(ids), "backend": index.backend, "build_s": build_s,
            "load_s": load_s, "index_rss_gb": index_gb, "rss_gb": after, "peak_gb": peak_gb(),
            "curve": {}}  # fmt: skip
     inner = faiss_inner(index) if index.backend == "hnsw" else None

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import SyntheticEmbedder, _questions, peak_gb, plan_for, rss_gb, watchdog  # noqa: E402
+from scale import english_vectors, peak_gb, rss_gb, watchdog  # noqa: E402
 
 NPROBES = (8, 16, 32, 64, 128)
 EFS = (128, 256, 512)
@@ -36,23 +36,11 @@ PQ_KF = (32, 128, 512)
 
 def prepare(n: int, out: Path, queries: int) -> None:
     """Vectors, ids, both query kinds and their exact top-10, as .npy files under `out`."""
-    plan, base, rows, _ = plan_for(n)
-    en = np.asarray([c.lang == "en" for a in plan.additions for c in a.chunks])
-    ids = np.asarray([c.chunk_id for a in plan.additions for c in a.chunks], dtype=np.int64)[en]
-    del plan
-    emb = SyntheticEmbedder(base, rows)
-    vecs = np.concatenate([emb.embed([""] * len(j)) for j in np.array_split(rows, 100)])[en]
-    qv = emb.fake.embed(_questions(queries), "query")
-    rng = np.random.default_rng(1)  # as bench/scale.py's near-data queries
-    qn = vecs[rng.integers(0, len(vecs), len(qv))]
-    qn = qn + 0.05 * rng.standard_normal(qn.shape, dtype=np.float32)
-    qn /= np.linalg.norm(qn, axis=1, keepdims=True)
+    ids, vecs, (qv, qn), exact = english_vectors(n, queries)
     out.mkdir(parents=True, exist_ok=True)
     for name, qs in (("questions", qv), ("near", qn)):
-        sims = np.concatenate([vecs[i : i + 50_000] @ qs.T for i in range(0, len(vecs), 50_000)])
-        np.save(out / f"exact-{name}.npy", ids[np.argpartition(-sims, 9, axis=0)[:10].T])
+        np.save(out / f"exact-{name}.npy", exact[name])
         np.save(out / f"q-{name}.npy", qs.astype(np.float32))
-        del sims
     np.save(out / "ids.npy", ids)
     np.save(out / "vecs.npy", vecs)
 
