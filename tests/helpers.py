@@ -120,3 +120,23 @@ def real_library(root: Path, e5, e5_dir: Path, name: str, docs: dict[str, str]):
     )
     lib.ingest([root / "docs"])
     return lib
+
+
+def question_files() -> list[Path]:
+    """The shared eval sets beside the checkout where they are (the project machine, CI), else
+    the repository's own examples: a clone anywhere else still runs every test."""
+    root = Path(__file__).resolve().parents[1]
+    shared = [root.parent / "shared" / "eval" / name for name in ("dev.jsonl", "dev2.jsonl")]
+    return [p for p in shared if p.is_file()] or [root / "examples" / "questions.jsonl"]
+
+
+def eval_questions() -> list[str]:
+    """Every question of `question_files()`."""
+    import json
+
+    return [
+        json.loads(line)["question"]
+        for path in question_files()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]

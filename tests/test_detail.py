@@ -60,7 +60,9 @@ def test_features_see_a_missing_value_and_a_missing_name():
     assert got.unseen == ("taskgroup",) and got.absent == ("taskgroup",)
     assert got.notice(q) == "The library does not mention taskgroup. The closest it says:"
     zh = "默认端口是多少？"
-    assert check(zh, zh, cands[:1], [], 0.3).notice(zh) == "文档库没有给出所问的具体数值。它提到的是："
+    assert (
+        check(zh, zh, cands[:1], [], 0.3).notice(zh) == "文档库没有给出所问的具体数值。它提到的是："
+    )
 
 
 def test_fit_separates_and_the_ranker_keeps_the_check_through_json():

@@ -3,7 +3,6 @@ on-disk word lists it and ingest/text.py read (ingest/lexicon.py) are built once
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import pytest
 
 from index import pieces
 from ingest import lexicon
-
-EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+from tests.helpers import eval_questions
 
 
 def _model_copy(e5_dir: Path, tmp_path: Path) -> Path:
@@ -41,9 +39,7 @@ def test_piece_tokenizer_gives_the_full_tokenizers_ids(e5_dir: Path, tmp_path: P
 
     model = _model_copy(e5_dir, tmp_path)
     texts = random.Random(5).sample(varied_strings(), 300)
-    for name in ("dev.jsonl", "dev2.jsonl"):
-        lines = (EVAL / name).read_text(encoding="utf-8").splitlines()
-        texts += [json.loads(line)["question"] for line in lines[::7] if line.strip()]
+    texts += eval_questions()[::7]
     texts += ["", " ", "a  b   c ", " lead", "x\u3000\ty\n", "trail\u3000", "\u200b", "ﬁ Ⅻ ①"]
     texts += ["\U0001d518\U0001d52b\U0001d526 \U000e0001\U0010fffd", "hello <mask> there </s>"]
     texts += ["word " * 700, "函数" * 600]  # past the limit

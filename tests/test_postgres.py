@@ -19,7 +19,7 @@ import pytest
 from index.config import LibraryConfig
 from index.library import Library
 from ingest.errors import LibraryError
-from tests.helpers import FakeEmbedder
+from tests.helpers import FakeEmbedder, question_files
 
 pytestmark = pytest.mark.postgres
 
@@ -314,7 +314,7 @@ def test_search_parity_with_the_embedded_store(real_pair: tuple[Library, Library
 
     embedded, postgres = real_pair
     assert embedded.langs() == postgres.langs() and sum(embedded.langs().values()) > 100
-    questions = evaluate.load_questions(ROOT.parent / "shared" / "eval" / "dev.jsonl")
+    questions = evaluate.load_questions(question_files()[0])
     ra, rb = Retriever(embedded), Retriever(postgres)
     same, found = 0, 0
     for q in questions:

@@ -92,15 +92,13 @@ def test_one_fence_rule() -> None:
 
 def _sample_texts() -> list[str]:
     """Chinese and mixed text: eval questions (a sample) and corpus paragraphs."""
-    import json
     import random
     from pathlib import Path
 
+    from tests.helpers import eval_questions
+
     root = Path(__file__).resolve().parents[1]
-    texts = []
-    for name in ("dev.jsonl", "dev2.jsonl"):
-        lines = (root.parent / "shared" / "eval" / name).read_text(encoding="utf-8").splitlines()
-        texts += [json.loads(line)["question"] for line in lines if line.strip()]
+    texts = eval_questions()
     for path in sorted((root / "corpus").iterdir()):
         texts += [p for p in path.read_text(encoding="utf-8").split("\n\n") if p.strip()]
     rng = random.Random(3)
