@@ -28,7 +28,7 @@ import numpy as np
 
 from assistant.detail import check, passages
 from assistant.glossary import default_glossary
-from assistant.ranker import Ranker, cues, default_ranker, idf_overlap
+from assistant.ranker import DIGIT, Ranker, cues, default_ranker, idf_overlap
 from assistant.ranker import score as rank
 from assistant.reading import reading_aid
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
@@ -173,7 +173,7 @@ def legacy_score(
     prior = np.array([1.0 - (c.hit.rank - 1) / (2 * TOP_HITS) for c in cands], dtype=np.float32)
     bonus = np.zeros(len(cands), dtype=np.float32)
     if _NUMERIC_Q.search(query):
-        bonus = NUMBER_BONUS * np.array([bool(_DIGIT.search(c.shown)) for c in cands], np.float32)
+        bonus = NUMBER_BONUS * np.array([bool(DIGIT.search(c.shown)) for c in cands], np.float32)
     cheap = CHEAP[0] * lex + CHEAP[1] * prior + bonus
     if embedder is None or not cands or EMBEDDED <= 0 or float(lex.max()) >= DENSE_BELOW:
         return cheap
@@ -188,13 +188,13 @@ def legacy_score(
     return wd * dense + wl * lex + wr * prior + bonus
 
 
+# The previous scorer's own cue, kept as it was tuned (--compare); the ranker reads `cues`.
 _NUMERIC_Q = re.compile(
     r"多少|几[个种次位岁倍层级]|多[大长久高深]|哪个版本|哪一版|百分之|上限|限制"
     r"|\bhow (?:many|much|long|large|big|deep|often)\b|\bwhat (?:version|percentage|size|limit)"
     r"|\bwhich version\b|\blimits?\b",
     re.IGNORECASE,
 )
-_DIGIT = re.compile(r"\d")
 
 
 def _embed_text(c: Candidate) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.glossary import default_glossary
+from assistant.ranker import DIGIT
 from ingest.text import STOPWORDS_EN, named_terms, terms, text_lang
 
 FEATURES = (
@@ -32,13 +33,14 @@ FEATURES = (
     "read_coverage",  # ... that the passages read hold
     "confidence",  # the ranker's share of the best candidate
 )
+# Wider than the ranker's number cue (defaults, ports, limits): the near-miss weights were
+# fitted with this one.
 _VALUE_Q = re.compile(
     r"多少|几[个种次位岁倍层级项行字]|多[大长久高深]|百分之|上限|版本|哪一版|默认|端口"
     r"|\bhow (?:many|much|long|large|big|often|wide)\b|\bwhat (?:percentage|size|limit)"
     r"|\bversions?\b|\bsince when\b|\bdefault\b|\bport\b|\bmaximum\b|\bminimum\b",
     re.IGNORECASE,
 )
-_VALUE = re.compile(r"\d")
 NOTICE = {  # the library lacks: a name of the question / what it asks about a name / a value
     "en": (
         "The library does not mention {names}. The closest it says:",
@@ -92,7 +94,9 @@ def passages(cands: Sequence) -> list[str]:
     return [f"{ch.heading} {ch.text}" for ch in chunks.values()]
 
 
-def check(question: str, query: str, chosen: Sequence, passages: Sequence[str], best: float) -> Check:
+def check(
+    question: str, query: str, chosen: Sequence, passages: Sequence[str], best: float
+) -> Check:
     """Read the `chosen` candidates (answer.Candidate) against the question; `passages` are the
     texts read (with headings), `best` the ranker's share of the best candidate."""
     said = " ".join(f"{c.context} {c.raw}" for c in chosen).lower()
@@ -104,7 +108,7 @@ def check(question: str, query: str, chosen: Sequence, passages: Sequence[str], 
     wanted = set(terms(query or question)) | set(terms(default_glossary().expand(query, lang)))
     held = frozenset().union(*(terms(c.shown) | terms(c.context) for c in chosen))
     seen = frozenset().union(*(terms(p) for p in passages))
-    values = bool(_VALUE_Q.search(question)) and not any(_VALUE.search(c.shown) for c in chosen)
+    values = bool(_VALUE_Q.search(question)) and not any(DIGIT.search(c.shown) for c in chosen)
     x = np.array(
         [
             len(unseen) / len(names) if names else 0.0,

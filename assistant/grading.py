@@ -123,7 +123,9 @@ def summarize_answers(outcomes: Sequence[AnswerOutcome]) -> dict:
         if none
         else 0.0
     )
-    out["none_refused"] = sum(not o.answer.get("answered") for o in none) / len(none) if none else 0.0
+    out["none_refused"] = (
+        sum(not o.answer.get("answered") for o in none) / len(none) if none else 0.0
+    )
     out["n_none"] = len(none)
     ms = [o.seconds * 1000 for o in outcomes]
     out["latency_ms"] = {

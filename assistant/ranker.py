@@ -94,7 +94,7 @@ _MANY_Q = re.compile(
     r"|\bname (?:the|all)\b|\bsteps\b",
     re.IGNORECASE,
 )
-_DIGIT = re.compile(r"\d")
+DIGIT = re.compile(r"\d")  # a number in a sentence (ranker, legacy scorer, detail)
 _VERSION = re.compile(r"\b(?:[23]\.\d{1,2}|Python [23])\b|版本")
 
 
@@ -180,7 +180,7 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
                 math.log(1 + len(text)) / 6.0,
                 float(code),
                 float(code and cue.code),
-                float(cue.number and bool(_DIGIT.search(text))),
+                float(cue.number and bool(DIGIT.search(text))),
                 float(cue.version and bool(_VERSION.search(text))),
                 float(cue.name and names),
                 float(cue.reason and bool(_REASON.search(text))),
