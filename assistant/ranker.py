@@ -1,7 +1,9 @@
 """Which candidate sentence answers the question: a small logistic regression over features.
 
 Word overlap alone picks sentences that restate the topic; dense similarity alone picks them
-even more. The ranker weighs both with what tells an answer apart: whether the sentence holds
+even more. The ranker weighs both (overlap also through a learned word-translation table, so a
+Chinese question meets an English sentence through ordinary words: 默认 → default) with what
+tells an answer apart: whether the sentence holds
 what the question asks for (a number, a version, a name, code, a yes or no), where it sits in its
 passage and how far the retriever trusted that passage. Two stages keep `ask` fast: the cheap
 features rank every candidate, and only the best `EMBEDDED` of those are embedded (question as
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.glossary import extended_glossary
+from assistant.glossary import extended_glossary, word_translations
 from assistant.support import weight
 from ingest.text import identifiers, is_code_name, terms, text_lang
 
@@ -60,6 +62,8 @@ CHEAP = (
     "coverage",  # unweighted share of the question's terms (either language) in the sentence
     "names",  # share of the question's code names (identifiers, options) found in it as written
     "neighbours",  # the best lexical score of the sentences just before and after it
+    "translated",  # IDF-weighted share of the question's terms in it, as is or translated
+    "translated_best",  # that share relative to the best candidate's (1 = the best)
 )
 DENSE = ("cosine", "cosine_best")  # calibrated cosine, and relative to the best embedded one
 FEATURES = CHEAP + DENSE
@@ -153,6 +157,7 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
     gloss = idf_overlap(other, found, own_terms)
     context = idf_overlap(mine | other, ctx_terms, ctx_terms)
     both = lexical + gloss
+    translated = idf_overlap(*_translated(mine, found, own_terms))
     best_score = max(c.hit.score for c in cands)
     cue = cues(question)
     wanted = mine | other
@@ -188,9 +193,23 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
                 len(wanted & own_terms[i]) / len(wanted) if wanted else 0.0,
                 sum(nm in c.raw.lower() for nm in q_names) / len(q_names) if q_names else 0.0,
                 near[i],
+                translated[i],
+                translated[i] / translated.max() if translated.max() > 0 else 0.0,
             )
         )
     return np.asarray(rows, dtype=np.float32)
+
+
+def _translated(words: set[str], found: list[frozenset[str]], own: list[frozenset[str]]):
+    """`idf_overlap`'s arguments with each candidate's terms mapped to the question's `words`
+    they hold as they are or through a word translation (assistant/translations.tsv)."""
+    table = word_translations()
+    forms = {w: frozenset((w, *table.get(w, ()))) for w in words}
+
+    def held(bag: frozenset[str]) -> frozenset[str]:
+        return frozenset(w for w, f in forms.items() if not f.isdisjoint(bag))
+
+    return set(words), [held(f) for f in found], [held(o) for o in own]
 
 
 @dataclass(frozen=True)
@@ -299,16 +318,17 @@ def load_folds(path: str | Path) -> dict[str, Ranker]:
     """Question id -> the ranker fitted without it (bench/train_ranker.py --folds-out)."""
     from ingest.errors import InputError
 
+    hint = "write one with `python bench/train_ranker.py --folds-out FILE`"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return {
+        folds = {
             qid: Ranker.from_json(fold["ranker"]) for fold in data["folds"] for qid in fold["ids"]
         }
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            f"{path} is not a ranker folds file ({exc}).",
-            hint="write one with `python bench/train_ranker.py --folds-out FILE`",
-        ) from exc
+        raise InputError(f"{path} is not a ranker folds file ({exc}).", hint=hint) from exc
+    if any(r.cheap.names != CHEAP for r in folds.values()):
+        raise InputError(f"{path} was written for other ranker features than these.", hint=hint)
+    return folds
 
 
 def dense_features(cosines: np.ndarray) -> np.ndarray:

@@ -151,3 +151,23 @@ def test_code_candidates_cite_the_code_without_its_fences():
     assert [c.index for c in cands] == list(range(len(cands)))
     prose = candidates([Hit(chunk, 1.0, 1)], lambda _: doc, code=False)
     assert not any(c.code for c in prose) and len(prose) == len(cands) - 11
+
+
+def test_folds_file_of_other_features_is_refused(tmp_path):
+    """A folds file written before a feature was added would fail inside `eval` with a shape
+    error; it is refused up front with the command that rewrites it."""
+    import json
+    from dataclasses import replace
+
+    from assistant.ranker import load_folds
+    from ingest.errors import InputError
+
+    ranker = default_ranker()
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"folds": [{"ids": ["q1"], "ranker": ranker.to_json()}]}))
+    assert load_folds(good)["q1"].cheap.names == CHEAP
+    old = replace(ranker, cheap=replace(ranker.cheap, names=CHEAP[:-1]))
+    bad = tmp_path / "old.json"
+    bad.write_text(json.dumps({"folds": [{"ids": ["q1"], "ranker": old.to_json()}]}))
+    with pytest.raises(InputError, match="other ranker features"):
+        load_folds(bad)
