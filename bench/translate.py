@@ -52,9 +52,8 @@ def bags(pairs: list[dict]) -> list[tuple[list[str], list[str]]]:
 
 
 def model1(pairs: list[tuple[list[str], list[str]]], iterations: int):
-    """t(target | source) of IBM Model 1 by EM: (source words, target words, sparse t)."""
-    from scipy.sparse import csr_matrix
-
+    """t(target | source) of IBM Model 1 by EM: (source words, target words, cells), where
+    cells = (source index, target index, t) arrays over the pairs that ever co-occur."""
     src_vocab: dict[str, int] = {"": 0}  # 0: the empty source word
     tgt_vocab: dict[str, int] = {}
     s_idx, t_idx, group = [], [], []
@@ -79,9 +78,7 @@ def model1(pairs: list[tuple[list[str], list[str]]], iterations: int):
         post = p / np.bincount(g_arr, weights=p)[g_arr]
         counts = np.bincount(cell, weights=post, minlength=len(uniq))
         prob = counts / np.bincount(src_of, weights=counts)[src_of]
-    table = csr_matrix((prob, (src_of, uniq % len(tgt_vocab))),
-                       shape=(len(src_vocab), len(tgt_vocab)))  # fmt: skip
-    return list(src_vocab), list(tgt_vocab), table
+    return list(src_vocab), list(tgt_vocab), (src_of, uniq % len(tgt_vocab), prob)
 
 
 def best(pairs, iterations: int, source_zh: bool) -> dict[str, list[tuple[str, float]]]:
@@ -89,36 +86,25 @@ def best(pairs, iterations: int, source_zh: bool) -> dict[str, list[tuple[str, f
     from ingest.text import HAN
 
     seen = Counter(w for src, _ in pairs for w in src)
-    src, tgt, table = model1(pairs, iterations)
-    out = {}
-    for i, word in enumerate(src):
+    src, tgt, (src_of, tgt_of, prob) = model1(pairs, iterations)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for k in np.lexsort((-prob, src_of)):  # by source word, then most probable first
+        word, translation, t = src[src_of[k]], tgt[tgt_of[k]], float(prob[k])
         if not word or seen[word] < MIN_PAIRS or bool(HAN.search(word)) != source_zh:
             continue
-        row = table.getrow(i)
-        order = np.argsort(-row.data)[:TOP]
-        kept = [
-            (tgt[row.indices[j]], float(row.data[j]))
-            for j in order
-            if row.data[j] >= MIN_PROB and bool(HAN.search(tgt[row.indices[j]])) != source_zh
-        ]
-        if kept:
-            out[word] = kept
-    return out
+        kept = out.setdefault(word, [])
+        if len(kept) < TOP and t >= MIN_PROB and bool(HAN.search(translation)) != source_zh:
+            kept.append((translation, t))
+    return {w: v for w, v in out.items() if v}
 
 
 def first_hit(table: dict[str, list[str]], pairs: list[tuple[set[str], set[str]]]) -> float:
     """Share of held-out source paragraphs whose own translation ranks first among all held-out
     target paragraphs by the IDF-weighted share of source words found (as is or translated)."""
-    from scipy.sparse import csr_matrix
-
     vocab: dict[str, int] = {}
-    cols, rows_ = [], []
-    for j, (_, tgt) in enumerate(pairs):
-        for w in tgt:
-            rows_.append(vocab.setdefault(w, len(vocab)))
-            cols.append(j)
-    target = csr_matrix((np.ones(len(cols)), (rows_, cols)), shape=(len(vocab), len(pairs)))
-    target = target.toarray() > 0  # words × paragraphs
+    cells = [(vocab.setdefault(w, len(vocab)), j) for j, (_, tgt) in enumerate(pairs) for w in tgt]
+    target = np.zeros((len(vocab), len(pairs)), dtype=bool)  # words × paragraphs
+    target[tuple(np.array(cells).T)] = True
     hits = 0
     for i, (src, _) in enumerate(pairs):
         score = np.zeros(len(pairs))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from assistant.glossary import word_translations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +25,9 @@ def test_model1_learns_which_word_translates_which() -> None:
         (["狗", "白"], ["dog", "white"]),
         (["猫"], ["cat"]),
     ]
-    src, tgt, table = model1(pairs, iterations=10)
-    t = table.toarray()
+    src, tgt, (src_of, tgt_of, prob) = model1(pairs, iterations=10)
+    t = np.zeros((len(src), len(tgt)))
+    t[src_of, tgt_of] = prob
 
     def best(word: str) -> str:
         return tgt[int(t[src.index(word)].argmax())]
