@@ -1,23 +1,21 @@
-"""Search in the PostgreSQL store (index/postgres.py): dense and BM25, computed in SQL.
+"""Search in the PostgreSQL store (index/postgres.py): dense in SQL, BM25 from term blocks.
 
 `PgDense` is exact (a sequential scan) for a language the manifest marks "flat" (at most
 `index.vectors.FLAT_MAX` chunks, as the embedded store's flat index) and an HNSW scan of that
-language's partial index above. `PgLexical` scores BM25 from the postings with bm25s's formula
-(index/lexical.py: Lucene IDF ln(1 + (N - df + 0.5) / (df + 0.5)), k1 1.5, b 0.75, length in
-tokens, an empty chunk counted as one token), so its scores equal the embedded store's.
+language's partial index above. `PgLexical` scores BM25 from the query terms' blocks (index/pgterms.py: bm25s's
+formula and float types), which the generation fetches in one statement and caches.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index.pgterms import top_k
+
 if TYPE_CHECKING:
     from index.postgres import PgGeneration
-
-K1, B = 1.5, 0.75  # bm25s's defaults, which the embedded store's index is built with
 
 
 class PgDense:
@@ -65,31 +63,24 @@ class PgDense:
 
 
 class PgLexical:
-    """One language's BM25, scored in the database from postings and length statistics."""
+    """One language's BM25 from the term blocks (index/pgterms.py), scored in numpy."""
 
     def __init__(self, gen: PgGeneration, lang: str) -> None:
         self.gen, self.lang = gen, lang
 
     def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
-        from psycopg import sql
-
-        counts = Counter(t for t in query_tokens if "\x00" not in t)
-        if not counts or k <= 0:
+        tokens = [t for t in query_tokens if "\x00" not in t]
+        if not tokens or k <= 0:
             return []
-        # A repeated query token counts once per repetition, as in SavedBM25.get_scores.
-        rows = self.gen.rows(
-            "WITH q AS (SELECT * FROM unnest(%s::text[], %s::int[]) AS q(term, qtf)),"
-            " df AS (SELECT p.term, count(*)::float8 AS df FROM {s}.postings p JOIN q USING (term)"
-            "  WHERE p.lang = {lang} GROUP BY p.term),"
-            " st AS (SELECT n::float8 AS n, total::float8 / n AS avgdl FROM {s}.lang_stats"
-            "  WHERE lang = {lang})"
-            " SELECT p.chunk_id, sum(q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5))"
-            "  * p.tf / (p.tf + {k1} * (1 - {b} + {b} * p.dl / st.avgdl))) AS score"
-            " FROM {s}.postings p JOIN q USING (term) JOIN df USING (term) CROSS JOIN st"
-            " WHERE p.lang = {lang} GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT %s",
-            (list(counts), list(counts.values()), int(k)),
-            lang=sql.Literal(self.lang),
-            k1=sql.Literal(K1),
-            b=sql.Literal(B),
-        )
-        return [(int(i), float(s)) for i, s in rows]
+        blocks = self.gen.term_blocks(self.lang, tokens)
+        known = [t for t in tokens if blocks.get(t) is not None]
+        if not known:
+            return []
+        ids = self.gen.lang_arrays(self.lang)[0]
+        # A repeated query token counts once per repetition, in query order, with bm25s's
+        # float32 additions (index.lexical.SavedBM25.get_scores): the same sums, bit for bit.
+        acc = np.zeros(len(ids), dtype=np.float32)
+        for t in known:
+            rows, scores = blocks[t]
+            acc[rows] += scores
+        return top_k(acc, ids, k)

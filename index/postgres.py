@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 # (a sequential scan), as the embedded store's flat index does: on the bundled library the
 # HNSW graph missed some of the top 50 of the retriever's calibrated query vectors.
 EF_SEARCH = HNSW_EF_SEARCH
+# Bytes of scored BM25 term blocks a reader keeps per generation (rows and float32 scores,
+# 8 bytes a posting): a common term of a million-chunk library is a few MB.
+TERM_CACHE = 256 << 20
 HINT_URL = (
     "check --store / ASKDOCS_STORE (postgresql://USER:PASSWORD@HOST:PORT/DATABASE) and that "
     "the server runs and has pgvector; or leave both unset for the embedded store"
@@ -90,6 +94,11 @@ def failure(url: str, exc: Exception) -> LibraryError:
 def exists(conn: Any, schema: str) -> bool:
     row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".meta',)).fetchone()
     return row[0] is not None
+
+
+def has_terms(conn: Any, schema: str) -> bool:  # noqa: ANN401
+    """Whether the library has BM25 term blocks (askdocs before them kept a postings table)."""
+    return conn.execute("SELECT to_regclass(%s)", (f'"{schema}".terms',)).fetchone()[0] is not None
 
 
 def read_meta(conn: Any, schema: str) -> Manifest | None:
@@ -150,6 +159,15 @@ class PgGeneration:
         self._conn = conn
         self._lock = threading.Lock()
         self._ef = EF_SEARCH
+        # BM25 of this generation (index/pgterms.py): each language's chunk list, and scored
+        # term blocks, least recently used dropped past TERM_CACHE bytes. A generation is one
+        # snapshot, so what is cached here never changes; the next generation is another
+        # PgGeneration with an empty cache.
+        self._langs: dict[str, tuple[np.ndarray, np.ndarray, int, float]] = {}
+        self._blocks: OrderedDict[tuple[str, str], tuple | None] = OrderedDict()
+        self._cached = 0
+        self._cache_lock = threading.Lock()
+        self.lexical_ready = True
         self._q = lambda text: sql.SQL(text).format(s=sql.Identifier(self.schema))
 
     @classmethod
@@ -169,6 +187,7 @@ class PgGeneration:
             if manifest is None:
                 conn.close()
                 return None
+            lexical_ready = has_terms(conn, schema_of(config))
             from pgvector.psycopg import register_vector
 
             register_vector(conn)
@@ -178,7 +197,9 @@ class PgGeneration:
         except Exception as exc:  # noqa: BLE001 - psycopg's errors, with the store named
             conn.close()
             raise failure(config.store, exc) from exc
-        return cls(config, conn, manifest)
+        gen = cls(config, conn, manifest)
+        gen.lexical_ready = lexical_ready
+        return gen
 
     def rows(self, query: str, params: Iterable = (), **parts: Any) -> list[tuple]:
         from psycopg import sql
@@ -196,6 +217,66 @@ class PgGeneration:
                 if not self._conn.closed:
                     self._conn.rollback()
                 raise failure(self.url, exc) from exc
+
+    def lang_arrays(self, lang: str) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """(chunk id per row, length per row, live chunks, average length) of a language."""
+        if not self.lexical_ready:
+            raise LibraryError(
+                f"The library in {self.where} was written by an older askdocs: its BM25 index"
+                " has another layout.",
+                hint="run askdocs ingest --store URL --library NAME once (no re-embedding)",
+            )
+        with self._cache_lock:
+            if lang not in self._langs:
+                got = self.rows(
+                    "SELECT n, total, ids, dl FROM {s}.lang_stats WHERE lang = %s", (lang,)
+                )
+                if got:
+                    n, total, ids, dl = got[0]
+                    arrays = (np.frombuffer(ids, "<i8"), np.frombuffer(dl, "<i4"), n, total / n)
+                else:
+                    arrays = (np.zeros(0, np.int64), np.zeros(0, np.int32), 0, 1.0)
+                self._langs[lang] = arrays
+            return self._langs[lang]
+
+    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, tuple | None]:
+        """term → (rows, float32 scores) of one language, None for a term it lacks. Terms
+        not cached are fetched for every language of the library in one statement (the next
+        language's search of the same question then finds them here)."""
+        from index import pgterms
+
+        langs = sorted(self.manifest.langs)
+        for code in langs:
+            self.lang_arrays(code)
+        want = list(dict.fromkeys(terms))
+        with self._cache_lock:
+            missing = [t for t in want if (lang, t) not in self._blocks]
+        found = {}
+        if missing:
+            got = self.rows(
+                "SELECT lang, term, rows, tf FROM {s}.terms WHERE term = ANY(%s)", (missing,)
+            )
+            found = {(code, t): pgterms.decode(r, f) for code, t, r, f in got}
+        with self._cache_lock:
+            for code in langs:
+                ids, dl, n, avgdl = self._langs[code]
+                for t in missing:
+                    if (code, t) in self._blocks:  # another thread was quicker
+                        continue
+                    block = found.get((code, t))
+                    if block is not None:
+                        block = (block[0], pgterms.scores(*block, n, dl, avgdl))
+                        self._cached += block[0].nbytes + block[1].nbytes
+                    self._blocks[(code, t)] = block
+            out = {}
+            for t in want:
+                self._blocks.move_to_end((lang, t))
+                out[t] = self._blocks[(lang, t)]
+            while self._cached > TERM_CACHE and len(self._blocks) > len(want):
+                _, old = self._blocks.popitem(last=False)  # this search's own are the newest
+                if old is not None:
+                    self._cached -= old[0].nbytes + old[1].nbytes
+        return out
 
     def vectors(self, lang: str) -> PgDense | None:
         from index.pgsearch import PgDense
@@ -222,7 +303,7 @@ class PgGeneration:
         vectors += self.rows("SELECT coalesce(sum(pg_column_size(embedding)), 0) FROM {s}.chunks")[
             0
         ][0]
-        lexical = self.rows(q + " IN ('postings', 'lang_stats')", (self.schema,))[0][0]
+        lexical = self.rows(q + " IN ('terms', 'lang_stats')", (self.schema,))[0][0]
         return {"store": int(total - vectors), "vectors": int(vectors), "lexical": int(lexical)}
 
     def close(self) -> None:

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
 
+from index import pgterms
 from index.lexical import TOKENIZER_VERSION
 from index.manifest import Manifest, askdocs_version
-from index.postgres import connect, failure, read_meta, schema_of
+from index.postgres import connect, failure, has_terms, read_meta, schema_of
 from index.vectors import choose_backend
 from index.writer import EMBED_BATCH, Writer, _Plan, lexical_text, passage_text
 from ingest.errors import AskdocsError, LibraryError
@@ -29,6 +29,18 @@ from ingest.text import LANGS, tokenize
 
 LOCK_WAIT = 2.0  # seconds a writer waits for another one, as the embedded store's WriteLock
 
+# BM25 (index/pgterms.py): a block of arrays per (language, term) and the chunk list of each
+# language. EXTERNAL: stored out of line uncompressed, so a read does not decompress.
+LEXICAL = [
+    "CREATE TABLE {s}.terms (lang text NOT NULL, term text NOT NULL, df int NOT NULL,"
+    " rows bytea NOT NULL, tf bytea NOT NULL, PRIMARY KEY (lang, term));",
+    "ALTER TABLE {s}.terms ALTER COLUMN rows SET STORAGE EXTERNAL,"
+    " ALTER COLUMN tf SET STORAGE EXTERNAL;",
+    "CREATE TABLE {s}.lang_stats (lang text PRIMARY KEY, n bigint NOT NULL,"
+    " total bigint NOT NULL, ids bytea NOT NULL, dl bytea NOT NULL);",
+    "ALTER TABLE {s}.lang_stats ALTER COLUMN ids SET STORAGE EXTERNAL,"
+    " ALTER COLUMN dl SET STORAGE EXTERNAL;",
+]
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {s};
 CREATE TABLE {s}.meta (one bool PRIMARY KEY DEFAULT true CHECK (one),
@@ -46,12 +58,7 @@ CREATE TABLE {s}.chunks (chunk_id bigint PRIMARY KEY,
 -- row by row (29 ms for 2,503 chunks on a busy machine). MAIN keeps them in the row.
 ALTER TABLE {s}.chunks ALTER COLUMN embedding SET STORAGE MAIN;
 CREATE INDEX ON {s}.chunks (doc_id, start);
-CREATE TABLE {s}.postings (lang text NOT NULL, term text NOT NULL,
-    chunk_id bigint NOT NULL REFERENCES {s}.chunks ON DELETE CASCADE,
-    tf int NOT NULL, dl int NOT NULL, PRIMARY KEY (lang, term, chunk_id));
-CREATE INDEX ON {s}.postings (chunk_id);
-CREATE TABLE {s}.lang_stats (lang text PRIMARY KEY, n bigint NOT NULL, total bigint NOT NULL);
-"""
+""" + "\n".join(LEXICAL)
 # One HNSW graph per language: a partial index that a `WHERE lang = '..'` search uses. Built
 # only once a language needs it (above index.vectors.FLAT_MAX chunks, searched exactly below),
 # at the end of the write, over rows already in: maintaining a graph row by row during a bulk
@@ -59,6 +66,10 @@ CREATE TABLE {s}.lang_stats (lang text PRIMARY KEY, n bigint NOT NULL, total big
 # readers (their snapshots only block DDL that rewrites or drops the table).
 HNSW = "CREATE INDEX IF NOT EXISTS chunks_hnsw_{lang} ON {s}.chunks"
 HNSW += " USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64) WHERE lang = '{lang}'"
+# The most memory an HNSW build may take (maintenance_work_mem; sized from the data below it):
+# 976k vectors of dim 384 need ~2.3 GB. Above it pgvector goes on building on disk, slowly.
+HNSW_MEMORY = 4 << 30
+HNSW_WORKERS = 2  # parallel build workers (pgvector >= 0.6), besides the leader
 CHUNK_TYPES = ["int8", "text", "text", "int4", "int4", "text", "text", "text", "text", "text"]
 CHUNK_TYPES += ["int4", "vector"]
 
@@ -76,6 +87,7 @@ class PgWriter(Writer):
         self.url = library.config.store
         self.schema = schema_of(library.config)
         self.conn: Any = None
+        self._rebuild_lexical = False  # the library predates term blocks: build them
 
     @contextmanager
     def _locked(self) -> Any:  # noqa: ANN401
@@ -110,28 +122,30 @@ class PgWriter(Writer):
         try:
             with conn.transaction():
                 manifest = self._prepare(conn, q, base is None)
-                removed = set()
+                removed: dict[str, list[tuple[int, list[str]]]] = {}
                 for doc_id in plan.removals:
                     got = conn.execute(
-                        q("SELECT DISTINCT lang FROM {s}.chunks WHERE doc_id = %s"), (doc_id,)
+                        q("SELECT chunk_id, lang, tokens FROM {s}.chunks WHERE doc_id = %s"),
+                        (doc_id,),
                     )
-                    removed |= {r[0] for r in got}
+                    for chunk_id, lang, tokens in got:
+                        removed.setdefault(lang, []).append((chunk_id, tokens.split(" ")))
                     conn.execute(q("DELETE FROM {s}.documents WHERE doc_id = %s"), (doc_id,))
-                self._add(conn, q, plan, vecs)
+                added = self._add(conn, q, plan, vecs)
                 retokenized = self._retokenize(conn, q) if plan.retokenize else 0
-                conn.execute(q("DELETE FROM {s}.lang_stats"))
-                conn.execute(
-                    q(
-                        "INSERT INTO {s}.lang_stats SELECT lang, count(*), sum(dl)"
-                        " FROM {s}.chunks GROUP BY lang"
-                    )
-                )
+                if base is None:  # every chunk is in the plan: blocks from its tokens
+                    for lang in LANGS:
+                        self._build(conn, q, lang, added.get(lang, []))
+                elif plan.retokenize or self._rebuild_lexical:
+                    for lang in LANGS:
+                        self._build(conn, q, lang, None)
+                else:
+                    for lang in set(removed) | set(added):
+                        self._update(conn, q, lang, removed.get(lang, []), added.get(lang, []))
                 counts = dict(conn.execute(q("SELECT lang, n FROM {s}.lang_stats")).fetchall())
                 graphs = [lang for lang, n in counts.items() if self._backend(n) == "hnsw"]
-                if graphs:  # the graph is built in memory: give it room (a million 384-d: ~2 GB)
-                    conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
                 for lang in graphs:
-                    conn.execute(q(HNSW.replace("{lang}", lang)))
+                    self._graph(conn, q, lang, counts[lang], manifest.dim)
                 docs = conn.execute(q("SELECT count(*) FROM {s}.documents")).fetchone()[0]
                 manifest = replace(
                     manifest,
@@ -203,6 +217,11 @@ class PgWriter(Writer):
             conn.execute(q("INSERT INTO {s}.meta VALUES (true, 0, '{{}}')"))
         else:
             conn.execute(q("SELECT generation FROM {s}.meta FOR UPDATE"))
+            if not has_terms(conn, self.schema):  # written by an askdocs with a postings table
+                conn.execute(q("DROP TABLE IF EXISTS {s}.postings, {s}.lang_stats"))
+                for stmt in LEXICAL:
+                    conn.execute(q(stmt))
+                self._rebuild_lexical = True
         register_vector(conn)
         if old is not None and not fresh:
             return old
@@ -234,7 +253,7 @@ class PgWriter(Writer):
                 ],
             )
         row = 0
-        postings = []
+        added: dict[str, list[tuple[int, list[str]]]] = {}
         with conn.cursor().copy(q("COPY {s}.chunks FROM STDIN (FORMAT BINARY)")) as copy:
             copy.set_types(CHUNK_TYPES)
             for a in plan.additions:
@@ -257,31 +276,100 @@ class PgWriter(Writer):
                             vecs[row],
                         )
                     )
-                    postings += [(c.lang, t, c.chunk_id, n, dl) for t, n in Counter(terms).items()]
+                    added.setdefault(c.lang, []).append((c.chunk_id, terms))
                     row += 1
-        self._postings(conn, q, postings)
+        return added
 
-    def _postings(self, conn: Any, q: Any, rows: list[tuple]) -> None:  # noqa: ANN401
-        with conn.cursor().copy(q("COPY {s}.postings FROM STDIN (FORMAT BINARY)")) as copy:
-            copy.set_types(["text", "text", "int8", "int4", "int4"])
-            for r in rows:
-                copy.write_row(r)
+    def _build(self, conn: Any, q: Any, lang: str, chunks: list | None) -> None:  # noqa: ANN401
+        """Every BM25 block of a language at once, from `chunks` ((id, tokens) of a write that
+        holds all of them) or else from the chunks table; a language with no chunk has none."""
+        if chunks is None:
+            got = conn.execute(
+                q("SELECT chunk_id, tokens FROM {s}.chunks WHERE lang = %s ORDER BY chunk_id"),
+                (lang,),
+            )
+            chunks = [(i, _split(t)) for i, t in got]
+        conn.execute(q("DELETE FROM {s}.terms WHERE lang = %s"), (lang,))
+        conn.execute(q("DELETE FROM {s}.lang_stats WHERE lang = %s"), (lang,))
+        if not chunks:
+            return
+        self.progress("lexical", 0, 1)
+        ids = np.fromiter((i for i, _ in chunks), np.int64, len(chunks))
+        dl = np.fromiter((max(len(t), 1) for _, t in chunks), np.int32, len(chunks))
+        _, blocks = pgterms.build(t for _, t in chunks)
+        self._blocks(conn, q, lang, blocks)
+        self._stats(conn, q, lang, ids, dl)
+        self.progress("lexical", 1, 1)
+
+    def _update(self, conn: Any, q: Any, lang: str, removed: list, added: list) -> None:  # noqa: ANN401
+        """Rewrite only the blocks of the terms the removed and added chunks hold (read,
+        change in numpy, write back); rebuild the language when freed rows outnumber its
+        chunks (the row list would mostly be holes)."""
+        got = conn.execute(q("SELECT ids, dl FROM {s}.lang_stats WHERE lang = %s"), (lang,))
+        row = got.fetchone()
+        if row is None:
+            return self._build(conn, q, lang, None)
+        upd = pgterms.Update(np.frombuffer(row[0], "<i8"), np.frombuffer(row[1], "<i4"))
+        upd.remove([i for i, _ in removed], [t for _, t in removed])
+        for chunk_id, terms in added:
+            upd.add(chunk_id, terms)
+        ids, dl = upd.arrays()
+        if int((ids < 0).sum()) > int((ids >= 0).sum()):
+            return self._build(conn, q, lang, None)
+        touched = sorted(upd.touched)
+        old = conn.execute(
+            q("SELECT term, rows, tf FROM {s}.terms WHERE lang = %s AND term = ANY(%s)"),
+            (lang, touched),
+        )
+        blocks = upd.blocks({t: (r, f) for t, r, f in old})
+        conn.execute(q("DELETE FROM {s}.terms WHERE lang = %s AND term = ANY(%s)"), (lang, touched))
+        conn.execute(q("DELETE FROM {s}.lang_stats WHERE lang = %s"), (lang,))
+        self._blocks(conn, q, lang, blocks)
+        if (ids >= 0).any():
+            self._stats(conn, q, lang, ids, dl)
+        return None
+
+    def _blocks(self, conn: Any, q: Any, lang: str, blocks: list[tuple]) -> None:  # noqa: ANN401
+        with conn.cursor().copy(q("COPY {s}.terms FROM STDIN (FORMAT BINARY)")) as copy:
+            copy.set_types(pgterms.TERM_TYPES)
+            for block in blocks:
+                copy.write_row((lang, *block))
+
+    def _stats(self, conn: Any, q: Any, lang: str, ids: np.ndarray, dl: np.ndarray) -> None:  # noqa: ANN401
+        conn.execute(
+            q("INSERT INTO {s}.lang_stats VALUES (%s, %s, %s, %s, %s)"),
+            pgterms.lang_row(lang, ids, dl),
+        )
+
+    def _graph(self, conn: Any, q: Any, lang: str, n: int, dim: int) -> None:  # noqa: ANN401
+        """Build a language's HNSW graph. pgvector builds it in memory when it fits in
+        maintenance_work_mem (far faster than on disk), with parallel workers: the memory is
+        sized from the data (vector and ~2·m neighbour links a chunk, plus a quarter), at
+        most HNSW_MEMORY."""
+        need = int(n * (dim * 4 + 2 * 16 * 10 + 64) * 1.25) >> 20
+        mem = max(64, min(need, HNSW_MEMORY >> 20))
+        conn.execute(f"SET LOCAL maintenance_work_mem = '{mem}MB'")
+        conn.execute(f"SET LOCAL max_parallel_maintenance_workers = {HNSW_WORKERS}")
+        self.progress("graph", 0, 1)
+        conn.execute(q(HNSW.replace("{lang}", lang)))
+        self.progress("graph", 1, 1)
 
     def _retokenize(self, conn: Any, q: Any) -> int:  # noqa: ANN401
-        """Redo every chunk's tokens and postings with this tokenizer; vectors stay."""
-        rows = conn.execute(q("SELECT chunk_id, heading, text, lang FROM {s}.chunks")).fetchall()
-        conn.execute(q("DELETE FROM {s}.postings"))
-        postings, updates = [], []
-        for i, (chunk_id, heading, text, lang) in enumerate(rows, 1):
+        """Redo every chunk's tokens with this tokenizer (the caller rebuilds the blocks);
+        vectors stay."""
+        rows = conn.execute(q("SELECT chunk_id, heading, text FROM {s}.chunks")).fetchall()
+        updates = []
+        for i, (chunk_id, heading, text) in enumerate(rows, 1):
             terms = [t for t in tokenize(lexical_text(heading, text)) if "\x00" not in t]
-            dl = max(len(terms), 1)
-            updates.append((" ".join(terms), dl, chunk_id))
-            postings += [(lang, t, chunk_id, n, dl) for t, n in Counter(terms).items()]
+            updates.append((" ".join(terms), max(len(terms), 1), chunk_id))
             if i % 200 == 0 or i == len(rows):
                 self.progress("tokenize", i, len(rows))
         with conn.cursor() as cur:
             cur.executemany(
                 q("UPDATE {s}.chunks SET tokens = %s, dl = %s WHERE chunk_id = %s"), updates
             )
-        self._postings(conn, q, postings)
         return len(rows)
+
+
+def _split(tokens: str) -> list[str]:
+    return tokens.split(" ") if tokens else []

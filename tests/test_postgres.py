@@ -157,10 +157,10 @@ def test_a_failed_ingest_leaves_the_old_generation(
     listing = lib.documents()
     (docs / "extra.md").write_text("# Extra\n\nAn extra file about walruses.\n", encoding="utf-8")
 
-    def broken(self, conn, q, rows):  # noqa: ANN001 - after documents and chunks went in
+    def broken(self, conn, q, lang, blocks):  # noqa: ANN001 - after documents and chunks went in
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(transaction.PgWriter, "_postings", broken)
+    monkeypatch.setattr(transaction.PgWriter, "_blocks", broken)
     with pytest.raises(LibraryError, match="disk full"):
         lib.ingest([docs])
     monkeypatch.undo()
@@ -179,12 +179,12 @@ from index.library import Library
 from index import transaction
 from tests.helpers import FakeEmbedder
 
-real = transaction.PgWriter._postings
-def slow(self, conn, q, rows):
-    real(self, conn, q, rows)
+real = transaction.PgWriter._blocks
+def slow(self, conn, q, lang, blocks):
+    real(self, conn, q, lang, blocks)
     print("inside the transaction", flush=True)
     time.sleep(120)
-transaction.PgWriter._postings = slow
+transaction.PgWriter._blocks = slow
 config = LibraryConfig(name="killed", home=Path(sys.argv[2]), store=sys.argv[1])
 Library.open(config, FakeEmbedder(), create=True).ingest([sys.argv[3]])
 """
