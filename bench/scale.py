@@ -272,6 +272,17 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
                     float(np.percentile(ef_ms, 50)),
                 )
             inner.hnsw.efSearch = shipped
+        if index.backend == "hnsw" and lib.config.postgres:  # hnsw.ef_search, per search
+            gen, shipped = lib._gen, lib._gen.ef_search
+            for ef in (40, 100, 200, 400, 1000):
+                gen.ef_search = ef
+                ef_ms = []
+                curve[f"{lang} ef{ef}"] = (
+                    measure(index, qv, exact["questions"], ef_ms),
+                    measure(index, qn, exact["near"]),
+                    float(np.percentile(ef_ms, 50)),
+                )
+            gen.ef_search = shipped
     return {
         "open_s": open_s,
         "first_answer_s": first_s,

@@ -159,6 +159,7 @@ class PgGeneration:
         self._conn = conn
         self._lock = threading.Lock()
         self._ef = EF_SEARCH
+        self.ef_search = EF_SEARCH  # hnsw.ef_search of a search (at least its k)
         # BM25 of this generation (index/pgterms.py): each language's chunk list, and scored
         # term blocks, least recently used dropped past TERM_CACHE bytes. A generation is one
         # snapshot, so what is cached here never changes; the next generation is another
@@ -289,7 +290,7 @@ class PgGeneration:
         return PgLexical(self, lang) if lang in self.manifest.langs else None
 
     def set_ef(self, k: int) -> None:
-        ef = max(EF_SEARCH, min(k, 1000))  # pgvector accepts 1..1000
+        ef = max(self.ef_search, min(k, 1000))  # pgvector accepts 1..1000
         if ef != self._ef:
             self.rows(f"SELECT set_config('hnsw.ef_search', '{ef}', false)")
             self._ef = ef

@@ -67,7 +67,7 @@ CREATE INDEX ON {s}.chunks (doc_id, start);
 HNSW = "CREATE INDEX IF NOT EXISTS chunks_hnsw_{lang} ON {s}.chunks"
 HNSW += " USING hnsw (embedding vector_ip_ops) WITH (m = 16, ef_construction = 64) WHERE lang = '{lang}'"
 # The most memory an HNSW build may take (maintenance_work_mem; sized from the data below it):
-# 976k vectors of dim 384 need ~2.3 GB. Above it pgvector goes on building on disk, slowly.
+# 976k vectors of dim 384 get ~2.8 GB. Above it pgvector goes on building on disk, slowly.
 HNSW_MEMORY = 4 << 30
 HNSW_WORKERS = 2  # parallel build workers (pgvector >= 0.6), besides the leader
 CHUNK_TYPES = ["int8", "text", "text", "int4", "int4", "text", "text", "text", "text", "text"]
@@ -344,9 +344,9 @@ class PgWriter(Writer):
     def _graph(self, conn: Any, q: Any, lang: str, n: int, dim: int) -> None:  # noqa: ANN401
         """Build a language's HNSW graph. pgvector builds it in memory when it fits in
         maintenance_work_mem (far faster than on disk), with parallel workers: the memory is
-        sized from the data (vector and ~2·m neighbour links a chunk, plus a quarter), at
+        sized from the data (a vector and 2·m neighbour links of 16 bytes a chunk, +30%), at
         most HNSW_MEMORY."""
-        need = int(n * (dim * 4 + 2 * 16 * 10 + 64) * 1.25) >> 20
+        need = int(n * (dim * 4 + 2 * 16 * 16 + 128) * 1.3) >> 20
         mem = max(64, min(need, HNSW_MEMORY >> 20))
         conn.execute(f"SET LOCAL maintenance_work_mem = '{mem}MB'")
         conn.execute(f"SET LOCAL max_parallel_maintenance_workers = {HNSW_WORKERS}")
