@@ -21,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -189,6 +189,8 @@ class PgGeneration:
                 conn.close()
                 return None
             lexical_ready = has_terms(conn, schema_of(config))
+            if not lexical_ready:  # the next ingest re-tokenizes and builds the term blocks
+                manifest = replace(manifest, tokenizer_version=0)
             from pgvector.psycopg import register_vector
 
             register_vector(conn)

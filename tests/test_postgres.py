@@ -83,9 +83,25 @@ def _assert_same(a: Library, b: Library) -> None:
             if da:
                 cut = da[-1][1] + 1e-5
                 assert {i for i, s in da if s > cut} == {i for i, s in db if s > cut}, (q, lang)
+    _assert_same_bm25(a, b)
     ids = [i for i, _ in a.lexical("python", 5, "en")]
     assert ids and np.allclose(a.vectors(ids, "en"), b.vectors(ids, "en"), atol=1e-6)
     assert a.get_chunks(ids) == b.get_chunks(ids)
+
+
+def _assert_same_bm25(a: Library, b: Library) -> None:
+    """BM25 from the term blocks equals the embedded bm25s index bit for bit: ids, order
+    and float32 scores, for queries of words the chunks hold (repeats and both languages
+    included) and the fixed ones."""
+    from ingest.text import tokenize
+
+    words = sorted({t for d in a.documents() for c in a.chunks(d.doc_id) for t in tokenize(c.text)})
+    rng = np.random.default_rng(7)
+    queries = [" ".join(rng.choice(words, size=int(rng.integers(1, 7)))) for _ in range(60)]
+    queries += [w for w in words[:: max(1, len(words) // 40)]]
+    for q in queries + QUERIES:
+        for lang in (None, "en", "zh"):
+            assert a.lexical(q, 20, lang) == b.lexical(q, 20, lang), (q, lang)
 
 
 def test_ingest_matches_the_embedded_store(tmp_path: Path, pg_url: str) -> None:
@@ -389,3 +405,112 @@ def test_hnsw_graphs_where_the_backend_asks_for_them(tmp_path: Path, pg_url: str
         qvec = emb.embed([q], kind="query")[0]
         got, want = graph.dense(qvec, 5, "en"), exact.dense(qvec, 5, "en")
         np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+
+
+def _sql(url: str, *statements: str) -> list:
+    from index.postgres import connect
+
+    conn = connect(url)
+    try:
+        return [
+            conn.execute(s).fetchall()
+            if s.lstrip().startswith("SELECT")
+            else conn.execute(s) and None
+            for s in statements
+        ]
+    finally:
+        conn.close()
+
+
+def test_the_term_cache_never_serves_another_generation(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader caches scored term blocks for its generation: the same answers until
+    refresh (its snapshot), then the new generation's, equal to the embedded store's."""
+    docs = _docs(tmp_path / "docs")
+    embedded, writer = _pair(tmp_path, pg_url, "cache")
+    for lib in (embedded, writer):
+        lib.ingest([docs])
+    reader = Library.open(writer.config, FakeEmbedder())
+    query = "python zebras module import 模块"
+    before = {lang: reader.lexical(query, 20, lang) for lang in (None, "en", "zh")}
+    assert before[None] and not reader.lexical("zebras", 5)  # cached: "zebras" is absent
+    first = sorted(docs.iterdir())[0]
+    first.write_text(first.read_text(encoding="utf-8") + "\n\nZebras import python modules.\n")
+    doc_id = next(
+        d.doc_id for d in embedded.documents() if d.source.endswith(sorted(docs.iterdir())[1].name)
+    )
+    for lib in (embedded, writer):
+        lib.ingest([docs])
+        assert lib.delete(doc_id)
+    assert {lang: reader.lexical(query, 20, lang) for lang in before} == before
+    assert not reader.lexical("zebras", 5)
+    assert reader.refresh() and reader.generation == writer.generation == 3
+    for lang in before:
+        assert reader.lexical(query, 20, lang) == embedded.lexical(query, 20, lang)
+    assert reader.lexical("zebras", 5) == embedded.lexical("zebras", 5) != []
+    # a cache of a few bytes drops blocks as it goes, and answers the same
+    from index import postgres
+
+    monkeypatch.setattr(postgres, "TERM_CACHE", 1)
+    small = Library.open(writer.config, FakeEmbedder())
+    _assert_same_bm25(embedded, small)
+    assert len(small._gen._blocks) <= 2 * 60
+
+
+def test_a_tokenizer_change_and_an_old_layout_rebuild_the_term_blocks(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The blocks come back from the chunks' text: after a tokenizer-version bump (tokens
+    and blocks wiped here, so only re-tokenizing can restore them), and for a library written
+    before term blocks (a postings table): searching it says what to run, ingest rebuilds."""
+    docs = _docs(tmp_path / "docs")
+    embedded, lib = _pair(tmp_path, pg_url, "retok")
+    for one in (embedded, lib):
+        one.ingest([docs])
+    s = "askdocs_retok"
+    _sql(
+        pg_url,
+        f"UPDATE {s}.meta SET manifest = jsonb_set(manifest, '{{tokenizer_version}}', '2')",
+        f"UPDATE {s}.chunks SET tokens = '', dl = 1",
+        f"DELETE FROM {s}.terms",
+    )
+    lib = Library.open(lib.config, FakeEmbedder())
+    assert lib.stale_tokens
+    report = lib.ingest([docs])
+    assert report.retokenized == sum(lib.langs().values()) and not lib.stale_tokens
+    _assert_same_bm25(embedded, lib)
+    # the layout before term blocks: no terms table, lang_stats without arrays (dropping a
+    # table waits for every reader's snapshot to end)
+    lib.close()
+    _sql(
+        pg_url,
+        f"DROP TABLE {s}.terms, {s}.lang_stats",
+        f"CREATE TABLE {s}.lang_stats (lang text PRIMARY KEY, n bigint, total bigint)",
+        f"CREATE TABLE {s}.postings (lang text, term text, chunk_id bigint, tf int, dl int)",
+    )
+    old = Library.open(lib.config, FakeEmbedder())
+    with pytest.raises(LibraryError, match="older askdocs") as err:
+        old.lexical("python", 5)
+    assert "askdocs ingest" in err.value.hint
+    assert old.ingest([docs]).retokenized > 0
+    _assert_same_bm25(embedded, old)
+    assert _sql(pg_url, f"SELECT to_regclass('{s}.postings')")[0] == [(None,)]
+
+
+def test_removing_most_chunks_compacts_the_rows(tmp_path: Path, pg_url: str) -> None:
+    """Rows freed by removals stay holes until they outnumber the chunks; then the language
+    is rebuilt without them. BM25 equals the embedded store's all along."""
+    docs = _docs(tmp_path / "docs", size=12_000)
+    embedded, lib = _pair(tmp_path, pg_url, "compact")
+    for one in (embedded, lib):
+        one.ingest([docs])
+    rows = "SELECT lang, n, length(ids) / 8 FROM askdocs_compact.lang_stats ORDER BY lang"
+    holes = []
+    for d in sorted(embedded.documents(), key=lambda d: d.chunks)[:-1]:
+        assert embedded.delete(d.doc_id) and lib.delete(d.doc_id)
+        _assert_same_bm25(embedded, lib)
+        holes.append({lang: size - n for lang, n, size in _sql(pg_url, rows)[0]})
+    assert any(sum(h.values()) for h in holes)  # holes were kept at first
+    for lang, n, size in _sql(pg_url, rows)[0]:
+        assert size <= 2 * n, lang  # and never outnumber the chunks
