@@ -188,6 +188,11 @@ def build(n: int, scratch: Path, backend: str) -> dict:
 
     cfg = config(scratch, n, backend)
     shutil.rmtree(cfg.path, ignore_errors=True)
+    if cfg.postgres:  # likewise a fresh schema: a rebuild in place keeps the graph and
+        from index.postgres import connect, schema_of  # maintains it row by row
+
+        with connect(cfg.store) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(cfg)}" CASCADE')
     t0 = time.perf_counter()
     plan, base, rows, tok_per_s = plan_for(n)
     prepared = time.perf_counter() - t0

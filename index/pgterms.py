@@ -57,16 +57,18 @@ def scores(rows: np.ndarray, tf: np.ndarray, n: int, dl: np.ndarray, avgdl: floa
     return (np.float64(idf(n, len(rows))) * tfc).astype(np.float32)
 
 
-def top_k(acc: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The best k rows of summed scores as (chunk id, score): score desc, then id asc, as
-    index.lexical.LexicalIndex.search cuts and orders."""
-    hit = np.flatnonzero(acc > 0)
-    k = min(k, len(hit))
+def top_k(
+    acc: np.ndarray, ids: np.ndarray, k: int, *, positive: bool = True
+) -> list[tuple[int, float]]:
+    """The best k rows of `acc` as (chunk id, score): score desc, then id asc, as
+    index.lexical.LexicalIndex.search cuts and orders; only scores > 0 where `positive`."""
+    live = acc > 0 if positive else ids >= 0
+    k = min(k, int(np.count_nonzero(live)))
     if k == 0:
         return []
-    vals = acc[hit]
-    kth = -np.partition(-vals, k - 1)[k - 1]
-    top = hit[vals >= kth]
+    vals = acc if positive else np.where(live, acc, -np.inf)
+    kth = np.partition(vals, len(vals) - k)[len(vals) - k]  # the k-th best score
+    top = np.flatnonzero((vals >= kth) & live)
     order = np.lexsort((ids[top], -acc[top]))[:k]
     return [(int(ids[top[i]]), float(acc[top[i]])) for i in order]
 

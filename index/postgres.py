@@ -29,7 +29,6 @@ import numpy as np
 from index.config import LibraryConfig
 from index.manifest import Manifest
 from index.store import _CHUNK_COLS, DocumentInfo
-from index.vectors import HNSW_EF_SEARCH
 from ingest.errors import InputError, LibraryError
 from ingest.records import Chunk, Document
 
@@ -37,11 +36,13 @@ if TYPE_CHECKING:
     from index.pgsearch import PgDense, PgLexical
 
 # Candidates an HNSW scan keeps (pgvector's hnsw.ef_search, default 40): a scan returns at
-# most this many rows, and recall grows with it; the embedded store's efSearch, and at least
-# the k asked for. A language of at most index.vectors.FLAT_MAX chunks is searched exactly
-# (a sequential scan), as the embedded store's flat index does: on the bundled library the
-# HNSW graph missed some of the top 50 of the retriever's calibrated query vectors.
-EF_SEARCH = HNSW_EF_SEARCH
+# most this many rows, and recall grows with it. pgvector's maximum, 1000: recall@10 of the
+# bench's question vectors kept rising up to it (1M chunks: 0.45 at 512, 0.59 at 1000 with
+# m 16; docs/results.md) while a search stayed within the latency budget. A language of at
+# most index.vectors.FLAT_MAX chunks is searched exactly, as the embedded store's flat index
+# does: on the bundled library the HNSW graph missed some of the top 50 of the retriever's
+# calibrated query vectors.
+EF_SEARCH = 1000
 # Bytes of scored BM25 term blocks a reader keeps per generation (rows and float32 scores,
 # 8 bytes a posting): a common term of a million-chunk library is a few MB.
 TERM_CACHE = 256 << 20
@@ -167,6 +168,7 @@ class PgGeneration:
         self._langs: dict[str, tuple[np.ndarray, np.ndarray, int, float]] = {}
         self._blocks: OrderedDict[tuple[str, str], tuple | None] = OrderedDict()
         self._cached = 0
+        self._flat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._cache_lock = threading.Lock()
         self.lexical_ready = True
         self._q = lambda text: sql.SQL(text).format(s=sql.Identifier(self.schema))
@@ -241,6 +243,14 @@ class PgGeneration:
                     arrays = (np.zeros(0, np.int64), np.zeros(0, np.int32), 0, 1.0)
                 self._langs[lang] = arrays
             return self._langs[lang]
+
+    def flat(self, lang: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids ascending, vectors) of a language searched exactly, loaded once per generation
+        (at most index.vectors.FLAT_MAX chunks: 77 MB at dim 384)."""
+        with self._cache_lock:
+            if lang not in self._flat:
+                self._flat[lang] = self.store.vectors(lang, self.manifest.dim)
+            return self._flat[lang]
 
     def term_blocks(self, lang: str, terms: list[str]) -> dict[str, tuple | None]:
         """term → (rows, float32 scores) of one language, None for a term it lacks. Terms
