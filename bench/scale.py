@@ -239,6 +239,13 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
         t0 = time.perf_counter()
         retriever.search(q, k=10)
         ms.append((time.perf_counter() - t0) * 1000)
+    # the same questions again: every term block a question needs is cached by now (the
+    # PostgreSQL store's reader cache; for the embedded store the pages are in memory)
+    warm = []
+    for q in questions:
+        t0 = time.perf_counter()
+        retriever.search(q, k=10)
+        warm.append((time.perf_counter() - t0) * 1000)
     search_rss = rss_gb()
 
     # Dense recall@10 of each language's index against exact search over the same vectors,
@@ -293,6 +300,8 @@ def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
         "first_answer_s": first_s,
         "hybrid_p50_ms": float(np.percentile(ms, 50)),
         "hybrid_p95_ms": float(np.percentile(ms, 95)),
+        "hybrid_again_p50_ms": float(np.percentile(warm, 50)),
+        "hybrid_again_p95_ms": float(np.percentile(warm, 95)),
         "dense_p50_ms": float(np.percentile(dense_ms, 50)),
         "recall10": recall,
         "recall10_near": near,

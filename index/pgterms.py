@@ -62,13 +62,13 @@ def top_k(
 ) -> list[tuple[int, float]]:
     """The best k rows of `acc` as (chunk id, score): score desc, then id asc, as
     index.lexical.LexicalIndex.search cuts and orders; only scores > 0 where `positive`."""
-    live = acc > 0 if positive else ids >= 0
-    k = min(k, int(np.count_nonzero(live)))
+    hit = np.flatnonzero(acc > 0) if positive else np.arange(len(acc))
+    k = min(k, len(hit))
     if k == 0:
         return []
-    vals = acc if positive else np.where(live, acc, -np.inf)
+    vals = acc[hit]  # partitioning only the scored rows: a million, mostly zeros, was 8 ms
     kth = np.partition(vals, len(vals) - k)[len(vals) - k]  # the k-th best score
-    top = np.flatnonzero((vals >= kth) & live)
+    top = hit[vals >= kth]
     order = np.lexsort((ids[top], -acc[top]))[:k]
     return [(int(ids[top[i]]), float(acc[top[i]])) for i in order]
 
