@@ -14,6 +14,7 @@ import numpy as np
 
 from index.lexical import SPARSE_SHARE
 from index.pgterms import top_k
+from index.vectors import FLAT_MAX
 
 if TYPE_CHECKING:
     from index.postgres import PgGeneration
@@ -24,33 +25,44 @@ class PgDense:
 
     def __init__(self, gen: PgGeneration, lang: str) -> None:
         self.gen, self.lang = gen, lang
-        self.backend = gen.manifest.langs[lang].get("backend", "hnsw")
+        info = gen.manifest.langs[lang]
+        self.backend = info.get("backend", "hnsw")
+        # exact search in the reader up to FLAT_MAX chunks (a `vector_backend="flat"` asked
+        # for a bigger language is scanned in SQL: its vectors are not loaded into memory)
+        self.cached = self.backend == "flat" and info.get("chunks", 0) <= FLAT_MAX
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         from psycopg import sql
 
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        if self.backend == "flat":
+        if self.cached:
             # Exact, in numpy over the language's vectors, which the reader loads once per
             # generation (at most FLAT_MAX of them): an exact scan in SQL took 22 ms for 23k
             # chunks at 1M, and a full table scan without the language index 0.4 s.
             ids, vecs = self.gen.flat(self.lang)
             return [top_k(vecs @ q, ids, k, positive=False) for q in queries]
-        self.gen.set_ef(k)
-        # The language is a literal, not a parameter: the planner must see that the partial
-        # HNSW index of that language applies, also in a prepared statement.
+        exact = self.backend == "flat"  # asked for above FLAT_MAX: an exact scan in SQL
+        if not exact:
+            self.gen.set_ef(k)
+        # `+ 0` orders by an expression no index provides: an exact scan. The language is a
+        # literal, not a parameter: the planner must see that the partial HNSW index of that
+        # language applies, also in a prepared statement.
         query = (
-            "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
+            "SELECT chunk_id, -d FROM (SELECT chunk_id, (embedding <#> %s) + 0 AS d"
+            " FROM {s}.chunks WHERE lang = {lang}) c ORDER BY d, chunk_id LIMIT %s"
+            if exact
+            else "SELECT chunk_id, -(embedding <#> %s) FROM {s}.chunks WHERE lang = {lang}"
             " ORDER BY embedding <#> %s LIMIT %s"
         )
         out = []
         for q in queries:
-            rows = self.gen.rows(query, (q, q, int(k)), lang=sql.Literal(self.lang))
+            params = (q, int(k)) if exact else (q, q, int(k))
+            rows = self.gen.rows(query, params, lang=sql.Literal(self.lang))
             out.append([(int(i), float(s)) for i, s in rows])
         return out
 
     def vectors(self, ids: list[int]) -> np.ndarray:
-        if self.backend == "flat":  # the cached vectors: no round trip
+        if self.cached:  # the cached vectors: no round trip
             have, vecs = self.gen.flat(self.lang)
             pos = np.searchsorted(have, np.asarray(ids, dtype=np.int64))
             pos = np.minimum(pos, max(len(have) - 1, 0))

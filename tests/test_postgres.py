@@ -514,3 +514,28 @@ def test_removing_most_chunks_compacts_the_rows(tmp_path: Path, pg_url: str) -> 
     assert any(sum(h.values()) for h in holes)  # holes were kept at first
     for lang, n, size in _sql(pg_url, rows)[0]:
         assert size <= 2 * n, lang  # and never outnumber the chunks
+
+
+def test_flat_languages_search_alike_in_the_reader_and_in_sql(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat language is searched in numpy over vectors the reader caches; one bigger than
+    FLAT_MAX (`vector_backend="flat"` asked for) by an exact scan in SQL: the same hits."""
+    from index import pgsearch
+
+    docs = _docs(tmp_path / "docs")
+    embedded, lib = _pair(tmp_path, pg_url, "flat")
+    for one in (embedded, lib):
+        one.ingest([docs])
+    emb = FakeEmbedder()
+    vecs = [emb.embed([q], kind="query")[0] for q in QUERIES]
+    cached = [lib.dense(v, 8, lang) for v in vecs for lang in ("en", "zh")]
+    assert lib._gen._flat  # loaded once for the generation
+    monkeypatch.setattr(pgsearch, "FLAT_MAX", 1)
+    scanned = Library.open(lib.config, FakeEmbedder())
+    got = [scanned.dense(v, 8, lang) for v in vecs for lang in ("en", "zh")]
+    assert not scanned._gen._flat
+    for a, b in zip(cached, got, strict=True):
+        np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+    ids = [i for i, _ in cached[0]]
+    assert np.allclose(scanned.vectors(ids, "en"), lib.vectors(ids, "en"), atol=1e-6)
