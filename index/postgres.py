@@ -2,16 +2,20 @@
 
 Where the embedded store keeps a generation in files (index/generation.py), this one keeps the
 library in tables: documents, chunks (offsets, heading path, language, lexical tokens and a
-pgvector embedding, with an HNSW index per language), postings (term, chunk, tf) with
-per-language statistics for BM25, and one `meta` row: the manifest and the generation number.
+pgvector embedding, with an HNSW index per language), BM25 term blocks with each language's
+chunk list and lengths (index/pgterms.py), and one `meta` row: the manifest and the generation
+number.
 A write (index/transaction.py) changes them in one transaction, so readers see the old
 library or the new one, never half.
 
 A reader pins a generation, as an opened embedded generation pins its files: `PgGeneration`
 reads through one connection held in a REPEATABLE READ, READ ONLY transaction, so every query
 of a search sees one snapshot; `Library.refresh` (or, in `askdocs serve`, a new Library)
-moves on. Its search (dense, and BM25 in SQL) is index/pgsearch.py. psycopg and pgvector
-are imported only in these modules and index/transaction.py, only for a postgresql:// store.
+moves on. Its search (dense, and BM25 over term blocks cached per generation) is
+index/pgsearch.py. psycopg and pgvector are imported only in these modules and
+index/transaction.py, only for a postgresql:// store. Over 300 lines because connecting (with
+its error messages), the schema's versions, the pinned snapshot and its per-generation caches
+all belong to reading one library and share its connection.
 """
 
 from __future__ import annotations

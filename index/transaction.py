@@ -5,7 +5,9 @@ two differences: the lock is a PostgreSQL advisory lock (so writers on several m
 exclude each other), and `_write` changes the tables of index/postgres.py in one transaction
 that ends by bumping the generation in `meta`. The passages are embedded before that
 transaction opens; a writer killed at any moment leaves the old generation published (the
-server rolls an unfinished transaction back).
+server rolls an unfinished transaction back). Over 300 lines because the schema it creates,
+the bulk and the incremental paths of one write, and the HNSW build's memory sizing must change
+together.
 """
 
 from __future__ import annotations
