@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.lexical import SPARSE_SHARE
-from index.pgterms import top_k
+from index.lexical import SPARSE_SHARE, top_k
 from index.vectors import FLAT_MAX
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ removed chunks hold (`Update`), in the write's transaction.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -57,22 +58,6 @@ def scores(rows: np.ndarray, tf: np.ndarray, n: int, dl: np.ndarray, avgdl: floa
     return (np.float64(idf(n, len(rows))) * tfc).astype(np.float32)
 
 
-def top_k(
-    acc: np.ndarray, ids: np.ndarray, k: int, *, positive: bool = True
-) -> list[tuple[int, float]]:
-    """The best k rows of `acc` as (chunk id, score): score desc, then id asc, as
-    index.lexical.LexicalIndex.search cuts and orders; only scores > 0 where `positive`."""
-    hit = np.flatnonzero(acc > 0) if positive else np.arange(len(acc))
-    k = min(k, len(hit))
-    if k == 0:
-        return []
-    vals = acc[hit]  # partitioning only the scored rows: a million, mostly zeros, was 8 ms
-    kth = np.partition(vals, len(vals) - k)[len(vals) - k]  # the k-th best score
-    top = hit[vals >= kth]
-    order = np.lexsort((ids[top], -acc[top]))[:k]
-    return [(int(ids[top[i]]), float(acc[top[i]])) for i in order]
-
-
 def group(token_lists: Sequence[Sequence[str]], first_row: int, vocab: dict[str, int]):  # noqa: ANN201
     """(term index, row, tf) of every (term, chunk) pair, sorted by term then row."""
     flat = [t for tokens in token_lists for t in tokens]
@@ -83,9 +68,9 @@ def group(token_lists: Sequence[Sequence[str]], first_row: int, vocab: dict[str,
     return (key >> 32).astype(np.int32), (key & 0xFFFFFFFF).astype(np.int32), tf
 
 
-def build(token_lists: Iterable[Sequence[str]]) -> tuple[list[str], list[tuple]]:
-    """Every block of one language from its chunks' tokens in row order: (terms, blocks of
-    (term, df, rows bytes, tf bytes)). Tokens holding NUL are skipped (never a query's)."""
+def build(token_lists: Iterable[Sequence[str]]) -> list[tuple]:
+    """Every block of one language from its chunks' tokens in row order: (term, df, rows
+    bytes, tf bytes). Tokens holding NUL are skipped (never a query's)."""
     vocab: dict[str, int] = {}
     parts, batch, row = [], [], 0
     for tokens in token_lists:
@@ -96,7 +81,7 @@ def build(token_lists: Iterable[Sequence[str]]) -> tuple[list[str], list[tuple]]
     if batch:
         parts.append(group(batch, row, vocab))
     if not parts:
-        return [], []
+        return []
     tid, rows, tf = (np.concatenate(p) for p in zip(*parts, strict=True))
     del parts
     order = np.argsort(tid, kind="stable")  # batches are in row order: rows stay ascending
@@ -105,11 +90,10 @@ def build(token_lists: Iterable[Sequence[str]]) -> tuple[list[str], list[tuple]]
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts, [len(tid)]])
     terms = list(vocab)
-    blocks = [
+    return [
         (terms[tid[s]], int(e - s), rows[s:e].tobytes(), encode_tf(tf[s:e]))
         for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
     ]
-    return [b[0] for b in blocks], blocks
 
 
 class Update:
@@ -138,9 +122,7 @@ class Update:
         row = len(self.ids) + len(self._added_ids)
         self._added_ids.append(chunk_id)
         self._added_dl.append(max(len(terms), 1))  # bm25s's placeholder for an empty chunk
-        counts: dict[str, int] = {}
-        for t in terms:
-            counts[t] = counts.get(t, 0) + 1
+        counts = Counter(terms)
         for t, n in counts.items():
             self.new.setdefault(t, []).append((row, n))
         self.touched.update(counts)

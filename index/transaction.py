@@ -304,7 +304,7 @@ class PgWriter(Writer):
         self.progress("lexical", 0, 1)
         ids = np.fromiter((i for i, _ in chunks), np.int64, len(chunks))
         dl = np.fromiter((max(len(t), 1) for _, t in chunks), np.int32, len(chunks))
-        _, blocks = pgterms.build(t for _, t in chunks)
+        blocks = pgterms.build(t for _, t in chunks)
         self._blocks(conn, q, lang, blocks)
         self._stats(conn, q, lang, ids, dl)
         self.progress("lexical", 1, 1)
