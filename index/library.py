@@ -96,6 +96,14 @@ class Library:
         return lib
 
     @staticmethod
+    def built_embedder(config: LibraryConfig) -> str | None:
+        """The embedder whose vectors the library holds; None if never written."""
+        if config.postgres:
+            return None
+        gen_dir = layout.current(config.path) if config.path.is_dir() else None
+        return Manifest.read(gen_dir).embedder if gen_dir else None
+
+    @staticmethod
     def built_model(config: LibraryConfig) -> str | None:
         """The model the library was built with (from its manifest); None if never written."""
         if config.postgres:
@@ -167,7 +175,7 @@ class Library:
         if old is not None:
             old.close()
 
-    def _check_model(self, embedder: Embedder | None = None) -> None:
+    def _check_model(self, embedder: Embedder | None = None, purpose: str = "query") -> None:
         m = self.manifest
         if m is None:
             return
@@ -178,24 +186,49 @@ class Library:
         else:
             got, want = self.config.model, m.model
             same = got == want
-        if not same:
-            name = self.config.name
+        if same:
+            return
+        name = self.config.name
+        if self.stale_vectors:
+            # The same model name with new weights (a new shipped adapter, or askdocs tune):
+            # an ingest re-embeds every chunk; until then the old vectors cannot be searched.
+            if purpose == "ingest" and not self.config.postgres:
+                return
+            how = "askdocs ingest --rebuild" if self.config.postgres else "askdocs ingest"
             raise ModelMismatchError(
-                f"The library {name!r} was built with the model {want!r}, not {got!r}; "
-                "vectors of two models cannot be mixed.",
-                hint=(
-                    f"use the library's model (askdocs ... --library {name} --model {m.model}), "
-                    f"or rebuild it with the new one (askdocs ingest --rebuild --library {name} "
-                    f"--model {got} PATH..., or rm -r {self.path} and ingest again), "
-                    "or pick another --library NAME"
-                ),
+                f"The library {name!r} was embedded by {want!r}; this askdocs uses {got!r}.",
+                hint=f"re-embed it once: {how} PATH... --library {name} "
+                f"({sum(self.langs().values())} chunks)",
             )
+        raise ModelMismatchError(
+            f"The library {name!r} was built with the model {want!r}, not {got!r}; "
+            "vectors of two models cannot be mixed.",
+            hint=(
+                f"use the library's model (askdocs ... --library {name} --model {m.model}), "
+                f"or rebuild it with the new one (askdocs ingest --rebuild --library {name} "
+                f"--model {got} PATH..., or rm -r {self.path} and ingest again), "
+                "or pick another --library NAME"
+            ),
+        )
 
     # ---- properties ----------------------------------------------------------------------
 
     @property
     def manifest(self) -> Manifest | None:
         return None if self._fresh or self._gen is None else self._gen.manifest
+
+    @property
+    def stale_vectors(self) -> bool:
+        """Whether the library's vectors come from other weights of its own model (a library
+        embedded before the shipped adapter, or before `askdocs tune`): the next ingest
+        re-embeds every chunk."""
+        from index.embedder import expected_name
+
+        m = self.manifest
+        if m is None or m.model != self.config.model:
+            return False
+        want = expected_name(self.config)
+        return want is not None and m.embedder != want
 
     @property
     def stale_tokens(self) -> bool:
@@ -246,7 +279,7 @@ class Library:
         loaded = load_embedder(
             self.config, lambda msg: print(msg, file=sys.stderr), purpose=purpose
         )
-        self._check_model(loaded)
+        self._check_model(loaded, purpose)
         return loaded
 
     def _store(self) -> Store | None:
@@ -329,6 +362,26 @@ class Library:
             if index is not None:
                 hits += index.search(tokens, k)
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
+
+    def passage_rows(self) -> list[tuple[str, str, str, str]]:
+        """(doc_id, lang, heading path, text) of every chunk (`askdocs tune` learns from them)."""
+        store = self._store()
+        if store is None:
+            return []
+        return [(c.doc_id, c.lang, c.heading, c.text) for c in store.all_chunks()]
+
+    def reembed(self, embedder: Embedder, progress: Progress | None = None) -> None:
+        """Embed every chunk again with `embedder` (weights of this library's model that
+        changed: `askdocs tune`) and publish that as the next generation."""
+        from index.writer import Writer
+
+        if self.config.postgres:
+            raise LibraryError(
+                "re-embedding a PostgreSQL library in place is not supported",
+                hint="askdocs ingest --rebuild PATH...",
+            )
+        self._ingest_embedder = embedder
+        Writer(self, progress).reembed()
 
     def stats(self) -> LibraryStats:
         m = self.manifest

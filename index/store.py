@@ -199,6 +199,19 @@ class Store:
             # a million chunks, bench/scale.py)
             yield chunk_id, list(map(sys.intern, tokens.split()))
 
+    def all_chunks(self) -> list[Chunk]:
+        return [
+            _chunk(r) for r in self._rows(f"SELECT {_CHUNK_COLS} FROM chunks ORDER BY chunk_id")
+        ]
+
+    def passage_sources(self) -> list[tuple[int, str, str, str]]:
+        """(chunk_id, heading, text, document title) of every chunk: what its vector is
+        embedded from (`index.writer.passage_text`)."""
+        return self._rows(
+            "SELECT c.chunk_id, c.heading, c.text, d.title FROM chunks c "
+            "JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.chunk_id"
+        )
+
     def lexical_sources(self) -> list[tuple[int, str, str]]:
         """(chunk_id, heading, text) of every chunk: what its lexical tokens are made from."""
         return self._rows("SELECT chunk_id, heading, text FROM chunks ORDER BY chunk_id")

