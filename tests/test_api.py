@@ -29,6 +29,7 @@ DOCS = {
     "## 默认参数\n\n默认参数在函数定义时只求值一次。\n",
 }
 TOKEN = "s3cret-token"
+CLIENT = {"base_url": "http://127.0.0.1", "headers": {"X-Askdocs": "1"}}
 
 
 def _config(home: Path) -> LibraryConfig:
@@ -48,7 +49,8 @@ def lib_home(tmp_path: Path) -> Path:
 
 def _client(home: Path, token: str | None = None) -> TestClient:
     served = Served(AssistantConfig(library=_config(home)), embedder=FakeEmbedder())
-    return TestClient(create_app(served, token=token))
+    # a program, not a page: loopback Host, and the header that lets its uploads through
+    return TestClient(create_app(served, token=token), **CLIENT)
 
 
 @pytest.fixture
@@ -249,7 +251,7 @@ def test_stream_tokens_from_a_real_llm(tmp_path: Path, e5, llm_server) -> None:
         (docs / name).write_text(text, encoding="utf-8")
     Library.open(cfg, e5, create=True).ingest([docs])
     served = Served(AssistantConfig(library=cfg, llm=llm_server), embedder=e5)
-    with TestClient(create_app(served)) as c:
+    with TestClient(create_app(served), **CLIENT) as c:
         body = {"question": "How long is green tea steeped?", "stream": True, "mode": "llm"}
         with c.stream("POST", "/ask", json=body) as r:
             events = _events(r.read().decode())

@@ -360,7 +360,8 @@ def test_two_api_servers_share_one_library(tmp_path: Path, pg_url: str) -> None:
         cfg = AssistantConfig(
             library=LibraryConfig(name="shared", home=tmp_path / home, model="fake", store=pg_url)
         )
-        apps.append(TestClient(create_app(Served(cfg, embedder=FakeEmbedder()))))
+        app = create_app(Served(cfg, embedder=FakeEmbedder()))
+        apps.append(TestClient(app, base_url="http://127.0.0.1", headers={"X-Askdocs": "1"}))
     one, two = apps
     assert one.get("/health").json()["generation"] == two.get("/health").json()["generation"] == 1
     r = one.post(

@@ -27,11 +27,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AliasChoices, BaseModel, Field
 
 from ingest.errors import AskdocsError, InputError, LibraryError, LLMError
+from ui.guard import BrowserGuard, Policy
 from ui.serving import Served
 from ui.upload import MAX_UPLOAD_MB, add_uploads, check_upload, delete_document
 
 log = logging.getLogger("askdocs.api")
 TOKEN_ENV = "ASKDOCS_API_TOKEN"
+# what `askdocs serve` hands its workers for ui.guard: the --host, --allowed-host, --cors-origin
+HARD_STOP_S = 2.0  # after uvicorn's graceful shutdown: a process still alive then is ended
+BOUND_ENV, HOSTS_ENV, CORS_ENV = "ASKDOCS_BOUND_HOST", "ASKDOCS_ALLOWED_HOSTS", "ASKDOCS_CORS"
 # module level: the annotations are strings (__future__), resolved in this module's globals
 _BEARER = HTTPBearer(auto_error=False)
 UPLOAD_HELP = f".md .markdown .txt .rst .html .htm or .pdf files, up to {MAX_UPLOAD_MB} MB each"
@@ -89,20 +93,49 @@ def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(served: Served, token: str | None = None, warm: bool = True) -> FastAPI:
-    """The app over `served`; `token` (None: no auth) guards every route but /health."""
+def create_app(
+    served: Served,
+    token: str | None = None,
+    warm: bool = True,
+    policy: Policy | None = None,
+    hard_stop: bool = False,
+) -> FastAPI:
+    """The app over `served`; `token` (None: no auth) guards every route but /health;
+    `policy` (default: loopback names only, no CORS) is what ui.guard lets in; `hard_stop`
+    (a server process, not a test client) ends the process soon after shutdown begins."""
+    policy = policy or Policy.make()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
+        for path in served.sweep_uploads():
+            log.warning("removed %s: an upload that never reached the library", path)
         if warm:
             served.warm()  # the model loads before the first request, not during it
         yield
+        if hard_stop:  # uvicorn waited its grace for running requests; a write may still run
+            # in a worker thread, which would hold the process open until it ends. It has
+            # published nothing yet (a generation is published last, atomically), so ending it
+            # with the process leaves the old library; the next start sweeps its leftovers.
+            stopper = threading.Timer(HARD_STOP_S, _exit_now)
+            stopper.daemon = True
+            stopper.start()
 
     app = FastAPI(
         title="askdocs",
         description="Cited answers in Chinese or English over your documents.",
         lifespan=lifespan,
     )
+
+    if policy.cors_origins:  # only when configured: a listed origin's page may call and read
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(policy.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-askdocs"],
+        )
+    app.add_middleware(BrowserGuard, policy=policy)  # outermost: refusals never reach a route
 
     def authorized(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if token is None:
@@ -252,6 +285,12 @@ def _stream(run) -> Iterator[str]:  # noqa: ANN001
         yield event
 
 
+def _exit_now() -> None:
+    log.warning("a write was still running at shutdown; it is abandoned, the library unchanged")
+    logging.shutdown()
+    os._exit(0)
+
+
 def _not_found(doc_id: str) -> NotFound:
     return NotFound(
         f"No document {doc_id!r} in this library.", hint="GET /documents lists the documents"
@@ -273,4 +312,10 @@ def app_from_env() -> FastAPI:
         model=os.environ.get("ASKDOCS_MODEL") or DEFAULT_MODEL,
     )
     served = Served(AssistantConfig(library=library))
-    return create_app(served, token=os.environ.get(TOKEN_ENV) or None)
+    policy = Policy.make(
+        bound=os.environ.get(BOUND_ENV, "127.0.0.1"),
+        allowed=os.environ.get(HOSTS_ENV, "").split(","),
+        cors=os.environ.get(CORS_ENV, "").split(","),
+    )
+    token = os.environ.get(TOKEN_ENV) or None
+    return create_app(served, token=token, policy=policy, hard_stop=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Sequence
+import stat
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,6 +159,26 @@ def _remove(uploads: Sequence[SavedUpload]) -> None:
     for s in uploads:
         with contextlib.suppress(OSError):
             s.path.unlink()
+
+
+def sweep_uploads(folder: Path, kept: Collection[str], min_age_s: float) -> list[Path]:
+    """Remove saved uploads the library does not hold (`kept`: its document keys), left by a
+    server killed between saving a copy and publishing it; a copy younger than `min_age_s`
+    may belong to an upload in flight elsewhere and stays. The paths removed."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed  # no uploads yet
+    for path in entries:
+        with contextlib.suppress(OSError):
+            st = path.lstat()
+            old = stat.S_ISREG(st.st_mode) and now - st.st_mtime >= min_age_s
+            if old and _key(path) not in kept:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def delete_document(assistant: Assistant, doc_id: str, folder: Path) -> DocumentInfo | None:
