@@ -336,3 +336,30 @@ def test_real_serve_process(tmp_path: Path, e5_dir: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_libraries_never_share_an_uploads_folder(tmp_path: Path) -> None:
+    """`team a` and `team_a` both used uploads/team_a: the same upload was one shared file,
+    and deleting the document in one library deleted the other's file."""
+    from ui.upload import uploads_dir
+
+    names = ["team a", "team_a", "team%20a", "team.a", "茶 会", "茶_会"]
+    folders = {uploads_dir(tmp_path, n) for n in names}
+    assert len(folders) == len(names) and all(f.parent == tmp_path / "uploads" for f in folders)
+    assert uploads_dir(tmp_path, "api") == tmp_path / "uploads" / "api"  # plain names unchanged
+    home = tmp_path / "home"
+    clients = []
+    for name in ("team a", "team_a"):
+        served = Served(
+            AssistantConfig(library=LibraryConfig(name=name, home=home, model="fake")),
+            embedder=FakeEmbedder(),
+        )
+        clients.append(TestClient(create_app(served), **CLIENT))
+    note = {"files": ("notes.md", b"# Notes\n\nThe same notes in two libraries.\n")}
+    paths = [Path(c.post("/documents", files=note).json()["files"][0]["path"]) for c in clients]
+    assert paths[0] != paths[1] and all(p.exists() for p in paths)
+    doc = clients[0].get("/documents").json()["documents"][0]["doc_id"]
+    assert clients[0].delete(f"/documents/{doc}").status_code == 200
+    assert not paths[0].exists() and paths[1].exists()  # the other library keeps its file
+    hits = clients[1].post("/search", json={"query": "same notes"}).json()["hits"]
+    assert hits and Path(hits[0]["source"]).name == "notes.md"

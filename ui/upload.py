@@ -9,6 +9,7 @@ so the library sees an unchanged document.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import stat
@@ -17,6 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from ingest.disk import write_atomic
 from ingest.errors import InputError
@@ -51,7 +53,17 @@ def safe_name(name: str) -> str:
 
 
 def uploads_dir(home: Path, library: str) -> Path:
-    return Path(home) / "uploads" / safe_name(library)
+    """The library's own uploads folder, never another library's: a name of word characters,
+    '.' and '-' is its folder's name; any other name is percent-encoded ('%' included), so
+    `team a` (team%20a) and `team_a` never share one. (askdocs before this kept `team a`'s
+    uploads in team_a; they stay there, and deleting its documents no longer removes them.)"""
+    if re.fullmatch(r"[\w.-]+", library) and not library.startswith("."):
+        key = library
+    else:
+        key = quote(library, safe="")
+        if len(key) > 200:  # a file name has 255 bytes at most; the digest keeps it unique
+            key = key[:150] + "%~" + hashlib.sha256(library.encode()).hexdigest()[:32]
+    return Path(home) / "uploads" / key
 
 
 def check_upload(name: str, size: int) -> None:
