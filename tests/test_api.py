@@ -363,3 +363,48 @@ def test_libraries_never_share_an_uploads_folder(tmp_path: Path) -> None:
     assert not paths[0].exists() and paths[1].exists()  # the other library keeps its file
     hits = clients[1].post("/search", json={"query": "same notes"}).json()["hits"]
     assert hits and Path(hits[0]["source"]).name == "notes.md"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("POST", "/search", b'{"query": "\\ud800 tea"}', 200, ""),  # a lone surrogate
+        ("POST", "/ask", b'{"question": "tea \\udfff"}', 200, ""),
+        (
+            "POST",
+            "/ask",
+            b'{"question": "tea", "conversation": {"turns": [{"question": "a", '
+            b'"query": 5, "answer": "b", "answered": true}]}}',
+            400,
+            '"query"',
+        ),  # fmt: skip
+        ("POST", "/ask", b'{"question": "tea", "conversation": {"turns": [1, 2]}}', 400, "turn"),
+        ("POST", "/ask", b'{"question": "tea", "conversation": {"turns": {"a": 1}}}', 400, "list"),
+        ("POST", "/search", b"[" * 50_000 + b"]" * 50_000, 400, "body"),  # nested too deep
+        ("POST", "/search", b'{"query": "\xff\xfe tea"}', 400, "body"),  # not UTF-8
+        ("POST", "/search", b'{"query": "' + b"tea " * 600 + b'"}', 413, "limit"),
+        ("POST", "/ask", b'{"question": "' + b"tea " * 600 + b'"}', 413, "limit"),
+        ("GET", "/no-such-route", None, 404, "Not Found"),
+        ("PUT", "/search", b"{}", 405, "Not Allowed"),
+    ],
+)
+def test_every_error_is_a_4xx_with_message_and_hint(
+    client: TestClient, method: str, path: str, body: bytes | None, status: int, words: str
+) -> None:
+    """The hostile tester's 500s and {"detail"} answers: each a 4xx in the one error shape."""
+    headers = {"content-type": "application/json"}
+    r = client.request(method, path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    if status == 200:
+        assert "\ufffd" in (r.json().get("query") or r.json().get("question"))
+        return
+    assert set(r.json()) == {"error", "message", "hint"} and words in r.json()["message"]
+    assert r.json()["hint"] and "Traceback" not in r.text
+
+
+def test_the_query_limit_is_a_setting(lib_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASKDOCS_MAX_QUERY_CHARS", "20")
+    with _client(lib_home) as c:
+        assert c.post("/search", json={"query": "green tea"}).status_code == 200
+        r = c.post("/search", json={"query": "green tea steeped for two minutes"})
+        assert r.status_code == 413 and "the limit is 20" in r.json()["message"]

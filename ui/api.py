@@ -25,8 +25,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AliasChoices, BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.errors import AskdocsError, InputError, LibraryError, LLMError
+from ingest.text import printable
 from ui.guard import BrowserGuard, Policy
 from ui.serving import Served
 from ui.upload import MAX_UPLOAD_MB, add_uploads, check_upload, delete_document
@@ -86,7 +88,18 @@ def _error_body(exc: AskdocsError) -> dict:
 def _question(text: str) -> str:
     if not text.strip():
         raise InputError("The question is empty.", hint="send a question in Chinese or English")
-    return text
+    return printable(text)  # a lone surrogate ("\ud800" in JSON) becomes U+FFFD
+
+
+def _clean(value: object) -> object:
+    """Every string in a JSON value with lone surrogates replaced (see `_question`)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _clean(v) for k, v in value.items()}
+    return value
 
 
 def _sse(event: str, data: dict) -> str:
@@ -162,6 +175,17 @@ def create_app(
         )
         return JSONResponse(_error_body(err), status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own: unknown route, wrong method, a body it could not parse (invalid
+        # UTF-8, JSON nested too deep): the same {error, message, hint} as ours
+        message = exc.detail if isinstance(exc.detail, str) else "Bad request."
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "The body could not be read (not UTF-8 JSON, or nested too deeply)."
+        body = {"error": "HTTPError", "message": message,
+                "hint": "see the routes and request shapes at /docs"}  # fmt: skip
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error in %s %s", request.method, request.url.path)
@@ -187,19 +211,19 @@ def create_app(
     def ask(req: AskRequest):  # noqa: ANN202 - a JSON object, or server-sent events
         from assistant.conversation import Conversation
 
-        _question(req.question)
+        question = _question(req.question)
         assistant = served.reader()
         try:
-            conversation = Conversation.from_json(req.conversation or {})
+            conversation = Conversation.from_json(_clean(req.conversation or {}))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(
-                f"The conversation cannot be read ({type(exc).__name__}: {exc}).",
+                f"The conversation cannot be read ({exc}).",
                 hint='send back the "conversation" object of an earlier /ask answer, unchanged',
             ) from None
 
         def run(on_token=None) -> dict:  # noqa: ANN001
             answer = assistant.ask(
-                req.question, conversation, mode=req.mode, on_token=on_token, k=req.k,
+                question, conversation, mode=req.mode, on_token=on_token, k=req.k,
                 lang=req.lang,
             )  # fmt: skip
             generation = assistant.library.generation

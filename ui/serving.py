@@ -81,7 +81,8 @@ class Served:
         """Open the library and load the model before the first request (seconds, once)."""
         assistant = self.reader()
         if assistant.library.manifest is not None:  # model, tokenizers, answer step: all loaded
-            assistant.ask("warm up: what does this library cover?")
+            warm = "warm up: what does this library cover?"
+            assistant.ask(warm[: self.config.max_query_chars])  # within any configured limit
 
     def sweep_uploads(self) -> list[Path]:
         """At start: remove copies in the uploads folder that never reached the library (a
