@@ -403,3 +403,50 @@ def test_sigterm_stops_serve_during_a_write_and_the_library_is_unchanged(
         assert not copy.exists()
         r = c.post("/documents", files={"files": NOTE}, headers={"x-askdocs": "1"})
         assert r.status_code == 201 and c.get("/health").json()["generation"] == before + 1
+
+
+def test_docs_are_offline(home: Path) -> None:
+    """/docs loaded Swagger UI from a CDN; now every asset comes from this server."""
+    import re
+
+    with TestClient(create_app(_served(home)), base_url="http://127.0.0.1") as c:
+        page = c.get("/docs")
+        assert page.status_code == 200
+        urls = re.findall(r"(?:src|href)=['\"]([^'\"]+)", page.text) + re.findall(
+            r"url: ?['\"]([^'\"]+)", page.text
+        )
+        assert urls and not [u for u in urls if "//" in u], urls  # nothing off this server
+        for u in urls:
+            assert c.get(u).status_code == 200, u
+        assert c.get("/redoc").status_code == 404
+
+
+@browser
+@pytest.mark.browser
+def test_docs_render_in_chromium_without_a_network(home: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    port = free_port()
+    server, thread = _uvicorn(create_app(_served(home)), port)
+    outside: list[str] = []
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = chromium.new_page()
+                page.on(
+                    "request",
+                    lambda r: None if r.url.startswith(f"http://127.0.0.1:{port}/") else outside.append(r.url),
+                )  # fmt: skip
+                page.route(
+                    lambda url: not url.startswith(f"http://127.0.0.1:{port}/"),
+                    lambda route: route.abort(),
+                )
+                page.goto(f"http://127.0.0.1:{port}/docs")
+                expect(page.get_by_text("/documents/{doc_id}").first).to_be_visible(timeout=30_000)
+            finally:
+                chromium.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert outside == []

@@ -137,7 +137,10 @@ def create_app(
         title="askdocs",
         description="Cited answers in Chinese or English over your documents.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: ours, below
+        redoc_url=None,
     )
+    _offline_docs(app)
 
     if policy.cors_origins:  # only when configured: a listed origin's page may call and read
         from fastapi.middleware.cors import CORSMiddleware
@@ -284,6 +287,31 @@ def create_app(
         return {"deleted": doc_id, "source": info.source, "library": served.name}
 
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files from the swagger-ui-bundle package, served here at
+    /docs-assets: the page works without a network. Without the package there is no /docs
+    (never a page that reaches out to a CDN)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        log.warning("swagger-ui-bundle is not installed: no /docs (the API is at /openapi.json)")
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():  # noqa: ANN202 - an HTML page
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="askdocs API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def _stream(run) -> Iterator[str]:  # noqa: ANN001
