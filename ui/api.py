@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AliasChoices, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import AskdocsError, InputError, LibraryError, LLMError
+from ingest.errors import AskdocsError, DiskFullError, InputError, LibraryError, LLMError
 from ingest.text import printable
 from ui.guard import BrowserGuard, Policy
 from ui.serving import Served
@@ -78,6 +78,8 @@ def _status(exc: AskdocsError) -> int:
         return 409  # locked by another writer, built by another model, damaged
     if isinstance(exc, LLMError):
         return 502
+    if isinstance(exc, DiskFullError):
+        return 507  # Insufficient Storage
     return 500
 
 

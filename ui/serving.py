@@ -99,8 +99,8 @@ class Served:
             with WriteLock(self.config.library.path, self.name, wait=0):
                 kept = {d.path for d in self.reader().documents()}
                 return sweep_uploads(self.uploads, kept, min_age_s=UPLOAD_GRACE_S)
-        except LibraryError:
-            return []  # a writer is at work; the next start sweeps
+        except (LibraryError, OSError):
+            return []  # a writer is at work (or the disk is full); the next start sweeps
 
     def write(self, fn: Callable[[Assistant], T]) -> T:
         """Run `fn` on an Assistant over a private writable Library; readers pick up the

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ingest.disk import write_atomic
+from ingest.disk import disk_full, is_disk_full, write_atomic
 from ingest.errors import InputError
 from ingest.loading import FORMATS, key_path, path_key
 
@@ -143,7 +143,15 @@ def add_uploads(
     """
     for name, data in files:
         check_upload(name, len(data))
-    saved = [save_upload(name, data, folder) for name, data in files]
+    saved: list[SavedUpload] = []
+    try:
+        for name, data in files:
+            saved.append(save_upload(name, data, folder))
+    except OSError as exc:  # a full disk: the copies saved so far go too
+        _remove([s for s in saved if not s.reused])
+        if is_disk_full(exc):
+            raise disk_full(folder.parent.parent) from None
+        raise
     fresh = [s for s in saved if not s.reused]
     try:
         report = assistant.ingest([s.path for s in saved], progress=progress)
