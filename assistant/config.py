@@ -34,3 +34,7 @@ class AssistantConfig:
     mode: str = "extractive"  # "extractive" | "llm"
     llm: LLMSettings = field(default_factory=LLMSettings)
     lang: str | None = None  # restrict sources to "zh" or "en"; None = all
+    # the longest question or query taken (characters): the work of a search grows with it
+    max_query_chars: int = field(
+        default_factory=lambda: int(os.environ.get("ASKDOCS_MAX_QUERY_CHARS", "") or 2000)
+    )

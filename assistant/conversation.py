@@ -67,6 +67,22 @@ def resolve(question: str, previous_query: str | None) -> str:
     return " ".join([*topic, question]) if topic else question
 
 
+MAX_TURNS = 50  # kept per conversation (only the last one resolves a follow-up)
+_TURN_FIELDS = {"question": str, "query": str, "answer": str, "answered": bool, "mode": str}
+_CITATION_FIELDS = {"n": int, "source": str, "doc_id": str, "start": int, "end": int,
+                    "text": str, "heading": str, "lang": str}  # fmt: skip
+
+
+def _check(d: object, fields: dict[str, type], required: tuple[str, ...], what: str) -> None:
+    """A ValueError unless `d` is an object whose fields have their JSON types (exactly: a
+    number is not a string, true is not a number)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} is {type(d).__name__}, not an object")
+    for key, kind in fields.items():
+        if (key in d and type(d[key]) is not kind) or (key not in d and key in required):
+            raise ValueError(f'{what}\'s "{key}" is missing or not a {kind.__name__}')
+
+
 @dataclass(frozen=True)
 class Turn:
     question: str
@@ -94,7 +110,16 @@ class Turn:
 
     @classmethod
     def from_json(cls, d: dict) -> Turn:
-        cites = tuple(Citation(**c) for c in d.get("citations", []))
+        """A turn of `Conversation.to_json`; a ValueError names the first field that is not."""
+        _check(d, _TURN_FIELDS, ("question", "query", "answer", "answered"), "a turn")
+        cites = d.get("citations", [])
+        if not isinstance(cites, list):
+            raise ValueError('a turn\'s "citations" is not a list')
+        for c in cites:
+            _check(
+                c, _CITATION_FIELDS, ("n", "source", "doc_id", "start", "end", "text"), "a citation"
+            )
+        cites = tuple(Citation(**{k: c[k] for k in _CITATION_FIELDS if k in c}) for c in cites)
         return cls(
             d["question"],
             d["query"],
@@ -116,6 +141,7 @@ class Conversation:
     def add(self, answer: Answer) -> Turn:
         turn = Turn.of(answer)
         self.turns.append(turn)
+        del self.turns[:-MAX_TURNS]  # a long chat or a sent-back conversation stays bounded
         return turn
 
     def clear(self) -> None:
@@ -126,11 +152,28 @@ class Conversation:
 
     @classmethod
     def from_json(cls, data: dict) -> Conversation:
-        return cls([Turn.from_json(t) for t in data.get("turns", [])])
+        """The conversation `to_json` wrote (its last MAX_TURNS turns); a ValueError says what
+        is wrong with anything else."""
+        if not isinstance(data, dict):
+            raise ValueError(f'it holds {type(data).__name__}, not an object with "turns"')
+        turns = data.get("turns", [])
+        if not isinstance(turns, list):
+            raise ValueError('"turns" is not a list')
+        return cls([Turn.from_json(t) for t in turns[-MAX_TURNS:]])
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: an interrupted save leaves the old file intact."""
-        write_atomic(Path(path), json.dumps(self.to_json(), ensure_ascii=False, indent=1))
+        """Write atomically: an interrupted save leaves the old file intact, and a save that
+        fails (a folder, no permission, disk full) is an InputError; the turns stay here."""
+        from ingest.errors import InputError
+
+        try:
+            write_atomic(Path(path), json.dumps(self.to_json(), ensure_ascii=False, indent=1))
+        except OSError as exc:
+            raise InputError(
+                f"The conversation could not be saved to {path} ({exc.strerror or exc}).",
+                hint="give the path of a file in a folder you can write, e.g. chat.json; "
+                "the conversation is kept",
+            ) from None
 
     @classmethod
     def load(cls, path: str | Path) -> Conversation:
@@ -141,7 +184,12 @@ class Conversation:
             return cls.from_json(data)
         except FileNotFoundError:
             return cls()
-        except (ValueError, KeyError, TypeError) as exc:
+        except OSError as exc:  # a folder, no permission
+            raise InputError(
+                f"The conversation file {path} cannot be read ({exc.strerror or exc}).",
+                "Give the path of a conversation file (it is created if missing).",
+            ) from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(
                 f"{path} is not an askdocs conversation file ({exc}).",
                 "Give another --conversation file, or delete this one to start afresh.",

@@ -96,7 +96,19 @@ class Assistant:
         return self.library.chunks(doc_id)
 
     # -- questions -------------------------------------------------------------------------
+    def _bounded(self, text: str) -> str:
+        limit = self.config.max_query_chars
+        if len(text) > limit:
+            from ingest.errors import InputError
+
+            raise InputError(
+                f"The question is {len(text):,} characters long; the limit is {limit:,}.",
+                hint="ask a shorter question (ASKDOCS_MAX_QUERY_CHARS sets the limit)",
+            )
+        return text
+
     def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
+        self._bounded(query)
         return self.retriever.search(
             query, k=k, lang=lang if lang is not None else self.config.lang
         )
@@ -114,7 +126,7 @@ class Assistant:
         from assistant.conversation import Conversation
 
         conversation = conversation if conversation is not None else Conversation()
-        query = conversation.resolve(question)
+        query = conversation.resolve(self._bounded(question))
         retrieval = self.search(query, k=k or max(self.config.k, 5), lang=lang)
         mode = mode or self.config.mode
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -424,13 +425,30 @@ class Library:
         gone, excluded or behind a refused symbolic link are forgotten. Every path must exist.
         follow_symlinks: take links that point outside the folder they are in.
         """
-        report = self._writer(progress).ingest(paths, prune, include, exclude, follow_symlinks)
+        with self._space():
+            report = self._writer(progress).ingest(paths, prune, include, exclude, follow_symlinks)
         self._fresh = False  # even when nothing was written, what is on disk is current
         return report
 
     def delete(self, doc_id: str) -> bool:
         """Forget one document; False if it was not in the library."""
-        return self._writer(None).delete(doc_id)
+        with self._space():
+            return self._writer(None).delete(doc_id)
+
+    @contextmanager
+    def _space(self) -> Iterator[None]:
+        """A write that runs out of space (SQLite, FAISS, bm25s or a manifest, wherever it
+        shows) is one DiskFullError: it never published, so the library is the old one, and
+        its half-built generation is swept at the next open."""
+        from ingest.disk import disk_full, is_disk_full
+
+        try:
+            yield
+        except Exception as exc:
+            if is_disk_full(exc):
+                where = "the PostgreSQL server" if self.config.postgres else self.config.home
+                raise disk_full(where) from None
+            raise
 
     def _writer(self, progress: Progress | None) -> Writer:
         if self.config.postgres:

@@ -198,8 +198,12 @@ class WriteLock:
                 f"The library {name!r} is being written by another askdocs process (pid {holder}).",
                 hint="wait for that ingest to finish, then run this command again",
             ) from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+        except OSError:  # a full disk: release the lock, or this process keeps it forever
+            os.close(self._fd)
+            raise
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -96,14 +96,21 @@ def failure(url: str, exc: Exception) -> LibraryError:
     return LibraryError(f"The PostgreSQL store {redact(url)} failed: {first}", hint=HINT_URL)
 
 
-def exists(conn: Any, schema: str) -> bool:
-    row = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".meta',)).fetchone()
-    return row[0] is not None
+def _table(conn: Any, schema: str, table: str) -> bool:  # noqa: ANN401
+    from psycopg import sql
+
+    # quoted by psycopg: a library named `q"x` is the schema "askdocs_q""x", not broken SQL
+    name = sql.Identifier(schema, table).as_string(conn)
+    return conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+
+
+def exists(conn: Any, schema: str) -> bool:  # noqa: ANN401
+    return _table(conn, schema, "meta")
 
 
 def has_terms(conn: Any, schema: str) -> bool:  # noqa: ANN401
     """Whether the library has BM25 term blocks (askdocs before them kept a postings table)."""
-    return conn.execute("SELECT to_regclass(%s)", (f'"{schema}".terms',)).fetchone()[0] is not None
+    return _table(conn, schema, "terms")
 
 
 def read_meta(conn: Any, schema: str) -> Manifest | None:

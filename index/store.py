@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.disk import disk_full, is_disk_full
 from ingest.errors import LibraryError
 from ingest.records import Chunk, Document
 
@@ -97,6 +98,8 @@ class Store:
                 self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._db.execute("SELECT count(*) FROM documents").fetchone()
         except sqlite3.DatabaseError as exc:
+            if writable and is_disk_full(exc):
+                raise disk_full(path.parent) from None
             raise LibraryError(
                 f"The library store {path} cannot be read ({exc}).",
                 hint="rebuild the library: askdocs ingest --rebuild PATH...",
@@ -110,6 +113,8 @@ class Store:
         try:
             source.backup(target)
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):  # the copy's disk, not the intact published store
+                raise disk_full(dst.parent) from None
             raise LibraryError(
                 f"The library store {src} cannot be read ({exc}).",
                 hint="rebuild the library: askdocs ingest --rebuild PATH...",

@@ -45,6 +45,14 @@ EMBED_BATCH = 64
 PASSAGE_VERSION = 1
 
 
+MAX_CHUNKS = 20_000  # per document, about 6 million characters of text
+
+
+def max_chunks() -> int:
+    """Chunks indexed per document: MAX_CHUNKS, or $ASKDOCS_MAX_CHUNKS."""
+    return int(os.environ.get("ASKDOCS_MAX_CHUNKS", "") or MAX_CHUNKS)
+
+
 def passage_text(chunk: Chunk, title: str) -> str:
     """What is embedded for a chunk: its heading path (led by the title) and its text.
 
@@ -307,6 +315,13 @@ class Writer:
             plan.updated += 1 if old or twin else 0
             plan.added += 0 if old or twin else 1
             chunks = chunk_document(doc, settings)
+            limit = max_chunks()
+            if len(chunks) > limit:  # the work of one file stays bounded (embedding is slow)
+                plan.warnings.append(
+                    f"{doc.source}: {len(chunks):,} chunks; only the first {limit:,} are "
+                    f"indexed (ASKDOCS_MAX_CHUNKS raises the limit)"
+                )
+                chunks = chunks[:limit]
             tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
             plan.additions.append(_Addition(doc, key, hashes[key], chunks, tokens))
             seen[doc.doc_id] = key

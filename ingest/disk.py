@@ -1,4 +1,5 @@
-"""Writing files safely, for every package: `write_atomic` and `fsync`.
+"""Writing files safely, for every package: `write_atomic` and `fsync`; `is_disk_full` and
+`disk_full` turn a full disk, however it shows, into one message.
 
 A reader (another process, or this one after a crash) sees the old file or the whole new
 one, never a part: the data goes to a temporary file in the same directory, which then
@@ -10,9 +11,15 @@ and manifests). It sits in ingest/, the bottom package, so that every package ma
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from ingest.errors import DiskFullError
+
+# how a full disk reads where it is not an OSError: SQLite's SQLITE_FULL, FAISS's C++ errors
+_FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
 
 
 def fsync(path: Path) -> None:
@@ -50,3 +57,25 @@ def write_atomic(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, says the disk is full."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(cause).lower() for text in _FULL_TEXTS):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def disk_full(where: Path | str) -> DiskFullError:
+    """The one message for a write that ran out of space (never "rebuild the library")."""
+    return DiskFullError(
+        f"No space left on the device holding {where}; the library is unchanged.",
+        hint="free some space there (or set ASKDOCS_HOME to a roomier disk) and run it again",
+    )

@@ -43,3 +43,7 @@ class ModelError(AskdocsError):
 
 class LLMError(AskdocsError):
     """The optional LLM endpoint failed, timed out or answered nonsense."""
+
+
+class DiskFullError(AskdocsError):
+    """No space left where askdocs writes; the write was abandoned, nothing was changed."""

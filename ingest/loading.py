@@ -116,7 +116,8 @@ def scan(
 
     A symbolic link is taken only when it points at a file of a supported type and, unless
     `follow_symlinks`, inside the folder it was found in (for a file named directly: inside
-    its own folder); a refused link is one warning. A file's key is the real path of that
+    its own folder); a refused link is one warning. A folder link is walked only with
+    `follow_symlinks`, whether found in a folder or named directly (a shell glob names it). A file's key is the real path of that
     folder joined with the file's path inside it, so a link is known by where it sits."""
     found: list[Path] = []
     keys: list[str] = []
@@ -157,6 +158,13 @@ def scan(
 
     for given in paths:
         root = Path(given)
+        if root.is_dir() and root.is_symlink() and not follow_symlinks:
+            # as a folder link met inside a folder: `ingest docs/*` hands us docs/link itself
+            warnings.append(
+                f"{source_of(root)}: symbolic link to a folder ({source_of(os.path.realpath(root))}); "
+                "skipped (--follow-symlinks to take it, or name that folder)"
+            )
+            continue
         if root.is_dir():
             base_real = Path(os.path.realpath(root))
             roots.append(path_key(base_real))

@@ -365,10 +365,11 @@ def test_cli_chat_commands(library, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("ASKDOCS_HOME", str(library.config.home))
     saved = tmp_path / "chat.json"
     lines = ["哪个函数可以生成完全随机的 UUID？", "/sources", "/open 1", "/open 9", "那 uuid1 呢？"]
-    lines += [f"/save {saved}", "/clear", "/sources", "/quit"]
+    lines += [f"/save {tmp_path}", f"/save {saved}", "/clear", "/sources", "/quit"]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert main(["chat", "--library", "qa"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert out.startswith("Loading the library and the model… ready (")  # said before loading
     assert "以下内容来自英文文档。" in out and "[1] " in out
     assert "line " in out and "characters " in out and "«" in out  # /open shows the marked span
@@ -377,6 +378,8 @@ def test_cli_chat_commands(library, monkeypatch, capsys, tmp_path):
     turns = Conversation.load(saved).turns
     assert len(turns) == 2 and "uuid1" in turns[1].query and turns[1].query != turns[1].question
     assert "(no sources yet)" in out  # after /clear
+    # /save to a folder said so (it was an IsADirectoryError), and the chat went on, kept
+    assert f"could not be saved to {tmp_path}" in captured.err
 
 
 class _Spotlight:

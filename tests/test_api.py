@@ -29,6 +29,7 @@ DOCS = {
     "## 默认参数\n\n默认参数在函数定义时只求值一次。\n",
 }
 TOKEN = "s3cret-token"
+CLIENT = {"base_url": "http://127.0.0.1", "headers": {"X-Askdocs": "1"}}
 
 
 def _config(home: Path) -> LibraryConfig:
@@ -48,7 +49,8 @@ def lib_home(tmp_path: Path) -> Path:
 
 def _client(home: Path, token: str | None = None) -> TestClient:
     served = Served(AssistantConfig(library=_config(home)), embedder=FakeEmbedder())
-    return TestClient(create_app(served, token=token))
+    # a program, not a page: loopback Host, and the header that lets its uploads through
+    return TestClient(create_app(served, token=token), **CLIENT)
 
 
 @pytest.fixture
@@ -249,7 +251,7 @@ def test_stream_tokens_from_a_real_llm(tmp_path: Path, e5, llm_server) -> None:
         (docs / name).write_text(text, encoding="utf-8")
     Library.open(cfg, e5, create=True).ingest([docs])
     served = Served(AssistantConfig(library=cfg, llm=llm_server), embedder=e5)
-    with TestClient(create_app(served)) as c:
+    with TestClient(create_app(served), **CLIENT) as c:
         body = {"question": "How long is green tea steeped?", "stream": True, "mode": "llm"}
         with c.stream("POST", "/ask", json=body) as r:
             events = _events(r.read().decode())
@@ -334,3 +336,75 @@ def test_real_serve_process(tmp_path: Path, e5_dir: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_libraries_never_share_an_uploads_folder(tmp_path: Path) -> None:
+    """`team a` and `team_a` both used uploads/team_a: the same upload was one shared file,
+    and deleting the document in one library deleted the other's file."""
+    from ui.upload import uploads_dir
+
+    names = ["team a", "team_a", "team%20a", "team.a", "茶 会", "茶_会"]
+    folders = {uploads_dir(tmp_path, n) for n in names}
+    assert len(folders) == len(names) and all(f.parent == tmp_path / "uploads" for f in folders)
+    assert uploads_dir(tmp_path, "api") == tmp_path / "uploads" / "api"  # plain names unchanged
+    home = tmp_path / "home"
+    clients = []
+    for name in ("team a", "team_a"):
+        served = Served(
+            AssistantConfig(library=LibraryConfig(name=name, home=home, model="fake")),
+            embedder=FakeEmbedder(),
+        )
+        clients.append(TestClient(create_app(served), **CLIENT))
+    note = {"files": ("notes.md", b"# Notes\n\nThe same notes in two libraries.\n")}
+    paths = [Path(c.post("/documents", files=note).json()["files"][0]["path"]) for c in clients]
+    assert paths[0] != paths[1] and all(p.exists() for p in paths)
+    doc = clients[0].get("/documents").json()["documents"][0]["doc_id"]
+    assert clients[0].delete(f"/documents/{doc}").status_code == 200
+    assert not paths[0].exists() and paths[1].exists()  # the other library keeps its file
+    hits = clients[1].post("/search", json={"query": "same notes"}).json()["hits"]
+    assert hits and Path(hits[0]["source"]).name == "notes.md"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("POST", "/search", b'{"query": "\\ud800 tea"}', 200, ""),  # a lone surrogate
+        ("POST", "/ask", b'{"question": "tea \\udfff"}', 200, ""),
+        (
+            "POST",
+            "/ask",
+            b'{"question": "tea", "conversation": {"turns": [{"question": "a", '
+            b'"query": 5, "answer": "b", "answered": true}]}}',
+            400,
+            '"query"',
+        ),  # fmt: skip
+        ("POST", "/ask", b'{"question": "tea", "conversation": {"turns": [1, 2]}}', 400, "turn"),
+        ("POST", "/ask", b'{"question": "tea", "conversation": {"turns": {"a": 1}}}', 400, "list"),
+        ("POST", "/search", b"[" * 50_000 + b"]" * 50_000, 400, "body"),  # nested too deep
+        ("POST", "/search", b'{"query": "\xff\xfe tea"}', 400, "body"),  # not UTF-8
+        ("POST", "/search", b'{"query": "' + b"tea " * 600 + b'"}', 413, "limit"),
+        ("POST", "/ask", b'{"question": "' + b"tea " * 600 + b'"}', 413, "limit"),
+        ("GET", "/no-such-route", None, 404, "Not Found"),
+        ("PUT", "/search", b"{}", 405, "Not Allowed"),
+    ],
+)
+def test_every_error_is_a_4xx_with_message_and_hint(
+    client: TestClient, method: str, path: str, body: bytes | None, status: int, words: str
+) -> None:
+    """The hostile tester's 500s and {"detail"} answers: each a 4xx in the one error shape."""
+    headers = {"content-type": "application/json"}
+    r = client.request(method, path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    if status == 200:
+        assert "\ufffd" in (r.json().get("query") or r.json().get("question"))
+        return
+    assert set(r.json()) == {"error", "message", "hint"} and words in r.json()["message"]
+    assert r.json()["hint"] and "Traceback" not in r.text
+
+
+def test_the_query_limit_is_a_setting(lib_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASKDOCS_MAX_QUERY_CHARS", "20")
+    with _client(lib_home) as c:
+        assert c.post("/search", json={"query": "green tea"}).status_code == 200
+        r = c.post("/search", json={"query": "green tea steeped for two minutes"})
+        assert r.status_code == 413 and "the limit is 20" in r.json()["message"]

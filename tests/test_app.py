@@ -14,6 +14,7 @@ import pytest
 from ingest.errors import InputError
 from tests.helpers import link_model
 from ui.highlight import (
+    WORD_JOINER,
     answer_html,
     card_html,
     doc_url,
@@ -97,7 +98,13 @@ def test_hostile_text_stays_text() -> None:
 def test_md_escape_neutralises_markdown_and_html() -> None:
     out = md_escape("[x](javascript:alert(1)) <b>*bold*</b> $x$ :red[y]")
     assert not re.search(r"[\[\]()<>*$:]", out)
-    assert html.unescape(out) == "[x](javascript:alert(1)) <b>*bold*</b> $x$ :red[y]"
+    shown = html.unescape(out).replace(WORD_JOINER, "")  # the joiner is invisible
+    assert shown == "[x](javascript:alert(1)) <b>*bold*</b> $x$ :red[y]"
+    # GFM autolinks (a search over the decoded text) find no URL, www. name or address
+    for bare in ("https://a.example/x", "www.a.example", "me@a.example", "mailto:me@a.example"):
+        decoded = html.unescape(md_escape(f"see {bare} now"))
+        assert not re.search(r"https?://|www\.|[\w.+-]@", decoded, re.I), decoded
+        assert decoded.replace(WORD_JOINER, "") == f"see {bare} now"
 
 
 def test_marked_highlights_exact_span_across_headings() -> None:

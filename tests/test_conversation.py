@@ -143,3 +143,48 @@ def test_load_rejects_a_foreign_file(tmp_path):
     bad.write_text("not json", encoding="utf-8")
     with pytest.raises(InputError):
         Conversation.load(bad)
+
+
+TURN = '{"question": "q", "query": QUERY, "answer": "a", "answered": true}'
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[1, 2]", "holds list"),
+        ('{"turns": [' + TURN.replace("QUERY", "5") + "]}", 'turn\'s "query"'),
+        ('{"turns": 7}', '"turns" is not a list'),
+        ('{"turns": [null]}', "a turn is NoneType"),
+        (
+            '{"turns": [' + TURN.replace("QUERY", '"x", "citations": [{"n": "1"}]') + "]}",
+            'citation\'s "n"',
+        ),  # fmt: skip
+        ("[" * 100_000 + "]" * 100_000, "not an askdocs conversation"),
+    ],
+)
+def test_a_conversation_file_that_is_not_one_is_a_clear_error(tmp_path, text, words):
+    """Each was a TypeError, AttributeError or RecursionError traceback."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        Conversation.load(bad)
+    assert words in str(err.value) and err.value.hint
+
+
+def test_a_folder_is_no_conversation_file_and_a_failed_save_keeps_the_turns(tmp_path):
+    with pytest.raises(InputError, match="cannot be read"):
+        Conversation.load(tmp_path)  # IsADirectoryError before
+    conv = Conversation.from_json(json.loads('{"turns": [' + TURN.replace("QUERY", '"q"') + "]}"))
+    with pytest.raises(InputError, match="could not be saved") as err:
+        conv.save(tmp_path)
+    assert "kept" in err.value.hint and len(conv.turns) == 1
+    conv.save(tmp_path / "chat.json")
+    assert len(Conversation.load(tmp_path / "chat.json").turns) == 1
+
+
+def test_a_conversation_keeps_its_last_turns_only():
+    from assistant.conversation import MAX_TURNS
+
+    turns = [json.loads(TURN.replace("QUERY", f'"q{i}"')) for i in range(MAX_TURNS + 10)]
+    conv = Conversation.from_json({"turns": turns})
+    assert len(conv.turns) == MAX_TURNS and conv.turns[-1].query == f"q{MAX_TURNS + 9}"

@@ -448,6 +448,32 @@ def test_symlinks_out_of_the_folder_are_not_followed(tmp_path):
     assert named.documents == () and len(named.warnings) == 2
 
 
+def test_a_folder_link_named_by_a_shell_glob_is_not_followed(tmp_path, capsys, monkeypatch):
+    """`ln -s ../outside docs/dirlink; askdocs ingest docs/*`: the glob names the link itself."""
+    import glob
+
+    docs, outside = _linked_folder(tmp_path)
+    (outside / "secret.md").write_text("# Secret\n\nthe password is hunter2\n", encoding="utf-8")
+    (docs / "dirlink").symlink_to(Path("..") / "outside", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    expanded = sorted(glob.glob("docs/*"))  # what the shell hands askdocs
+    assert "docs/dirlink" in expanded and "docs/elsewhere" in expanded
+    report = load_paths(expanded)
+    assert [d.source for d in report.documents] == ["docs/real.md"]
+    assert not any("hunter2" in d.text or "Far away" in d.text for d in report.documents)
+    why = {w.split(": ", 1)[0]: w.split(": ", 1)[1] for w in report.warnings}
+    assert why["docs/dirlink"].startswith("symbolic link to a folder (outside); skipped")
+    assert "--follow-symlinks" in why["docs/elsewhere"]
+    # the same through the command line, trailing slash and all
+    assert main(["ingest", "--dry-run", *expanded, "docs/dirlink/"]) == 0
+    out, err = capsys.readouterr()
+    assert "secret.md" not in out and "far.md" not in out and "real.md" in out
+    assert err.count("docs/dirlink: symbolic link to a folder") == 2
+    # opting in takes it
+    taken = load_paths(expanded, follow_symlinks=True)
+    assert {Path(d.source).name for d in taken.documents} >= {"secret.md", "far.md"}
+
+
 def test_follow_symlinks_opts_in_but_never_to_unsupported_types(tmp_path):
     docs, outside = _linked_folder(tmp_path)
     report = load_paths([docs], follow_symlinks=True)

@@ -735,3 +735,28 @@ def test_tidying_never_removes_a_generation_published_while_it_looked(
     lib = Library.open(cfg, FakeEmbedder())
     assert second.is_dir() and layout.current(cfg.path) == second
     assert len(lib.documents()) == 3
+
+
+def test_chunks_per_document_are_capped_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 19 MB file of one repeated letter became 59,375 chunks; now at most
+    ASKDOCS_MAX_CHUNKS (default index.writer.MAX_CHUNKS) are indexed, with a warning."""
+    from index.writer import MAX_CHUNKS
+
+    assert MAX_CHUNKS == 20_000
+    monkeypatch.setenv("ASKDOCS_MAX_CHUNKS", "5")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "long.md").write_text("# Long\n\n" + "a" * 20_000 + "\n", encoding="utf-8")
+    (docs / "short.md").write_text("# Short\n\nA short note.\n", encoding="utf-8")
+    lib = Library.open(_config(tmp_path), FakeEmbedder(), create=True)
+    report = lib.ingest([docs])
+    assert report.added == 2
+    warned = [w for w in report.warnings if "long.md" in w]
+    assert len(warned) == 1 and "only the first 5 are indexed" in warned[0], report.warnings
+    counts = {Path(d.path).name: d.chunks for d in lib.documents()}
+    assert counts == {"long.md": 5, "short.md": 1}
+    doc = next(d for d in lib.documents() if d.path.endswith("long.md"))
+    for c in lib.chunks(doc.doc_id):  # what is kept is exact
+        assert lib.document(doc.doc_id).text[c.start : c.end] == c.text

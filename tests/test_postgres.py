@@ -360,7 +360,8 @@ def test_two_api_servers_share_one_library(tmp_path: Path, pg_url: str) -> None:
         cfg = AssistantConfig(
             library=LibraryConfig(name="shared", home=tmp_path / home, model="fake", store=pg_url)
         )
-        apps.append(TestClient(create_app(Served(cfg, embedder=FakeEmbedder()))))
+        app = create_app(Served(cfg, embedder=FakeEmbedder()))
+        apps.append(TestClient(app, base_url="http://127.0.0.1", headers={"X-Askdocs": "1"}))
     one, two = apps
     assert one.get("/health").json()["generation"] == two.get("/health").json()["generation"] == 1
     r = one.post(
@@ -539,3 +540,19 @@ def test_flat_languages_search_alike_in_the_reader_and_in_sql(
         np.testing.assert_allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
     ids = [i for i, _ in cached[0]]
     assert np.allclose(scanned.vectors(ids, "en"), lib.vectors(ids, "en"), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ['q"x', "team a", "o'brien"])
+def test_a_library_name_that_needs_quoting(tmp_path: Path, pg_url: str, name: str) -> None:
+    """`--library 'q"x'` was written, then read as missing, and every later ingest failed with
+    `relation "meta" already exists`: its schema name is now quoted everywhere."""
+    docs = _docs(tmp_path / "docs", size=1500)
+    config = LibraryConfig(name=name, home=tmp_path / "home", model="fake", store=pg_url)
+    first = Library.open(config, FakeEmbedder(), create=True)
+    assert first.ingest([docs]).added == len(list(docs.iterdir()))
+    again = Library.open(config, FakeEmbedder())  # the library exists, with its documents
+    assert len(again.documents()) == len(list(docs.iterdir())) and again.generation == 1
+    (docs / "more.md").write_text("# More\n\nA second ingest into the same library.\n", "utf-8")
+    assert again.ingest([docs]).added == 1 and again.generation == 2
+    other = LibraryConfig(name="plain", home=tmp_path / "home", model="fake", store=pg_url)
+    assert Library.open(other, FakeEmbedder(), create=True).documents() == []  # apart

@@ -25,13 +25,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AliasChoices, BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import AskdocsError, InputError, LibraryError, LLMError
+from ingest.errors import AskdocsError, DiskFullError, InputError, LibraryError, LLMError
+from ingest.text import printable
+from ui.guard import BrowserGuard, Policy
 from ui.serving import Served
 from ui.upload import MAX_UPLOAD_MB, add_uploads, check_upload, delete_document
 
 log = logging.getLogger("askdocs.api")
 TOKEN_ENV = "ASKDOCS_API_TOKEN"
+# what `askdocs serve` hands its workers for ui.guard: the --host, --allowed-host, --cors-origin
+HARD_STOP_S = 2.0  # after uvicorn's graceful shutdown: a process still alive then is ended
+BOUND_ENV, HOSTS_ENV, CORS_ENV = "ASKDOCS_BOUND_HOST", "ASKDOCS_ALLOWED_HOSTS", "ASKDOCS_CORS"
 # module level: the annotations are strings (__future__), resolved in this module's globals
 _BEARER = HTTPBearer(auto_error=False)
 UPLOAD_HELP = f".md .markdown .txt .rst .html .htm or .pdf files, up to {MAX_UPLOAD_MB} MB each"
@@ -72,6 +78,8 @@ def _status(exc: AskdocsError) -> int:
         return 409  # locked by another writer, built by another model, damaged
     if isinstance(exc, LLMError):
         return 502
+    if isinstance(exc, DiskFullError):
+        return 507  # Insufficient Storage
     return 500
 
 
@@ -82,27 +90,70 @@ def _error_body(exc: AskdocsError) -> dict:
 def _question(text: str) -> str:
     if not text.strip():
         raise InputError("The question is empty.", hint="send a question in Chinese or English")
-    return text
+    return printable(text)  # a lone surrogate ("\ud800" in JSON) becomes U+FFFD
+
+
+def _clean(value: object) -> object:
+    """Every string in a JSON value with lone surrogates replaced (see `_question`)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _clean(v) for k, v in value.items()}
+    return value
 
 
 def _sse(event: str, data: dict) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def create_app(served: Served, token: str | None = None, warm: bool = True) -> FastAPI:
-    """The app over `served`; `token` (None: no auth) guards every route but /health."""
+def create_app(
+    served: Served,
+    token: str | None = None,
+    warm: bool = True,
+    policy: Policy | None = None,
+    hard_stop: bool = False,
+) -> FastAPI:
+    """The app over `served`; `token` (None: no auth) guards every route but /health;
+    `policy` (default: loopback names only, no CORS) is what ui.guard lets in; `hard_stop`
+    (a server process, not a test client) ends the process soon after shutdown begins."""
+    policy = policy or Policy.make()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
+        for path in served.sweep_uploads():
+            log.warning("removed %s: an upload that never reached the library", path)
         if warm:
             served.warm()  # the model loads before the first request, not during it
         yield
+        if hard_stop:  # uvicorn waited its grace for running requests; a write may still run
+            # in a worker thread, which would hold the process open until it ends. It has
+            # published nothing yet (a generation is published last, atomically), so ending it
+            # with the process leaves the old library; the next start sweeps its leftovers.
+            stopper = threading.Timer(HARD_STOP_S, _exit_now)
+            stopper.daemon = True
+            stopper.start()
 
     app = FastAPI(
         title="askdocs",
         description="Cited answers in Chinese or English over your documents.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI and ReDoc from a CDN: ours, below
+        redoc_url=None,
     )
+    _offline_docs(app)
+
+    if policy.cors_origins:  # only when configured: a listed origin's page may call and read
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(policy.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-askdocs"],
+        )
+    app.add_middleware(BrowserGuard, policy=policy)  # outermost: refusals never reach a route
 
     def authorized(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if token is None:
@@ -129,6 +180,17 @@ def create_app(served: Served, token: str | None = None, warm: bool = True) -> F
         )
         return JSONResponse(_error_body(err), status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own: unknown route, wrong method, a body it could not parse (invalid
+        # UTF-8, JSON nested too deep): the same {error, message, hint} as ours
+        message = exc.detail if isinstance(exc.detail, str) else "Bad request."
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "The body could not be read (not UTF-8 JSON, or nested too deeply)."
+        body = {"error": "HTTPError", "message": message,
+                "hint": "see the routes and request shapes at /docs"}  # fmt: skip
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error in %s %s", request.method, request.url.path)
@@ -154,19 +216,19 @@ def create_app(served: Served, token: str | None = None, warm: bool = True) -> F
     def ask(req: AskRequest):  # noqa: ANN202 - a JSON object, or server-sent events
         from assistant.conversation import Conversation
 
-        _question(req.question)
+        question = _question(req.question)
         assistant = served.reader()
         try:
-            conversation = Conversation.from_json(req.conversation or {})
+            conversation = Conversation.from_json(_clean(req.conversation or {}))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(
-                f"The conversation cannot be read ({type(exc).__name__}: {exc}).",
+                f"The conversation cannot be read ({exc}).",
                 hint='send back the "conversation" object of an earlier /ask answer, unchanged',
             ) from None
 
         def run(on_token=None) -> dict:  # noqa: ANN001
             answer = assistant.ask(
-                req.question, conversation, mode=req.mode, on_token=on_token, k=req.k,
+                question, conversation, mode=req.mode, on_token=on_token, k=req.k,
                 lang=req.lang,
             )  # fmt: skip
             generation = assistant.library.generation
@@ -229,6 +291,31 @@ def create_app(served: Served, token: str | None = None, warm: bool = True) -> F
     return app
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files from the swagger-ui-bundle package, served here at
+    /docs-assets: the page works without a network. Without the package there is no /docs
+    (never a page that reaches out to a CDN)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        log.warning("swagger-ui-bundle is not installed: no /docs (the API is at /openapi.json)")
+        return
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():  # noqa: ANN202 - an HTML page
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="askdocs API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def _stream(run) -> Iterator[str]:  # noqa: ANN001
     """Server-sent events: `token` {"text"} as the LLM writes, then one `answer` (the `ask`
     JSON) or one `error` {"error", "message", "hint"}."""
@@ -252,6 +339,12 @@ def _stream(run) -> Iterator[str]:  # noqa: ANN001
         yield event
 
 
+def _exit_now() -> None:
+    log.warning("a write was still running at shutdown; it is abandoned, the library unchanged")
+    logging.shutdown()
+    os._exit(0)
+
+
 def _not_found(doc_id: str) -> NotFound:
     return NotFound(
         f"No document {doc_id!r} in this library.", hint="GET /documents lists the documents"
@@ -273,4 +366,10 @@ def app_from_env() -> FastAPI:
         model=os.environ.get("ASKDOCS_MODEL") or DEFAULT_MODEL,
     )
     served = Served(AssistantConfig(library=library))
-    return create_app(served, token=os.environ.get(TOKEN_ENV) or None)
+    policy = Policy.make(
+        bound=os.environ.get(BOUND_ENV, "127.0.0.1"),
+        allowed=os.environ.get(HOSTS_ENV, "").split(","),
+        cors=os.environ.get(CORS_ENV, "").split(","),
+    )
+    token = os.environ.get(TOKEN_ENV) or None
+    return create_app(served, token=token, policy=policy, hard_stop=True)

@@ -169,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="listen on a non-loopback --host without ASKDOCS_API_TOKEN",
     )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (default: loopback names and --host); "
+        "'*' answers any",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages of this origin (https://app.example:443) call the API (default: none)",
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -64,9 +64,18 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+# Streamlit's Markdown (GFM) also turns bare URLs, `www.` names and e-mail addresses into links,
+# by a search over the text after entities are decoded, so escaping cannot stop it. An
+# invisible WORD JOINER before each ':' and '@' and inside "www." breaks those patterns
+# (`https⁠://`, `www⁠.`, `a⁠@b`) while the text looks the same.
+_AUTOLINK = re.compile(r"(?=[:@])|(?<=www)(?=\.)", re.I)
+WORD_JOINER = "\u2060"
+
+
 def md_escape(text: str) -> str:
-    """Text for a Markdown context (st.error, st.caption …) that shows it literally."""
-    return text.translate(_MD_TABLE)
+    """Text for a Markdown context (st.error, st.caption …) that shows it literally: no
+    markup, no directive, no link (not even an autolinked URL or e-mail address)."""
+    return _AUTOLINK.sub(WORD_JOINER, text).translate(_MD_TABLE)
 
 
 def doc_url(doc_id: str, start: int | None = None, end: int | None = None) -> str:

@@ -47,8 +47,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from assistant.conversation import Conversation
 
-    assistant = open_assistant(args)
+    # the file is checked before the library and model load: a bad one fails at once
     conversation = Conversation.load(args.conversation) if args.conversation else None
+    assistant = open_assistant(args)
     stream = not args.json and (args.mode or assistant.config.mode) == "llm"
     streamed: list[str] = []
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+STOP_GRACE_S = 5  # `serve` ends within this (and a few seconds more) of a SIGTERM
+
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Serve ui/app.py with Streamlit on 127.0.0.1; the library travels in ASKDOCS_* variables."""
@@ -49,13 +51,27 @@ def cmd_ui(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def uvicorn_settings() -> dict:
+    """How `serve` runs uvicorn (the SIGTERM test starts its server with the same)."""
+    return {
+        "log_level": "warning",
+        # With --workers, uvicorn kills a worker whose health ping goes unanswered for 5 s
+        # (its default), and with it the requests it was answering: on a saturated machine
+        # a busy worker is late, not hung (bench/serve.py saw one such disconnect).
+        "timeout_worker_healthcheck": 60,
+        # SIGTERM: running requests get this long; a write still running then is ended with
+        # the process (ui.api's lifespan), unpublished, so the library stays the old one.
+        "timeout_graceful_shutdown": STOP_GRACE_S,
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """uvicorn over ui.api; the library and model travel to each worker in ASKDOCS_*."""
     import ipaddress
     import os
 
     from ingest.errors import InputError
-    from ui.api import TOKEN_ENV
+    from ui.api import BOUND_ENV, CORS_ENV, HOSTS_ENV, TOKEN_ENV
     from ui.library_commands import library_config
 
     try:
@@ -75,6 +91,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["ASKDOCS_LIBRARY"] = config.name
     os.environ["ASKDOCS_MODEL"] = config.model
     os.environ["ASKDOCS_STORE"] = config.store
+    os.environ[BOUND_ENV] = args.host
+    os.environ[HOSTS_ENV] = ",".join(args.allowed_host)
+    os.environ[CORS_ENV] = ",".join(args.cors_origin)
     import uvicorn
 
     print(f"askdocs: library “{config.name}” at http://{args.host}:{args.port}/ "
@@ -85,10 +104,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level="warning",
-        # With --workers, uvicorn kills a worker whose health ping goes unanswered for 5 s
-        # (its default), and with it the requests it was answering: on a saturated machine
-        # a busy worker is late, not hung (bench/serve.py saw one such disconnect).
-        timeout_worker_healthcheck=60,
+        **uvicorn_settings(),
     )
     return 0

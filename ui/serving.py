@@ -13,6 +13,7 @@ time in this process and under the library's file lock across processes.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,10 @@ import numpy as np
 from assistant.config import AssistantConfig
 from assistant.service import Assistant
 from index.library import Library
-from ui.upload import uploads_dir
+from ingest.errors import LibraryError
+from ui.upload import sweep_uploads, uploads_dir
+
+UPLOAD_GRACE_S = 60.0  # a copy saved this recently may be an upload about to take the lock
 
 T = TypeVar("T")
 
@@ -77,12 +81,37 @@ class Served:
         """Open the library and load the model before the first request (seconds, once)."""
         assistant = self.reader()
         if assistant.library.manifest is not None:  # model, tokenizers, answer step: all loaded
-            assistant.ask("warm up: what does this library cover?")
+            warm = "warm up: what does this library cover?"
+            assistant.ask(warm[: self.config.max_query_chars])  # within any configured limit
+
+    def sweep_uploads(self) -> list[Path]:
+        """At start: remove copies in the uploads folder that never reached the library (a
+        server killed mid-upload). Under the writer's lock where the store has a file lock,
+        so no write in flight is robbed; copies younger than a minute are left alone."""
+        from index.manifest import WriteLock
+
+        if self.config.library.postgres:  # an advisory lock in the database: go by age alone
+            kept = {d.path for d in self.reader().documents()}
+            return sweep_uploads(self.uploads, kept, min_age_s=UPLOAD_GRACE_S * 60)
+        if not self.config.library.path.is_dir():
+            return []
+        try:
+            with WriteLock(self.config.library.path, self.name, wait=0):
+                kept = {d.path for d in self.reader().documents()}
+                return sweep_uploads(self.uploads, kept, min_age_s=UPLOAD_GRACE_S)
+        except (LibraryError, OSError):
+            return []  # a writer is at work (or the disk is full); the next start sweeps
 
     def write(self, fn: Callable[[Assistant], T]) -> T:
         """Run `fn` on an Assistant over a private writable Library; readers pick up the
         generation it publishes on their next request."""
-        with self._write_lock:
+        if not self._write_lock.acquire(blocking=False):  # refused, not queued (a client
+            # that gave up would otherwise have its write run later, unseen)
+            raise LibraryError(
+                f"The library {self.name!r} is being written by this server (pid {os.getpid()}).",
+                hint="wait for that upload or delete to finish, then send this one again",
+            )
+        try:
             if self._embedder is None:  # a first ingest into an empty library
                 from index.embedder import load_embedder
 
@@ -92,3 +121,5 @@ class Served:
                 return fn(Assistant(self.config, library=library))
             finally:
                 library.close()
+        finally:
+            self._write_lock.release()

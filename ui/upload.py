@@ -9,14 +9,18 @@ so the library sees an unchanged document.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
-from collections.abc import Callable, Sequence
+import stat
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from ingest.disk import write_atomic
+from ingest.disk import disk_full, is_disk_full, write_atomic
 from ingest.errors import InputError
 from ingest.loading import FORMATS, key_path, path_key
 
@@ -49,7 +53,17 @@ def safe_name(name: str) -> str:
 
 
 def uploads_dir(home: Path, library: str) -> Path:
-    return Path(home) / "uploads" / safe_name(library)
+    """The library's own uploads folder, never another library's: a name of word characters,
+    '.' and '-' is its folder's name; any other name is percent-encoded ('%' included), so
+    `team a` (team%20a) and `team_a` never share one. (askdocs before this kept `team a`'s
+    uploads in team_a; they stay there, and deleting its documents no longer removes them.)"""
+    if re.fullmatch(r"[\w.-]+", library) and not library.startswith("."):
+        key = library
+    else:
+        key = quote(library, safe="")
+        if len(key) > 200:  # a file name has 255 bytes at most; the digest keeps it unique
+            key = key[:150] + "%~" + hashlib.sha256(library.encode()).hexdigest()[:32]
+    return Path(home) / "uploads" / key
 
 
 def check_upload(name: str, size: int) -> None:
@@ -129,7 +143,15 @@ def add_uploads(
     """
     for name, data in files:
         check_upload(name, len(data))
-    saved = [save_upload(name, data, folder) for name, data in files]
+    saved: list[SavedUpload] = []
+    try:
+        for name, data in files:
+            saved.append(save_upload(name, data, folder))
+    except OSError as exc:  # a full disk: the copies saved so far go too
+        _remove([s for s in saved if not s.reused])
+        if is_disk_full(exc):
+            raise disk_full(folder.parent.parent) from None
+        raise
     fresh = [s for s in saved if not s.reused]
     try:
         report = assistant.ingest([s.path for s in saved], progress=progress)
@@ -157,6 +179,26 @@ def _remove(uploads: Sequence[SavedUpload]) -> None:
     for s in uploads:
         with contextlib.suppress(OSError):
             s.path.unlink()
+
+
+def sweep_uploads(folder: Path, kept: Collection[str], min_age_s: float) -> list[Path]:
+    """Remove saved uploads the library does not hold (`kept`: its document keys), left by a
+    server killed between saving a copy and publishing it; a copy younger than `min_age_s`
+    may belong to an upload in flight elsewhere and stays. The paths removed."""
+    removed = []
+    now = time.time()
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed  # no uploads yet
+    for path in entries:
+        with contextlib.suppress(OSError):
+            st = path.lstat()
+            old = stat.S_ISREG(st.st_mode) and now - st.st_mtime >= min_age_s
+            if old and _key(path) not in kept:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def delete_document(assistant: Assistant, doc_id: str, folder: Path) -> DocumentInfo | None:
