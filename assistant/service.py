@@ -109,8 +109,12 @@ class Assistant:
         on_token: Callable[[str], None] | None = None,
         k: int | None = None,
         lang: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Answer:
-        """Answer `question`, resolving follow-ups against `conversation` (which is extended)."""
+        """Answer `question`, resolving follow-ups against `conversation` (which is extended).
+
+        LLM mode: `on_progress` sees how many characters the model has written, `on_token` only
+        the sentences that passed the support check (assistant.llm), after it."""
         from assistant.conversation import Conversation
 
         conversation = conversation if conversation is not None else Conversation()
@@ -126,7 +130,7 @@ class Assistant:
 
             answerer = LLMAnswerer(self.config.llm, embedder=self.library.embedder)
             answer = answerer.answer(
-                question, retrieval, extractive, on_token=on_token, query=query
+                question, retrieval, extractive, on_token, query, on_progress
             )
         else:
             answer = extractive()

@@ -1,4 +1,4 @@
-"""The chat page: questions, cited answers (streamed in LLM mode) and source cards."""
+"""The chat page: questions, cited answers (LLM mode: shown once checked) and source cards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 from assistant.conversation import Conversation
 from assistant.records import Answer, Citation
 from ingest.errors import AskdocsError
-from ui.highlight import answer_html, card_html, md_escape, refusal_html, stream_html
+from ui.highlight import answer_html, card_html, md_escape, refusal_html
 from ui.labels import label, lang_badge
 from ui.session import Settings, base_assistant, session_assistant, show_error
 
@@ -74,15 +74,15 @@ def _ask(question: str, settings: Settings, conversation: Conversation) -> Answe
     lang = settings.ui_lang
     live = st.empty()
     live.caption(label("thinking", lang))
-    streamed: list[str] = []
     last = [0.0]
 
-    def on_token(piece: str) -> None:
-        streamed.append(piece)
+    def on_progress(chars: int) -> None:
+        # Only a count: the model's words wait for the support check, so a sentence it
+        # refuses never reaches the screen, not even for a moment (assistant.llm).
         now = time.monotonic()
-        if now - last[0] > 0.05:  # redraw at most ~20 times a second
+        if now - last[0] > 0.2:
             last[0] = now
-            live.html(stream_html("".join(streamed)))
+            live.caption(md_escape(label("writing", lang, chars=chars)))
 
     try:
         assistant = session_assistant(settings)
@@ -90,7 +90,7 @@ def _ask(question: str, settings: Settings, conversation: Conversation) -> Answe
             question,
             conversation=conversation,
             mode=settings.mode,
-            on_token=on_token if settings.mode == "llm" else None,
+            on_progress=on_progress,
             k=settings.k,
             lang=settings.lang,
         )

@@ -44,7 +44,6 @@ a.ad-cite { text-decoration: none; font-weight: 600; font-size: 0.85em; padding:
 .ad-doc { white-space: pre-wrap; line-height: 1.55; font-size: 0.95em; overflow-wrap: anywhere; }
 .ad-h { font-weight: 700; font-size: 1.1em; }
 mark.ad-mark { background: #ffe066; color: inherit; padding: 0; }
-.ad-stream { white-space: pre-wrap; line-height: 1.6; }
 pre.ad-code { background: #f6f8fa; border-radius: 0.4em; padding: 0.4em 0.6em; margin: 0.3em 0;
   white-space: pre-wrap; font-size: 0.9em; }
 .ad-gloss { font-size: 0.85em; color: #555; margin-top: 0.4em; }
@@ -198,11 +197,6 @@ def refusal_html(answer: Answer) -> str:
     leads = f"<ul>{''.join(items)}</ul>" if items else ""
     first = answer.sentences[0].text if answer.sentences else ""
     return f'<div class="ad-refusal"><div>{escape(first)}</div>{leads}</div>'
-
-
-def stream_html(text: str) -> str:
-    """Partial LLM output while it streams."""
-    return f'<div class="ad-stream">{escape(text)}</div>'
 
 
 def card_html(
