@@ -204,6 +204,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from assistant import evaluate
     from assistant.retrieve import VARIANTS, Retriever
 
+    if args.conversations:
+        return _eval_conversations(args)
+    if not args.questions:
+        raise AskdocsError(
+            "eval needs a questions file or --conversations FILE.",
+            "e.g. askdocs eval examples/questions.jsonl, or --conversations examples/conversations.jsonl",
+        )
     questions = evaluate.load_questions(args.questions)
     assistant = open_assistant(args)
     if args.answers:
@@ -225,6 +232,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
         return 0
     print(evaluate.format_table(reports))
+    return 0
+
+
+def _eval_conversations(args: argparse.Namespace) -> int:
+    """`eval --conversations FILE`: each conversation asked turn by turn (assistant.dialogues)."""
+    import json
+
+    from assistant import dialogues
+    from assistant.conversation import Conversation
+
+    convs = dialogues.load_dialogues(args.conversations)
+    assistant = open_assistant(args)
+    mode = args.mode or "extractive"
+
+    def ask(question: str, conversation) -> dict:  # noqa: ANN001
+        return assistant.ask(question, conversation=conversation, mode=mode, k=args.k).to_json()
+
+    report = dialogues.summarize_dialogues(dialogues.run_dialogues(ask, Conversation, convs))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(dialogues.format_dialogues(report))
     return 0
 
 
