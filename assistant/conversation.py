@@ -24,6 +24,7 @@ def resolve(question: str, previous: Turn | str | None) -> str:
         previous = Turn(previous, previous, "", True)
     return rewrite(question, previous)
 
+
 @dataclass(frozen=True)
 class Turn:
     question: str

@@ -80,7 +80,9 @@ def load_dialogues(path: str | Path) -> list[Dialogue]:
 Ask = Callable[[str, object], dict]
 
 
-def run_dialogues(ask: Ask, new: Callable[[], object], dialogues: list[Dialogue]) -> list[TurnOutcome]:
+def run_dialogues(
+    ask: Ask, new: Callable[[], object], dialogues: list[Dialogue]
+) -> list[TurnOutcome]:
     outcomes = []
     for d in dialogues:
         conversation = new()
@@ -121,8 +123,13 @@ def summarize_dialogues(outcomes: list[TurnOutcome]) -> dict:
         "follow_up_kinds": kinds,
         "conversations": len({o.dialogue for o in outcomes}),
         "follow_ups": [
-            {"id": o.dialogue, "turn": o.position, "question": o.turn.question,
-             "query": o.query, "right": o.right}  # fmt: skip
+            {
+                "id": o.dialogue,
+                "turn": o.position,
+                "question": o.turn.question,
+                "query": o.query,
+                "right": o.right,
+            }  # fmt: skip
             for o in follow
         ],
     }

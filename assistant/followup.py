@@ -153,7 +153,9 @@ def _strip_opener(question: str, zh: bool) -> str:
     o = _opener(question.lower())
     if o and len(question) > len(o) + 1:
         rest = question[len(o) :].lstrip(" ,")
-        plain = re.match(r"[a-z]+\b(?![._(])", rest)  # "how …" reads as a question; "str.join" stays
+        plain = re.match(
+            r"[a-z]+\b(?![._(])", rest
+        )  # "how …" reads as a question; "str.join" stays
         return rest[:1].upper() + rest[1:] if plain else rest
     return question
 
@@ -164,7 +166,9 @@ def _replace_pronoun(text: str, topic: str, zh: bool) -> str:
         for p in ZH_REPLACE:
             at = text.find(p)
             if at >= 0:
-                word = topic + (" 的" if topic[-1:].isascii() else "的") if p.endswith("的") else topic
+                word = (
+                    topic + (" 的" if topic[-1:].isascii() else "的") if p.endswith("的") else topic
+                )
                 return _spaced(text, at, len(p), word)
         return text
     m = re.search(r"\b(" + "|".join(map(re.escape, EN_REPLACE)) + r")\b", text, re.IGNORECASE)

@@ -103,9 +103,7 @@ class Claim:
     cites: tuple[int, ...]
 
 
-def parse_citations(
-    text: str, n_sources: int, lang: str = "en"
-) -> tuple[list[Claim], list[str]]:
+def parse_citations(text: str, n_sources: int, lang: str = "en") -> tuple[list[Claim], list[str]]:
     """Sentences of an LLM answer with their valid [n]s; warnings for the removed ones.
 
     A marker after a sentence's full stop ("… Py_False. [1]") belongs to that sentence.

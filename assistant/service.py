@@ -129,9 +129,7 @@ class Assistant:
             from assistant.llm import LLMAnswerer
 
             answerer = LLMAnswerer(self.config.llm, embedder=self.library.embedder)
-            answer = answerer.answer(
-                question, retrieval, extractive, on_token, query, on_progress
-            )
+            answer = answerer.answer(question, retrieval, extractive, on_token, query, on_progress)
         else:
             answer = extractive()
         conversation.add(answer)

@@ -46,12 +46,17 @@ def test_self_contained_questions_are_left_alone(question):
 
 def test_follow_up_takes_the_previous_topic():
     # The pronoun is replaced by what it points to; the follow-up's own words lead.
-    assert resolve("那它和 list 有什么区别？", "Python 的字典是什么？") == "字典和 list 有什么区别？"
+    assert (
+        resolve("那它和 list 有什么区别？", "Python 的字典是什么？") == "字典和 list 有什么区别？"
+    )
     assert (
         resolve("what about in Python 3.8?", "How do I use the walrus operator?")
         == "walrus operator: what about in Python 3.8?"
     )
-    assert resolve("它的参数是什么？", "functools.partial 怎么用？") == "functools.partial 的参数是什么？"
+    assert (
+        resolve("它的参数是什么？", "functools.partial 怎么用？")
+        == "functools.partial 的参数是什么？"
+    )
     assert resolve("它的参数是什么？", None) == "它的参数是什么？"  # nothing to lean on
 
 

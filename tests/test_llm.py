@@ -191,7 +191,9 @@ def test_unconfigured_or_unreachable_endpoint_falls_back():
     settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=5)
     answer = LLMAnswerer(settings).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)
     assert answer.mode == "extractive" and answer.answered
-    assert answer.notice.startswith("The LLM endpoint could not answer (the endpoint is unreachable")
+    assert answer.notice.startswith(
+        "The LLM endpoint could not answer (the endpoint is unreachable"
+    )
     assert answer.warnings and "extractive answer" in answer.warnings[-1]
     assert all(c.text == DOC[c.start : c.end] for c in answer.citations)
 
@@ -246,7 +248,9 @@ def test_answer_streams_and_is_checked(llm_server, short, monkeypatch):
     raw_pieces: list[str] = []
     real = assistant.llm.stream_chat
     monkeypatch.setattr(
-        assistant.llm, "stream_chat", lambda s, m, p: real(s, m, lambda x: (raw_pieces.append(x), p(x)))
+        assistant.llm,
+        "stream_chat",
+        lambda s, m, p: real(s, m, lambda x: (raw_pieces.append(x), p(x))),
     )
     tokens: list[str] = []
     progress: list[int] = []

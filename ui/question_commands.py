@@ -80,7 +80,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 class _Writing:
-    """"writing… N characters" on stderr while an LLM writes (a terminal only; the words
+    """ "writing… N characters" on stderr while an LLM writes (a terminal only; the words
     themselves wait for the support check), erased when the answer is ready."""
 
     def __init__(self, active: bool) -> None:
