@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ingest.text import (
     HAN,
+    IDENT,
     STOPWORDS_EN,
     content_words,
     cut,
@@ -49,6 +50,7 @@ EN_REPLACE = {"it": "{s}", "its": "{s}'s", "it's": "{s} is", "they": "{s}", "the
 EN_OPENERS = ("what about", "how about", "and", "also", "what if", "but", "or", "then", "so")
 MAX_TOPIC_TERMS = 6
 GENERIC = frozenset("python module modules 模块 除了 哪些 什么 怎么".split())  # noqa: SIM905 - never a subject
+IDENT_PATTERN = IDENT.pattern
 RARE = 2.3  # an English word rarer than this (zipf) is a name: heapq, bisect, tempfile
 
 
@@ -90,9 +92,10 @@ def names(text: str, zh: bool | None = None) -> list[str]:
     (`zh`: whether the text is Chinese, by default its own language)."""
     zh = text_lang(text) == "zh" if zh is None else zh
     out = []
-    for word in identifiers(text):
+    for m in re.finditer(r"(?<![.\w])" + IDENT_PATTERN, text):
+        word = m.group()
         bare = word.removesuffix("()")
-        after = text[text.find(word) + len(word) :].lstrip().lower()
+        after = text[m.end() :].lstrip().lower()
         if bare.lower() in STOPWORDS_EN or bare.lower() == "python":
             continue
         named = (
@@ -111,13 +114,23 @@ def subject(turn: Turn) -> str:
     own = names(turn.query)
     if own:
         return own[0]
-    for cited in [c.text for c in turn.citations[:1]] + [turn.answer]:
-        found = [n for n in names(cited) if is_code_name(n) or n.endswith("()")]
-        if found:
-            return found[0]
-    terms = [t for t in key_terms(turn.query) if len(t) > 1 and t.lower() not in GENERIC][:2]
-    if text_lang(turn.query) != "zh":
-        return " ".join(terms)
+    # The name an answer leads with ("lru_cache memoizes a function, …") is what a vague
+    # question was about; a name further inside its sentence is only mentioned.
+    lead = re.match(r"\W*([A-Za-z_][\w.]*(?:\(\))?)", turn.answer)
+    if (
+        lead
+        and (
+            is_code_name(lead.group(1))
+            or lead.group(1).endswith("()")
+            or re.search(rf"\b{re.escape(lead.group(1))}\b", turn.query, re.IGNORECASE)
+        )
+        and lead.group(1).lower() not in STOPWORDS_EN
+    ):
+        return lead.group(1)  # a name, or the question's own word in subject place
+    terms = [t for t in key_terms(turn.query) if len(t) > 1 and t.lower() not in GENERIC]
+    if text_lang(turn.query) != "zh":  # an English question ends with its object
+        return " ".join(terms[-2:])
+    terms = terms[:2]
     return "".join(f" {t} " if t.isascii() else t for t in terms).strip().replace("  ", " ")
 
 
@@ -135,6 +148,8 @@ def rewrite(question: str, previous: Turn | None) -> str:
     if replaced != core:
         return replaced
     own = [n for n in names(core, zh) if n.lower() not in topic.lower()]
+    if own and len(core) > len(own[0]) + 12:
+        return question  # it names its own subject: nothing to resolve
     body = re.sub(r"[\s?？。!！]+$", "", core)
     body = re.sub(r"呢$", "", body).strip()
     if own and len(body) <= len(own[0]) + 12 and topic in previous.question:

@@ -173,3 +173,26 @@ def test_load_rejects_a_foreign_file(tmp_path):
     bad.write_text("not json", encoding="utf-8")
     with pytest.raises(InputError):
         Conversation.load(bad)
+
+
+def test_the_conversation_set_quotes_the_bundled_library():
+    """examples/conversations.jsonl: ≥ 40 conversations of two or three turns, both languages
+    and across, every turn with gold quotes found in the corpus file it names."""
+    import json
+    from pathlib import Path
+
+    from assistant.dialogues import load_dialogues
+    from assistant.evaluate import fold
+
+    root = Path(__file__).resolve().parent.parent
+    path = root / "examples" / "conversations.jsonl"
+    dialogues = load_dialogues(path)
+    assert len(dialogues) >= 40 and all(len(d.turns) in (2, 3) for d in dialogues)
+    kinds = {t.kind for d in dialogues for t in d.turns}
+    assert {"en-en", "zh-zh", "zh-en", "en-zh"} <= kinds
+    corpus = {p.name: fold(p.read_text(encoding="utf-8")) for p in (root / "corpus").iterdir()}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        for turn in json.loads(line)["turns"]:
+            assert turn["gold"]
+            for g in turn["gold"]:
+                assert fold(g["quote"]) in corpus[g["doc"]], g
