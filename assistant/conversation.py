@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from assistant.followup import is_follow_up, key_terms, rewrite
+from assistant.followup import is_follow_up, key_terms, resolved, rewrite
 from assistant.records import Answer, Citation
 from ingest.disk import write_atomic
 
@@ -33,9 +33,10 @@ class Turn:
     answered: bool
     mode: str = "extractive"
     citations: tuple[Citation, ...] = ()
+    topic: str = ""  # the subject a follow-up was resolved to (assistant.followup)
 
     @classmethod
-    def of(cls, answer: Answer) -> Turn:
+    def of(cls, answer: Answer, topic: str = "") -> Turn:
         return cls(
             answer.question,
             answer.query or answer.question,
@@ -43,6 +44,7 @@ class Turn:
             answer.answered,
             answer.mode,
             tuple(answer.citations),
+            topic,
         )
 
     def to_json(self) -> dict:
@@ -60,19 +62,24 @@ class Turn:
             d["answered"],
             d.get("mode", "extractive"),
             cites,
+            str(d.get("topic", "")),
         )
 
 
 @dataclass
 class Conversation:
     turns: list[Turn] = field(default_factory=list)
+    _topics: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def resolve(self, question: str) -> str:
         """The query to search for `question` in this conversation."""
-        return rewrite(question, self.turns[-1] if self.turns else None)
+        query, topic = resolved(question, self.turns[-1] if self.turns else None)
+        self._topics[query] = topic  # read by `add` when the answer to it comes back
+        return query
 
     def add(self, answer: Answer) -> Turn:
-        turn = Turn.of(answer)
+        turn = Turn.of(answer, self._topics.pop(answer.query, ""))
+        self._topics.clear()
         self.turns.append(turn)
         return turn
 

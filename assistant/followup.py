@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from assistant.sentences import display
 from ingest.text import (
     HAN,
     IDENT,
@@ -48,9 +49,10 @@ EN_PRONOUNS = frozenset(
 EN_REPLACE = {"it": "{s}", "its": "{s}'s", "it's": "{s} is", "they": "{s}", "them": "{s}",
               "their": "{s}'s", "this": "{s}", "that": "{s}"}  # fmt: skip
 EN_OPENERS = ("what about", "how about", "and", "also", "what if", "but", "or", "then", "so")
+EN_CLOSERS = ("then", "too", "instead", "as well")  # "How do I delete a whole tree then?"
 MAX_TOPIC_TERMS = 6
 GENERIC = frozenset("python module modules 模块 除了 哪些 什么 怎么".split())  # noqa: SIM905 - never a subject
-IDENT_PATTERN = IDENT.pattern
+IDENT_PATTERN = f"(?:{IDENT.pattern})"
 RARE = 2.3  # an English word rarer than this (zipf) is a name: heapq, bisect, tempfile
 
 
@@ -66,7 +68,11 @@ def is_follow_up(question: str) -> bool:
         return short or (q.rstrip("？?。 ").endswith("呢") and sum(len(w) for w in han) <= 10)
     low = q.lower()
     words = re.findall(r"[a-z0-9_.']+", low)
-    if _opener(low) or any(w in EN_PRONOUNS for w in words):
+    if (
+        _opener(low)
+        or any(w in EN_PRONOUNS for w in words)
+        or low.rstrip("?!. ").endswith(EN_CLOSERS)
+    ):
         return True
     return len(words) <= 3
 
@@ -110,53 +116,72 @@ def names(text: str, zh: bool | None = None) -> list[str]:
 
 
 def subject(turn: Turn) -> str:
-    """What a turn was about, as few words as name it (see the module docstring)."""
+    """What a turn was about, as few words as name it (see the module docstring); a resolved
+    follow-up passes on the subject it was resolved to."""
+    if turn.topic:
+        return turn.topic
     own = names(turn.query)
     if own:
         return own[0]
-    # The name an answer leads with ("lru_cache memoizes a function, …") is what a vague
-    # question was about; a name further inside its sentence is only mentioned.
-    lead = re.match(r"\W*([A-Za-z_][\w.]*(?:\(\))?)", turn.answer)
+    # The name the answer's first cited sentence leads with ("lru_cache memoizes a function")
+    # is what a vague question was about, or else the first code name in that sentence
+    # ("偏函数 >functools.partial 帮助我们…"); names further down the answer are only mentioned.
+    first = display(turn.citations[0].text) if turn.citations else ""
+    lead = re.match(r"\W*([A-Za-z_][\w.]*(?:\(\))?)", first)
+    word = lead.group(1) if lead else ""
     if (
-        lead
-        and (
-            is_code_name(lead.group(1))
-            or lead.group(1).endswith("()")
-            or re.search(rf"\b{re.escape(lead.group(1))}\b", turn.query, re.IGNORECASE)
-        )
-        and lead.group(1).lower() not in STOPWORDS_EN
+        word
+        and word.lower() not in STOPWORDS_EN | GENERIC
+        and (is_code_name(word) or re.search(rf"\b{re.escape(word)}\b", turn.query, re.IGNORECASE))
     ):
-        return lead.group(1)  # a name, or the question's own word in subject place
-    terms = [t for t in key_terms(turn.query) if len(t) > 1 and t.lower() not in GENERIC]
+        return word  # a name, or the question's own word in subject place
+    code = [n for n in names(first) if is_code_name(n)]
+    if code:
+        return code[0]
+    terms = [
+        t
+        for t in key_terms(turn.query)
+        if len(t) > (2 if t.isascii() else 1) and t.lower() not in GENERIC
+    ]
     if text_lang(turn.query) != "zh":  # an English question ends with its object
         return " ".join(terms[-2:])
-    terms = terms[:2]
+    terms = terms[:1]
     return "".join(f" {t} " if t.isascii() else t for t in terms).strip().replace("  ", " ")
 
 
 def rewrite(question: str, previous: Turn | None) -> str:
     """The query to search for `question`, a follow-up of `previous` resolved (or as asked)."""
+    return resolved(question, previous)[0]
+
+
+def resolved(question: str, previous: Turn | None) -> tuple[str, str]:
+    """(query, topic): the query to search, and the subject it resolved to ("" when the
+    question was searched as asked), which the next follow-up inherits."""
     question = question.strip()
     if previous is None or not is_follow_up(question):
-        return question
+        return question, ""
     topic = subject(previous)
-    if not topic or topic.lower() in question.lower():
-        return question
+    if not topic:
+        return question, ""
+    if topic.lower() in question.lower():
+        return question, topic
     zh = text_lang(question) == "zh"
     core = _strip_opener(question, zh)
     replaced = _replace_pronoun(core, topic, zh)
     if replaced != core:
-        return replaced
+        return replaced, topic
     own = [n for n in names(core, zh) if n.lower() not in topic.lower()]
     if own and len(core) > len(own[0]) + 12:
-        return question  # it names its own subject: nothing to resolve
+        return question, ""  # it names its own subject: nothing to resolve
     body = re.sub(r"[\s?？。!！]+$", "", core)
     body = re.sub(r"呢$", "", body).strip()
-    if own and len(body) <= len(own[0]) + 12 and topic in previous.question:
+    rest = body.replace(own[0], "") if own else body
+    bare = len(re.sub(r"\s", "", rest)) <= 2 if zh else len(rest.split()) <= 2
+    if own and bare and topic in previous.question:
         # "And str.join?" after "What does str.split return?": the same question, new term.
-        return previous.question.replace(topic, own[0], 1)
+        return previous.question.replace(topic, own[0], 1), own[0]
     sep = "：" if zh else ": "
-    return f"{topic}{sep}{question}"
+    return f"{topic}{sep}{question}", topic
 
 
 def _strip_opener(question: str, zh: bool) -> str:

@@ -123,7 +123,10 @@ class Assistant:
         mode = mode or self.config.mode
 
         def extractive() -> Answer:
-            return self.extractive.answer(question, retrieval, query=query)
+            from assistant.readable import with_antecedents
+
+            chosen = self.extractive.answer(question, retrieval, query=query)
+            return with_antecedents(chosen, self._text_of)  # "It …" gets its antecedent
 
         if mode == "llm":
             from assistant.llm import LLMAnswerer
@@ -134,6 +137,10 @@ class Assistant:
             answer = extractive()
         conversation.add(answer)
         return answer
+
+    def _text_of(self, doc_id: str) -> str | None:
+        doc = self.library.document(doc_id)
+        return doc.text if doc is not None else None
 
     @property
     def extractive(self) -> ExtractiveAnswerer:

@@ -68,7 +68,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # LLM mode prints the answer only now, after the support check: the model's text is never
     # streamed to stdout, so a sentence the check refuses is never shown (nor written to a file).
     print(answer.text)
-    for warning in answer.warnings if answer.mode == "llm" or answer.fallback else ():
+    for warning in _llm_warnings(answer):
         print(f"! {warning}")
     if answer.glossary:
         print("\n" + answer.glossary_text)
@@ -77,6 +77,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
         where = f"{c.source} › {c.heading}" if c.heading else c.source
         print(f"[{c.n}] {where}  (characters {c.start}–{c.end})")
     return 0
+
+
+def _llm_warnings(answer) -> list[str]:  # noqa: ANN001
+    """LLM mode's warnings (sentences left out, citations removed) that its notice does not
+    already say; they count refused sentences and never quote them (assistant.llm)."""
+    if answer.mode != "llm" and not answer.fallback:
+        return []
+    return [w for w in answer.warnings if w not in answer.notice]
 
 
 class _Writing:
@@ -192,7 +200,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                     print(last.text)
                 if last.glossary:
                     print(last.glossary_text)
-                for warning in last.warnings if last.mode == "llm" or last.fallback else ():
+                for warning in _llm_warnings(last):
                     print(f"! {warning}")
         except AskdocsError as exc:  # one bad turn does not end the conversation
             print(f"askdocs: {exc}", file=sys.stderr)
