@@ -102,7 +102,8 @@ def names(text: str, zh: bool | None = None) -> list[str]:
         word = m.group()
         bare = word.removesuffix("()")
         after = text[m.end() :].lstrip().lower()
-        if bare.lower() in STOPWORDS_EN or bare.lower() == "python":
+        # "if" is a stop word of English prose but the name of a statement in "if 语句".
+        if (bare.lower() in STOPWORDS_EN and not zh) or bare.lower() in GENERIC:
             continue
         named = (
             (is_code_name(word) and not bare.isupper())

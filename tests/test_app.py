@@ -896,3 +896,32 @@ def test_reindex_of_a_file_named_in_bytes_that_are_not_utf8(fake_env, tmp_path: 
     at.button(key="doc_reindex").click().run()
     _ok(at)
     assert not at.error and at.success and "Coffee" in at.success[0].value
+
+
+def test_the_language_switch_keeps_every_control(fake_env) -> None:
+    """Switching the interface to 中文 keeps the page, the answer mode, the LLM fields, the
+    number of sources and the source language (their labels change, their values do not)."""
+    at = _app()
+    at.radio(key="nav").set_value("library").run()
+    at.radio(key="mode").set_value("llm").run()
+    at.text_input(key="llm_model").set_value("qwen").run()
+    at.slider(key="k").set_value(3)
+    at.selectbox(key="lang_filter").set_value("en").run()
+    at.radio(key="ui_lang").set_value("zh").run()
+    _ok(at)
+    assert at.radio(key="nav").value == "library" and at.radio(key="mode").value == "llm"
+    assert at.text_input(key="llm_model").value == "qwen" and at.slider(key="k").value == 3
+    assert at.selectbox(key="lang_filter").value == "en"
+    from ui.labels import label
+
+    assert at.radio(key="mode").label == label("mode", "zh")  # the labels did switch
+
+
+def test_a_citation_opens_in_the_interface_language(fake_env) -> None:
+    from ui.highlight import doc_url
+
+    assert doc_url("d1", 1, 5, "zh") == "?page=doc&doc=d1&start=1&end=5&lang=zh"
+    assert doc_url("d1", 1, 5, "en") == doc_url("d1", 1, 5)  # English: the links as before
+    at = _app(page="doc", doc="nope", lang="zh")  # what a link from the Chinese screen opens
+    _ok(at)
+    assert at.radio(key="ui_lang").value == "zh"

@@ -47,9 +47,9 @@ def _snippet(answer: Answer, c: Citation) -> tuple[str, int, str]:
 
 def render_answer(answer: Answer, lang: str) -> None:
     if not answer.answered:  # not covered: a notice with the nearest sections, not an answer
-        st.html(refusal_html(answer))
+        st.html(refusal_html(answer, lang))
         return
-    st.html(answer_html(answer, unsupported=label("unsupported", lang)))
+    st.html(answer_html(answer, unsupported=label("unsupported", lang), lang=lang))
     if not answer.sentences:
         st.caption(label("no_answer", lang))
     if answer.citations:
@@ -61,7 +61,7 @@ def render_answer(answer: Answer, lang: str) -> None:
             cards.setdefault((c.doc_id, start), ([], snippet, heading))[0].append(c)
         for (_, start), (cites, snippet, heading) in cards.items():
             badge = lang_badge(cites[0].lang, lang)
-            st.html(card_html(cites, snippet, start, badge, label("open", lang), heading))
+            st.html(card_html(cites, snippet, start, badge, label("open", lang), heading, lang))
     for w in answer.warnings:
         st.caption(md_escape(w))
     with st.expander(label("copy", lang)):

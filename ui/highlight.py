@@ -68,11 +68,14 @@ def md_escape(text: str) -> str:
     return text.translate(_MD_TABLE)
 
 
-def doc_url(doc_id: str, start: int | None = None, end: int | None = None) -> str:
-    """The shareable link of a place in a document, relative to the app's own URL."""
+def doc_url(doc_id: str, start: int | None = None, end: int | None = None, lang: str = "") -> str:
+    """The shareable link of a place in a document, relative to the app's own URL; `lang`
+    (other than English, the default) opens it in that interface language."""
     params: dict[str, str | int] = {"page": "doc", "doc": doc_id}
     if start is not None and end is not None:
         params.update(start=int(start), end=int(end))
+    if lang and lang != "en":
+        params["lang"] = lang
     return "?" + urlencode(params)
 
 
@@ -140,8 +143,9 @@ _CJK_END = tuple("。！？；：」』）》…")
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
-def answer_html(answer: Answer, unsupported: str = "") -> str:
-    """An answer's sentences with [n] markers that link to the cited places."""
+def answer_html(answer: Answer, unsupported: str = "", lang: str = "") -> str:
+    """An answer's sentences with [n] markers that link to the cited places (opened in the
+    interface language `lang`)."""
     by_n = {c.n: c for c in answer.citations}
     paragraphs = []
     for paragraph in answer.paragraphs:  # a new paragraph where the language changes
@@ -153,7 +157,7 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
                 if c is None:
                     links.append(f'<span class="ad-cite">[{int(n)}]</span>')
                 else:
-                    url = escape(doc_url(c.doc_id, c.start, c.end))
+                    url = escape(doc_url(c.doc_id, c.start, c.end, lang))
                     links.append(
                         f'<a class="ad-cite" href="{url}" target="_blank" '
                         f'title="{escape(c.source)}">[{int(n)}]</a>'
@@ -183,13 +187,13 @@ def code_spans(escaped: str) -> str:
     return _CODE_SPAN.sub(r'<code class="ad-code">\1</code>', escaped)
 
 
-def refusal_html(answer: Answer) -> str:
+def refusal_html(answer: Answer, lang: str = "") -> str:
     """'Not covered', set apart from answers (a tinted box): the sentence in the question's
     language, then the nearest sections as links that open them, each with its file name."""
     items = []
     for sentence, c in zip(answer.sentences[1:], answer.citations, strict=False):
         name = PurePath(c.source.replace("\\", "/")).name or c.source
-        url = escape(doc_url(c.doc_id, c.start, c.end))
+        url = escape(doc_url(c.doc_id, c.start, c.end, lang))
         items.append(
             f'<li><a href="{url}" target="_blank">{escape(sentence.text)}</a>'
             f' <span class="ad-file">· {escape(name)}</span></li>'
@@ -206,6 +210,7 @@ def card_html(
     badge: str,
     open_label: str,
     heading: str = "",
+    lang: str = "",
 ) -> str:
     """A source card: numbers, file name, heading path, language, highlighted snippet, link.
 
@@ -218,7 +223,7 @@ def card_html(
     numbers = "".join(f"[{int(x.n)}]" for x in citations)
     body = marked(snippet, snippet_start, [(x.start, x.end) for x in citations])
     start, end = min(x.start for x in citations), max(x.end for x in citations)
-    url = escape(doc_url(c.doc_id, start, end))
+    url = escape(doc_url(c.doc_id, start, end, lang))
     return (
         '<div class="ad-card">'
         '<div class="ad-card-head">'
