@@ -925,3 +925,30 @@ def test_a_citation_opens_in_the_interface_language(fake_env) -> None:
     at = _app(page="doc", doc="nope", lang="zh")  # what a link from the Chinese screen opens
     _ok(at)
     assert at.radio(key="ui_lang").value == "zh"
+
+
+def test_chats_are_saved_listed_reopened_and_deleted(fake_env) -> None:
+    """Each answer is saved under $ASKDOCS_HOME/chats/LIBRARY/; a new session opened with the
+    chat's URL (a reload, a restarted app) shows it again and resolves follow-ups against it;
+    the sidebar lists it and deletes it."""
+    from assistant.chats import ChatStore
+
+    home, name = fake_env
+    at = _app()
+    at.chat_input(key="chat_input").set_value("乌龙茶的水温是多少？").run()
+    _ok(at)
+    store = ChatStore(home, name)
+    chats = store.list()
+    assert [c.title for c in chats] == ["乌龙茶的水温是多少？"]
+    chat_id = chats[0].id
+    assert at.query_params.get("chat") in (chat_id, [chat_id])
+    again = _app(chat=chat_id)  # a reloaded tab: a new session with the same URL
+    _ok(again)
+    history = again.session_state["history"]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert history[0]["text"] == "乌龙茶的水温是多少？"
+    assert again.session_state["conversation"].turns[0].question == "乌龙茶的水温是多少？"
+    assert any(b.label.startswith("乌龙茶") for b in again.sidebar.button)
+    again.button(key=f"del_{chat_id}").click().run()
+    _ok(again)
+    assert store.list() == [] and again.session_state["history"] == []
