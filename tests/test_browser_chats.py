@@ -29,7 +29,7 @@ DOCS = {
     "茶.zh.md": "# 茶艺笔记\n\n## 冲泡乌龙茶\n\n冲泡乌龙茶时，水温应当保持在九十五度左右。\n",
 }
 QUESTION = "At what temperature is green tea steeped?"
-ANSWER_MS = 5 * 60 * 1000
+ANSWER_MS = 12 * 60 * 1000  # a first question calibrates the model: minutes on a loaded CPU
 
 
 def _start(home: Path, port: int, log) -> subprocess.Popen:  # noqa: ANN001

@@ -105,7 +105,8 @@ def sidebar() -> Settings:
         sb.text_input(label("llm_model", ui_lang), key="llm_model")
         sb.text_input(label("llm_key", ui_lang), key="llm_key", type="password")
         sb.number_input(label("llm_timeout", ui_lang), 5, 600, step=5, key="llm_timeout")
-    k = sb.slider(label("k", ui_lang), 1, 10, 5, key="k")
+    st.session_state.setdefault("k", 5)  # not as the slider's value: it is kept in KEPT
+    k = sb.slider(label("k", ui_lang), 1, 10, key="k")
     source_lang = sb.selectbox(
         label("lang_filter", ui_lang),
         SOURCE_LANGS,
