@@ -40,7 +40,7 @@ llama:
 	@if $(PY) -c 'import llama_cpp.server' 2>/dev/null; then \
 	  echo "== llama-cpp-python is installed (LLM tests)"; \
 	else \
-	  echo "== building llama.cpp for llama-cpp-python[server] (LLM tests): once per machine, ~5 min on 2 idle cores (longer on a busy machine); pip's and the compiler's output follows"; \
+	  echo "== building llama.cpp for llama-cpp-python[server] (LLM tests): once per machine, about 5 min on 2 cores (286 s measured), up to 20 min when other work loads the machine; pip's and the compiler's output follows"; \
 	  start=$$SECONDS; CMAKE_ARGS="-DLLAVA_BUILD=OFF $$CMAKE_ARGS" $(PIP) -v 'llama-cpp-python[server]' \
 	    && echo "== llama.cpp built in $$((SECONDS - start)) s"; \
 	fi

@@ -21,6 +21,9 @@ class LLMSettings:
     )
     # Where base_url came from, as messages name it: the variable, or the app's sidebar field.
     origin: str = "ASKDOCS_LLM_BASE_URL"
+    # The language of notices and warnings ("en" or "zh"); "" = the question's (the CLI). The
+    # app sets its interface language, so a Chinese screen never shows an English notice.
+    lang: str = ""
 
     @property
     def configured(self) -> bool:

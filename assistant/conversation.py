@@ -1,70 +1,28 @@
-"""Conversations: follow-up questions resolved against earlier turns, saved as JSON.
+"""Conversations: the turns of a chat, follow-ups resolved against the last one, saved as JSON.
 
-A follow-up ("那它和 list 有什么区别？", "what about in Python 3.8?", "它的参数是什么？") names its
-topic only by a pronoun, an ellipsis or not at all. Rules, not a model, spot it: pronouns and
-follow-up openers in Chinese or English, or a very short question. The searched query is then
-the previous query's key terms (code identifiers, content words, jieba words) followed by the
-question, so the topic carries through a chain of follow-ups.
+How a follow-up is rewritten (its pronoun or ellipsis resolved to the previous turn's subject)
+is `assistant.followup`; the rewritten query is kept in the turn, so the subject carries through
+a chain of follow-ups.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from assistant.followup import is_follow_up, key_terms, resolved, rewrite
 from assistant.records import Answer, Citation
 from ingest.disk import write_atomic
-from ingest.text import HAN, content_words, cut, identifiers, is_code_name, text_lang
 
-ZH_PRONOUNS = frozenset(
-    "它 它们 它的 这 那 这个 那个 这些 那些 此 该 其 上述 上面 前面 刚才 这种 那种 这样 那样 后者 前者".split()  # noqa: SIM905
-)
-ZH_OPENERS = ("那", "那么", "还有", "另外", "那如果", "如果是", "和", "跟", "与", "而")
-EN_PRONOUNS = frozenset(
-    "it its it's they them their this that these those former latter one ones same".split()  # noqa: SIM905
-)
-EN_OPENERS = ("what about", "how about", "and ", "also", "what if", "but ", "or ", "then ", "so ")
-MAX_TOPIC_TERMS = 6
+__all__ = ["Conversation", "Turn", "is_follow_up", "key_terms", "resolve"]
 
 
-def is_follow_up(question: str) -> bool:
-    """Whether `question` leans on an earlier turn for its topic."""
-    q = question.strip()
-    if text_lang(q) == "zh":
-        han = [w for w in cut(q) if HAN.match(w)]
-        # jieba glues pronouns to what follows ("它会", "这么"), so look at word starts too.
-        if q.startswith(ZH_OPENERS) or any(w in ZH_PRONOUNS or w[0] in "它这那" for w in han):
-            return True
-        short = sum(len(w) for w in han) <= 4 and not any(map(is_code_name, identifiers(q)))
-        return short or (q.rstrip("？?。 ").endswith("呢") and sum(len(w) for w in han) <= 10)
-    low = q.lower()
-    words = re.findall(r"[a-z0-9_.']+", low)
-    if low.startswith(EN_OPENERS) or any(w in EN_PRONOUNS for w in words):
-        return True
-    return len(words) <= 3
-
-
-def key_terms(text: str, limit: int = MAX_TOPIC_TERMS) -> list[str]:
-    """The topic of a query in reading order: identifiers, content words, jieba words."""
-    out: list[str] = []
-    for w in content_words(text):
-        if w in ZH_PRONOUNS or w.lower() in EN_PRONOUNS:
-            continue
-        if w.lower() not in (o.lower() for o in out):
-            out.append(w)
-    return out[:limit]
-
-
-def resolve(question: str, previous_query: str | None) -> str:
-    """The query to search: the question, prefixed by the previous topic when it is a follow-up."""
-    question = question.strip()
-    if not previous_query or not is_follow_up(question):
-        return question
-    own = question.lower()
-    topic = [t for t in key_terms(previous_query) if t.lower() not in own]
-    return " ".join([*topic, question]) if topic else question
+def resolve(question: str, previous: Turn | str | None) -> str:
+    """The query to search for `question` after `previous` (a turn, or only its query)."""
+    if isinstance(previous, str):
+        previous = Turn(previous, previous, "", True)
+    return rewrite(question, previous)
 
 
 MAX_TURNS = 50  # kept per conversation (only the last one resolves a follow-up)
@@ -91,9 +49,10 @@ class Turn:
     answered: bool
     mode: str = "extractive"
     citations: tuple[Citation, ...] = ()
+    topic: str = ""  # the subject a follow-up was resolved to (assistant.followup)
 
     @classmethod
-    def of(cls, answer: Answer) -> Turn:
+    def of(cls, answer: Answer, topic: str = "") -> Turn:
         return cls(
             answer.question,
             answer.query or answer.question,
@@ -101,6 +60,7 @@ class Turn:
             answer.answered,
             answer.mode,
             tuple(answer.citations),
+            topic,
         )
 
     def to_json(self) -> dict:
@@ -127,19 +87,24 @@ class Turn:
             d["answered"],
             d.get("mode", "extractive"),
             cites,
+            str(d.get("topic", "")),
         )
 
 
 @dataclass
 class Conversation:
     turns: list[Turn] = field(default_factory=list)
+    _topics: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def resolve(self, question: str) -> str:
         """The query to search for `question` in this conversation."""
-        return resolve(question, self.turns[-1].query if self.turns else None)
+        query, topic = resolved(question, self.turns[-1] if self.turns else None)
+        self._topics[query] = topic  # read by `add` when the answer to it comes back
+        return query
 
     def add(self, answer: Answer) -> Turn:
-        turn = Turn.of(answer)
+        turn = Turn.of(answer, self._topics.pop(answer.query, ""))
+        self._topics.clear()
         self.turns.append(turn)
         del self.turns[:-MAX_TURNS]  # a long chat or a sent-back conversation stays bounded
         return turn

@@ -1,32 +1,31 @@
 """Optional LLM answers from any OpenAI-compatible endpoint, checked before they are shown.
 
 The prompt holds the top passages as numbered sources and asks for an answer in the question's
-language citing [n]. Tokens stream through `on_token` (plain http.client + server-sent events,
-through the `openai` client). Afterwards every [n] must name a given source (others
-are removed and reported) and every sentence is checked against the span(s) it cites; an
-unsupported sentence keeps `supported=False`. If the endpoint fails, times out or says nothing,
-the caller's extractive answer is returned with the reason in its notice and warnings.
+language citing [n]. The model's text streams in (`assistant.endpoint`) but is held back: every
+[n] must name a given source (others are removed and reported) and every sentence is checked
+against the span(s) it cites before anything is passed on, so no caller can show a sentence the
+check refused. If the endpoint fails, times out or says nothing, the caller's extractive answer
+is returned with the reason, in the reader's language, in its notice and warnings.
 
 The model reads the passages in the order the extractive ranker trusts them (the passage of the
 best sentence first). Its answer is held to the extractive bar before it is shown: repeated
 sentences collapse, an uncited sentence that a source supports cites that source, unsupported
-sentences are left out (and listed in the warnings), and when fewer than `MIN_SUPPORTED` of the
+sentences are left out (counted in the warnings, never quoted), and when fewer than `MIN_SUPPORTED` of the
 model's sentences are supported the extractive answer is shown instead, with a notice.
 
-Why one module of ~320 lines: prompting, streaming, citation parsing and the support bar are
-one path an LLM answer takes before it may be shown.
+Why one module of ~310 lines: prompting, citation parsing and the support bar are one path an
+LLM answer takes before it may be shown.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from assistant.config import LLMSettings
+from assistant.endpoint import failure, reason_text, stream_chat
 from assistant.records import Answer, Citation, Hit, Retrieval, Sentence
 from assistant.sentences import display, split
 from assistant.support import SupportChecker
@@ -38,8 +37,6 @@ if TYPE_CHECKING:
 
 SOURCES = 5  # passages given to the model
 SOURCE_CHARS = 800  # per passage: small models have small contexts
-CONNECT_TIMEOUT = 5.0
-MAX_TOKENS = 400
 MIN_SUPPORTED = 0.6  # share of the model's (distinct) sentences that must be supported
 _CODE = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 _MARK = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
@@ -57,12 +54,32 @@ SYSTEM = {
 }
 FALLBACK = {
     "en": "The LLM endpoint could not answer ({reason}); showing the extractive answer instead.",
-    "zh": "LLM 服务无法回答（{reason}），改用摘录式回答。",
+    "zh": "大模型服务无法回答（{reason}），改用摘录式回答。",
 }
 UNSUPPORTED = {
     "en": "The model's answer was not supported by the sources ({supported} of {total} sentences); "
     "showing the extractive answer instead.",
     "zh": "模型的回答没有得到资料的支持（{total} 句中只有 {supported} 句），改用摘录式回答。",
+}
+LEFT_OUT = {  # one per sentence the check refused; the sentence itself is never quoted
+    "en": {
+        "cited": "Sentence {i} of the model's answer is not supported by its sources "
+        "(similarity {dense:.2f}, shared terms {lexical:.2f}); not shown.",
+        "any": "Sentence {i} of the model's answer is not supported by any source "
+        "(similarity {dense:.2f}, shared terms {lexical:.2f}); not shown.",
+    },
+    "zh": {
+        "cited": "模型回答的第 {i} 句没有得到所引资料的支持（相似度 {dense:.2f}，共有词 {lexical:.2f}），未显示。",
+        "any": "模型回答的第 {i} 句没有得到任何资料的支持（相似度 {dense:.2f}，共有词 {lexical:.2f}），未显示。",
+    },
+}
+REMOVED = {
+    "en": "Removed citation [{n}]: no such source ({given}).",
+    "zh": "已删除引用 [{n}]：没有这条资料（{given}）。",
+}
+GIVEN = {  # (several sources, one source)
+    "en": ("sources are [1]–[{total}]", "the only source is [1]"),
+    "zh": ("资料编号为 [1]–[{total}]", "只有资料 [1]"),
 }
 
 
@@ -80,68 +97,13 @@ def messages(question: str, hits: Sequence[Hit]) -> list[dict]:
     return [{"role": "system", "content": SYSTEM[lang]}, {"role": "user", "content": user}]
 
 
-def stream_chat(
-    settings: LLMSettings, msgs: list[dict], on_token: Callable[[str], None] | None = None
-) -> str:
-    """The streamed chat completion (the `openai` client); returns the whole text.
-
-    `settings.timeout` bounds the whole answer (checked between tokens) and every wait for the
-    next piece; connecting gets a few seconds of it. Raises LLMError.
-    """
-    url = urlsplit(settings.base_url.rstrip("/"))
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise LLMError(
-            f"LLM base URL {settings.base_url!r} is not an http(s) URL.",
-            f"Set {settings.origin} to e.g. http://127.0.0.1:8080/v1.",
-        )
-    import openai  # imported here: only LLM mode pays for it
-
-    hint = "Check that the server runs, or use the extractive mode."
-    timeout = openai.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout))
-    # An api_key is required by the client; local servers ignore it.
-    client = openai.OpenAI(
-        base_url=settings.base_url, api_key=settings.api_key or "none", timeout=timeout,
-        max_retries=0,
-    )  # fmt: skip
-    deadline = time.monotonic() + settings.timeout
-    pieces: list[str] = []
-    try:
-        stream = client.chat.completions.create(
-            model=settings.model or "default",
-            messages=msgs,  # type: ignore[arg-type]
-            stream=True,
-            temperature=0.2,
-            max_tokens=MAX_TOKENS,
-        )
-        with stream:
-            for chunk in stream:
-                if time.monotonic() > deadline:
-                    raise LLMError(f"LLM answer took longer than {settings.timeout:g} s.", hint)
-                piece = (chunk.choices[0].delta.content or "") if chunk.choices else ""
-                if piece:
-                    pieces.append(piece)
-                    if on_token is not None:
-                        on_token(piece)
-    except openai.APITimeoutError as exc:
-        raise LLMError(f"LLM endpoint timed out after {settings.timeout:g} s.", hint) from exc
-    except openai.APIConnectionError as exc:
-        cause = exc.__cause__ or exc
-        raise LLMError(f"LLM endpoint unreachable: {cause or type(cause).__name__}", hint) from exc
-    except openai.APIStatusError as exc:
-        detail = exc.response.text[:300].strip()
-        raise LLMError(f"LLM endpoint answered HTTP {exc.status_code}: {detail}", hint) from exc
-    finally:
-        client.close()
-    return "".join(pieces)
-
-
 @dataclass(frozen=True)
 class Claim:
     text: str  # the sentence without its markers
     cites: tuple[int, ...]
 
 
-def parse_citations(text: str, n_sources: int) -> tuple[list[Claim], list[str]]:
+def parse_citations(text: str, n_sources: int, lang: str = "en") -> tuple[list[Claim], list[str]]:
     """Sentences of an LLM answer with their valid [n]s; warnings for the removed ones.
 
     A marker after a sentence's full stop ("… Py_False. [1]") belongs to that sentence.
@@ -177,8 +139,8 @@ def parse_citations(text: str, n_sources: int) -> tuple[list[Claim], list[str]]:
         if words:
             cites = list(dict.fromkeys(head_n + body_n))
             claims.append(Claim(words, tuple(cites)))
-    given = f"sources are [1]–[{n_sources}]" if n_sources > 1 else "the only source is [1]"
-    warnings = [f"Removed citation [{n}]: no such source ({given})." for n in bad]
+    given = GIVEN[lang][n_sources <= 1].format(total=n_sources)
+    warnings = [REMOVED[lang].format(n=n, given=given) for n in bad]
     return claims, warnings
 
 
@@ -212,31 +174,55 @@ class LLMAnswerer:
         fallback: Callable[[], Answer],
         on_token: Callable[[str], None] | None = None,
         query: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Answer:
-        """The checked LLM answer, or `fallback()` with the reason when the endpoint fails."""
+        """The checked LLM answer, or `fallback()` with the reason when the endpoint fails.
+
+        Nothing the model writes leaves this method before the check: `on_progress` sees only
+        how many characters it has written so far, and `on_token` the shown sentences (with
+        their [n]) once the answer has passed the bar, one call each; a rejected answer sends
+        no tokens at all, so no caller can print or stream text the check refused.
+        """
         if not retrieval.answerable or not retrieval.hits:
             return fallback()  # an honest refusal needs no model
-        lang = text_lang(question)
+        lang = self.settings.lang or text_lang(question)
         if not self.settings.configured:
-            return _fell_back(fallback(), lang, f"no endpoint is set in {self.settings.origin}")
+            unset = failure("unset", origin=self.settings.origin)
+            return _fell_back(fallback(), lang, reason_text(unset, lang))
         extractive = fallback()
         hits = ranked_sources(retrieval.hits, extractive)[:SOURCES]
+        written = [0]
+
+        def progress(piece: str) -> None:
+            written[0] += len(piece)
+            if on_progress is not None:
+                on_progress(written[0])
+
         try:
-            text = stream_chat(self.settings, messages(question, hits), on_token)
-            if not text.strip():
-                raise LLMError("LLM endpoint returned an empty answer.")
+            text = stream_chat(self.settings, messages(question, hits), progress)
         except LLMError as exc:
-            return _fell_back(extractive, lang, exc.message)
+            return _fell_back(extractive, lang, reason_text(exc, lang))
         checked = self.checked(
-            question, text, hits, tuple(retrieval.hits), query or retrieval.query
+            question, text, hits, tuple(retrieval.hits), query or retrieval.query, lang
         )
-        return held_to_bar(checked, extractive, lang)
+        shown = held_to_bar(checked, extractive, lang)
+        if on_token is not None and shown.mode == "llm":
+            for s in shown.sentences:
+                on_token(f"{s.text}{''.join(f'[{n}]' for n in s.citations)}\n")
+        return shown
 
     def checked(
-        self, question: str, text: str, sources: Sequence[Hit], hits: Sequence[Hit], query: str = ""
+        self,
+        question: str,
+        text: str,
+        sources: Sequence[Hit],
+        hits: Sequence[Hit],
+        query: str = "",
+        lang: str = "en",
     ) -> Answer:
-        """Validate citations and support of a generated `text` over numbered `sources`."""
-        claims, warnings = parse_citations(text, len(sources))
+        """Validate citations and support of a generated `text` over numbered `sources`.
+        Warnings (in `lang`) never quote an unsupported sentence: they are shown to people."""
+        claims, warnings = parse_citations(text, len(sources), lang)
         claims = collapse(claims)
         evidence = [
             [sources[n - 1].chunk.text for n in c.cites] or [h.chunk.text for h in sources]
@@ -249,9 +235,9 @@ class LLMAnswerer:
                 claim = Claim(claim.text, _source_of(sup.evidence, sources))
             sentences.append(Sentence(claim.text, claim.cites, sup.supported))
             if not sup.supported:
+                which = ("cited", "any")[not claim.cites]
                 warnings.append(
-                    f"Sentence {i} is not supported by {'its sources' if claim.cites else 'any source'}"
-                    f" (similarity {sup.dense:.2f}, shared terms {sup.lexical:.2f}): {claim.text}"
+                    LEFT_OUT[lang][which].format(i=i, dense=sup.dense, lexical=sup.lexical)
                 )
         used = sorted({n for s in sentences for n in s.citations})
         citations = tuple(Citation.of(n, sources[n - 1]) for n in used)
@@ -312,7 +298,6 @@ def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
             generated=(len(good), total),
         )  # fmt: skip
     used = {n for s in good for n in s.citations}
-    dropped = [f"Not shown: {s.text}" for s in answer.sentences if s not in good]
     # The extractive check's near miss (assistant.detail) holds whoever writes the sentences:
     # the library lacks the asked detail, so the model's answer keeps that notice (its first line).
     near = extractive.notice.split("\n", 1)[0] if extractive.near_miss else ""
@@ -320,7 +305,7 @@ def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
         answer,
         sentences=tuple(good),
         citations=tuple(c for c in answer.citations if c.n in used),
-        warnings=(*answer.warnings, *dropped),
+        warnings=answer.warnings,
         generated=(len(good), total),
         notice=near or answer.notice,
         near_miss=extractive.near_miss,
@@ -328,6 +313,6 @@ def held_to_bar(answer: Answer, extractive: Answer, lang: str) -> Answer:
 
 
 def _fell_back(answer: Answer, lang: str, reason: str) -> Answer:
-    why = FALLBACK[lang].format(reason=reason.rstrip("."))
+    why = FALLBACK[lang].format(reason=reason.rstrip(".。"))
     notice = f"{why}\n{answer.notice}" if answer.notice else why
     return replace(answer, notice=notice, warnings=(*answer.warnings, why), fallback=True)

@@ -3,7 +3,10 @@
 `split(text, lo, hi)` returns `Span`s whose `[start, end)` index the *given* text, so a span
 of a document window is a span of the document. Markdown structure matters more than
 punctuation in these libraries: headings, list items, code fences, table rows and blank lines
-end a sentence; a wrapped line (including `> ` quote continuations) does not.
+end a sentence; a wrapped line (including `> ` quote continuations) does not. Plain text and
+PDF layout have headings without `#`: a short line without final punctuation that opens a
+paragraph and is followed by a blank line or a capitalised line is a heading too
+("Water temperature" above "Brew green tea …"), never glued to the sentence after it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ _ITEM = re.compile(r"^\s*(?:>\s*)?(?:[-*+•]|\d{1,3}[.)、])\s+")
 _RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,}|={3,})\s*$")
 _TABLE = re.compile(r"^\s*\|")
 _QUOTE = re.compile(r"^\s*>(?!>)")  # ">>>" is a doctest prompt, not a quote
+_BARE_HEADING_MAX = 60  # characters: a plain-text heading is a short line
+_OPEN_END = re.compile(r"[.,;:!?。，；：！？、…\-–—(（\[\\]\s*$")  # a line that goes on
 # Characters a span never starts with: quote/list markers and whitespace.
 _LEAD = re.compile(r"(?:\s|>|#{1,6}\s|[-*+•]\s|\d{1,3}[.)、]\s)+")
 # Sentence-final punctuation, optionally followed by closing quotes and brackets.
@@ -77,7 +82,8 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
             blocks.append(Span(cur[0], cur[1]))
             cur = None
 
-    for start, end in line_spans(text, lo, hi):
+    lines = line_spans(text, lo, hi)
+    for i, (start, end) in enumerate(lines):
         line = text[start:end]
         role = fences.step(line)
         if role == "close":
@@ -98,6 +104,9 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
             flush()
             blocks.append(Span(start, end, "heading"))
             continue
+        if cur is None and _bare_heading(text, line, lines[i + 1] if i + 1 < len(lines) else None):
+            blocks.append(Span(start, end, "heading"))
+            continue
         quoted = int(bool(_QUOTE.match(line)))
         if cur is None or _ITEM.match(line) or _TABLE.match(line) or quoted != cur[2]:
             flush()
@@ -108,6 +117,26 @@ def _blocks(text: str, lo: int, hi: int) -> list[Span]:
     if fence_start >= 0:  # an unclosed fence runs to the end of the window
         blocks.append(Span(fence_start, hi, "code"))
     return blocks
+
+
+def _bare_heading(text: str, line: str, after: tuple[int, int] | None) -> bool:
+    """A heading of plain text or PDF layout: a short line that opens a paragraph, ends
+    without punctuation and is followed by a blank line or a capitalised line."""
+    bare = line.strip()
+    if (
+        not bare
+        or len(bare) > _BARE_HEADING_MAX
+        or _OPEN_END.search(bare)
+        or _ITEM.match(line)
+        or _TABLE.match(line)
+        or _QUOTE.match(line)
+        or not (bare[0].isupper() or is_cjk(bare[0]))
+    ):
+        return False
+    if after is None:
+        return False  # the window's last line: its paragraph may go on past the window
+    nxt = text[after[0] : after[1]].strip()
+    return not nxt or nxt[0].isupper()
 
 
 def _is_boundary(text: str, dot: int, after: int, end: int) -> bool:
@@ -185,5 +214,17 @@ def display(raw: str) -> str:
         if out and not (is_cjk(out[-1]) and is_cjk(ln[0])):
             out += " "
         out += ln
-    out = out.replace("**", "").replace("\u00a0", " ")
-    return re.sub(r"[ \t]+", " ", out).strip()
+    # "\**kw" is an escaped "**", not bold: kept aside while bold marks are dropped.
+    out = re.sub(r"\\(\*+)", lambda m: "\ue010" * len(m.group(1)), out)
+    out = out.replace("**", "").replace("\u00a0", " ").replace("\ue010", "*")
+    return re.sub(r"[ \t]+", " ", unescape(out)).strip()
+
+
+# A Markdown escape or hard break left in prose: "\ Python", "\*args", a line-final "\".
+_ESCAPE = re.compile(r"\\(?=[\s*_#`\[\]()>|!-]|$)")
+
+
+def unescape(text: str) -> str:
+    """Stray escape characters of prose removed, for display only (offsets index the stored
+    text, which keeps them); a backslash before a letter (`\n` in code) stays."""
+    return _ESCAPE.sub("", text)

@@ -121,8 +121,12 @@ class Assistant:
         on_token: Callable[[str], None] | None = None,
         k: int | None = None,
         lang: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Answer:
-        """Answer `question`, resolving follow-ups against `conversation` (which is extended)."""
+        """Answer `question`, resolving follow-ups against `conversation` (which is extended).
+
+        LLM mode: `on_progress` sees how many characters the model has written, `on_token` only
+        the sentences that passed the support check (assistant.llm), after it."""
         from assistant.conversation import Conversation
 
         conversation = conversation if conversation is not None else Conversation()
@@ -131,19 +135,24 @@ class Assistant:
         mode = mode or self.config.mode
 
         def extractive() -> Answer:
-            return self.extractive.answer(question, retrieval, query=query)
+            from assistant.readable import with_antecedents
+
+            chosen = self.extractive.answer(question, retrieval, query=query)
+            return with_antecedents(chosen, self._text_of)  # "It …" gets its antecedent
 
         if mode == "llm":
             from assistant.llm import LLMAnswerer
 
             answerer = LLMAnswerer(self.config.llm, embedder=self.library.embedder)
-            answer = answerer.answer(
-                question, retrieval, extractive, on_token=on_token, query=query
-            )
+            answer = answerer.answer(question, retrieval, extractive, on_token, query, on_progress)
         else:
             answer = extractive()
         conversation.add(answer)
         return answer
+
+    def _text_of(self, doc_id: str) -> str | None:
+        doc = self.library.document(doc_id)
+        return doc.text if doc is not None else None
 
     @property
     def extractive(self) -> ExtractiveAnswerer:

@@ -416,3 +416,41 @@ def test_embedder_decides_only_when_words_say_little():
     q = "Which letter follows lambda and mu?"  # shared words: no embedding needed
     answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)), spot)
     assert spot.calls == [] and answer.citations[0].text == "Lambda mu nu xi omicron."
+
+
+@pytest.mark.parametrize(
+    ("text", "heading", "first"),
+    [
+        ("Cleaning\nNever use soap on the pot. Rinse it.\n", "Cleaning", "Never use soap on the pot."),
+        ("Water temperature\n\nBrew green tea at 80 degrees.\n", "Water temperature",
+         "Brew green tea at 80 degrees."),
+        ("Brewing Black Tea\nBlack tea is fully oxidised.\n", "Brewing Black Tea",
+         "Black tea is fully oxidised."),
+    ],
+)  # fmt: skip
+def test_plain_text_headings_are_never_glued_to_the_next_sentence(text, heading, first):
+    from assistant.sentences import split
+
+    spans = split(text)
+    assert (spans[0].kind, text[spans[0].start : spans[0].end]) == ("heading", heading)
+    assert text[spans[1].start : spans[1].end] == first
+
+
+def test_a_wrapped_line_or_a_label_with_a_colon_is_not_a_heading():
+    from assistant.sentences import split
+
+    text = "This line wraps\nonto the next one. And ends.\n\nThe main functions are:\nBisect it.\n"
+    assert "heading" not in [s.kind for s in split(text)]
+
+
+def test_stray_escapes_leave_the_displayed_text_not_the_offsets():
+    from assistant.sentences import display, split
+
+    text = "> \\ Python 标准的解释器没有针对尾递归做优化。 \\\n\nUse \\*args and \\**kw, not **bold**.\n"
+    spans = split(text)
+    assert text[spans[0].start : spans[0].end].startswith("\\ Python")  # offsets as stored
+    assert (
+        display(text[spans[0].start : spans[0].end]) == "Python 标准的解释器没有针对尾递归做优化。"
+    )
+    assert display(text[spans[-1].start : spans[-1].end]) == "Use *args and **kw, not bold."
+    assert display("print('a\\n')") == "print('a\\n')"  # an escape in code stays

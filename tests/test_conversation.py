@@ -45,19 +45,49 @@ def test_self_contained_questions_are_left_alone(question):
 
 
 def test_follow_up_takes_the_previous_topic():
+    # The pronoun is replaced by what it points to; the follow-up's own words lead.
     assert (
-        resolve("那它和 list 有什么区别？", "Python 的字典是什么？")
-        == "Python 字典 那它和 list 有什么区别？"
+        resolve("那它和 list 有什么区别？", "Python 的字典是什么？") == "字典和 list 有什么区别？"
     )
     assert (
         resolve("what about in Python 3.8?", "How do I use the walrus operator?")
-        == "walrus operator what about in Python 3.8?"
+        == "walrus operator: what about in Python 3.8?"
     )
     assert (
         resolve("它的参数是什么？", "functools.partial 怎么用？")
-        == "functools.partial 它的参数是什么？"
+        == "functools.partial 的参数是什么？"
     )
     assert resolve("它的参数是什么？", None) == "它的参数是什么？"  # nothing to lean on
+
+
+@pytest.mark.parametrize(
+    ("previous", "question", "query"),
+    [
+        ("What does str.split return?", "And str.join?", "What does str.join return?"),
+        ("ASCII 编码占几个字节？", "那 Unicode 呢？", "Unicode 编码占几个字节？"),
+        ("json.dumps 是做什么的？", "And json.loads?", "json.loads 是做什么的？"),
+        ("heapq 模块实现了什么算法？", "怎么用它找出最小的 n 个元素？",
+         "怎么用 heapq 找出最小的 n 个元素？"),
+        ("Why use the decimal module instead of floats?", "How do I set its precision?",
+         "How do I set decimal's precision?"),
+    ],
+)  # fmt: skip
+def test_ellipsis_and_pronouns_resolve_to_one_readable_question(previous, question, query):
+    assert resolve(question, previous) == query
+
+
+def test_the_issue_chats_resolve_to_lru_cache():
+    """The issue's chat: the first answer led with lru_cache, so "its" and "它" mean lru_cache,
+    not the words of the first question."""
+    doc = "lru_cache memoizes a function, caching up to maxsize recent calls."
+    cite = Citation(1, "docs.en.txt", "d", 0, len(doc), doc, "", "en")
+    conv = Conversation()
+    q1 = "How do I cache a function's results?"
+    conv.add(Answer(q1, True, (Sentence(doc, (1,)),), (cite,), (), q1))
+    q2 = conv.resolve("and how do I limit its size?")
+    assert q2 == "How do I limit lru_cache's size?"
+    conv.add(Answer("and how do I limit its size?", True, (Sentence(doc, (1,)),), (cite,), (), q2))
+    assert conv.resolve("怎么清空它？") == "怎么清空 lru_cache？"
 
 
 def test_topic_carries_through_a_chain_of_follow_ups():
@@ -67,8 +97,8 @@ def test_topic_carries_through_a_chain_of_follow_ups():
         conv.add(Answer(q, True, (Sentence("…"),), (), (), query))
     assert [t.query for t in conv.turns] == [
         "functools.partial 怎么用？",
-        "functools.partial 它的参数是什么？",
-        "functools.partial 参数 那返回值呢？",
+        "functools.partial 的参数是什么？",
+        "functools.partial：那返回值呢？",
     ]
 
 
@@ -93,7 +123,7 @@ def test_resolved_follow_up_finds_the_answer_and_is_reported_as_query():
     )
     question = "What arguments does it take?"
     query = conv.resolve(question)
-    assert query.startswith("functools.partial")
+    assert query == "What arguments does functools.partial take?"
 
     answer = compose_extractive(
         question, retrieval(query, (Hit(chunk, 1.0, 1),)), None, FakeEmbedder(), query
@@ -188,3 +218,26 @@ def test_a_conversation_keeps_its_last_turns_only():
     turns = [json.loads(TURN.replace("QUERY", f'"q{i}"')) for i in range(MAX_TURNS + 10)]
     conv = Conversation.from_json({"turns": turns})
     assert len(conv.turns) == MAX_TURNS and conv.turns[-1].query == f"q{MAX_TURNS + 9}"
+
+
+def test_the_conversation_set_quotes_the_bundled_library():
+    """examples/conversations.jsonl: ≥ 40 conversations of two or three turns, both languages
+    and across, every turn with gold quotes found in the corpus file it names."""
+    import json
+    from pathlib import Path
+
+    from assistant.dialogues import load_dialogues
+    from assistant.evaluate import fold
+
+    root = Path(__file__).resolve().parent.parent
+    path = root / "examples" / "conversations.jsonl"
+    dialogues = load_dialogues(path)
+    assert len(dialogues) >= 40 and all(len(d.turns) in (2, 3) for d in dialogues)
+    kinds = {t.kind for d in dialogues for t in d.turns}
+    assert {"en-en", "zh-zh", "zh-en", "en-zh"} <= kinds
+    corpus = {p.name: fold(p.read_text(encoding="utf-8")) for p in (root / "corpus").iterdir()}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        for turn in json.loads(line)["turns"]:
+            assert turn["gold"]
+            for g in turn["gold"]:
+                assert fold(g["quote"]) in corpus[g["doc"]], g

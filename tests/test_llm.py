@@ -87,7 +87,13 @@ def test_checker_flags_a_planted_unsupported_sentence():
     )
     assert [s.supported for s in answer.sentences] == [True, False, True]
     assert answer.mode == "llm" and "(unsupported)" in answer.text
-    assert any("Eiffel" in w for w in answer.warnings)
+    # the warning counts the refused sentence, never quotes it: people see warnings
+    assert list(answer.warnings) == [
+        "Sentence 2 of the model's answer is not supported by its sources (similarity "
+        f"{answer.warnings[0].split('similarity ')[1].split(',')[0]}, shared terms "
+        f"{answer.warnings[0].split('shared terms ')[1].split(')')[0]}); not shown."
+    ]
+    assert not any("Eiffel" in w for w in answer.warnings)
     assert [c.n for c in answer.citations] == [1, 2]
     for c in answer.citations:
         assert c.text == DOC[c.start : c.end]
@@ -101,10 +107,10 @@ def test_checker_with_the_real_model_uses_measured_thresholds(e5):
         "PyBool_FromLong(0) 会返回 Py_False [1]。埃菲尔铁塔建于 1889 年，每七年重新刷漆一次 [1]。"
     )
     answer = LLMAnswerer(LLMSettings(base_url=""), checker=checker).checked(
-        "PyBool_FromLong(0) 返回什么？", output, HITS, HITS
+        "PyBool_FromLong(0) 返回什么？", output, HITS, HITS, lang="zh"
     )
     assert [s.supported for s in answer.sentences] == [True, False]
-    assert answer.warnings[0].startswith("Sentence 2 is not supported by its sources")
+    assert answer.warnings[0].startswith("模型回答的第 2 句没有得到所引资料的支持")
 
 
 def test_uncited_sentence_is_checked_against_all_sources():
@@ -143,7 +149,8 @@ def test_a_mostly_supported_answer_is_shown_with_every_sentence_cited():
     assert shown.mode == "llm" and not shown.fallback
     assert [s.citations for s in shown.sentences] == [(1,), (2,)]
     assert all(s.supported for s in shown.sentences)
-    assert any(w.startswith("Not shown: The Eiffel Tower") for w in shown.warnings)
+    assert any(w.startswith("Sentence 3 of the model's answer") for w in shown.warnings)
+    assert not any("Eiffel" in w for w in shown.warnings)
     assert [c.n for c in shown.citations] == [1, 2]
     assert shown.generated == (2, 3)  # 3 distinct sentences written, 2 supported and cited
 
@@ -184,7 +191,9 @@ def test_unconfigured_or_unreachable_endpoint_falls_back():
     settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=5)
     answer = LLMAnswerer(settings).answer(QUESTION, retrieval(QUESTION, HITS), _fallback)
     assert answer.mode == "extractive" and answer.answered
-    assert answer.notice.startswith("The LLM endpoint could not answer (LLM endpoint unreachable")
+    assert answer.notice.startswith(
+        "The LLM endpoint could not answer (the endpoint is unreachable"
+    )
     assert answer.warnings and "extractive answer" in answer.warnings[-1]
     assert all(c.text == DOC[c.start : c.end] for c in answer.citations)
 
@@ -202,8 +211,9 @@ def test_silent_endpoint_times_out_and_falls_back():
             "PyBool_FromLong(0) 返回什么？", retrieval(QUESTION, HITS), _fallback
         )
         assert time.monotonic() - t0 < 10
-        assert answer.mode == "extractive" and "LLM 服务无法回答" in answer.notice
-        assert "timed out" in answer.notice
+        assert answer.mode == "extractive" and "大模型服务无法回答" in answer.notice
+        assert "1 秒内没有回应" in answer.notice
+        assert not re.search("[A-Za-z]{3,}", answer.notice)  # no English inside a Chinese notice
     finally:
         srv.close()
         for conn, _ in held:
@@ -228,21 +238,37 @@ def test_refusal_needs_no_model():
 @pytest.fixture
 def short(monkeypatch):
     """A few sentences are enough to test the mechanics; a 135M model rambles otherwise."""
-    monkeypatch.setattr("assistant.llm.MAX_TOKENS", 120)
+    monkeypatch.setattr("assistant.endpoint.MAX_TOKENS", 120)
 
 
 @pytest.mark.llm
-def test_answer_streams_and_is_checked(llm_server, short):
+def test_answer_streams_and_is_checked(llm_server, short, monkeypatch):
+    import assistant.llm
+
+    raw_pieces: list[str] = []
+    real = assistant.llm.stream_chat
+    monkeypatch.setattr(
+        assistant.llm,
+        "stream_chat",
+        lambda s, m, p: real(s, m, lambda x: (raw_pieces.append(x), p(x))),
+    )
     tokens: list[str] = []
+    progress: list[int] = []
     answerer = LLMAnswerer(llm_server, FakeEmbedder())
-    answer = answerer.answer(QUESTION, retrieval(QUESTION, HITS), _fallback, on_token=tokens.append)
-    assert len(tokens) >= 3  # streamed piece by piece
-    raw = "".join(tokens)
+    answer = answerer.answer(
+        QUESTION, retrieval(QUESTION, HITS), _fallback, tokens.append, on_progress=progress.append
+    )
+    raw = "".join(raw_pieces)
+    assert len(raw_pieces) >= 3  # the server streamed piece by piece
+    assert progress == sorted(progress) and progress[-1] == len(raw)  # a count, not words
     assert answer.sentences
     if answer.mode != "llm":  # the 135M model's answer did not pass the support bar
         assert answer.fallback and "not supported by the sources" in answer.notice
         assert any(w.startswith("Sentence ") for w in answer.warnings)
+        assert tokens == []  # nothing of a refused answer was passed on
         return
+    # Tokens are the shown sentences, after the check, one each.
+    assert [t.split("[")[0] for t in tokens] == [s.text for s in answer.sentences]
     # Every kept citation names a given source; every out-of-range one in the raw text is reported.
     assert all(1 <= n <= len(HITS) for s in answer.sentences for n in s.citations)
     given = {
@@ -254,24 +280,26 @@ def test_answer_streams_and_is_checked(llm_server, short):
     assert reported == {n for n in given if not 1 <= n <= len(HITS)}
     for c in answer.citations:
         assert c.text == DOC[c.start : c.end]
-    # Shown sentences are all supported and cited; what failed the check is listed.
+    # Shown sentences are all supported and cited; what failed the check is counted.
     assert all(s.supported and s.citations for s in answer.sentences)
     flagged = sum(w.startswith("Sentence ") for w in answer.warnings)
-    assert flagged == sum(w.startswith("Not shown: ") for w in answer.warnings)
+    assert flagged == answer.generated[1] - answer.generated[0]
 
 
 @pytest.mark.llm
 def test_chinese_question_streams_from_the_server(llm_server, short):
     tokens: list[str] = []
+    progress: list[int] = []
     q = "PyBool_FromLong(0) 返回什么？"
     answer = LLMAnswerer(llm_server, FakeEmbedder()).answer(
-        q, retrieval(q, HITS), lambda: _fallback(q), on_token=tokens.append
+        q, retrieval(q, HITS), lambda: _fallback(q), tokens.append, on_progress=progress.append
     )
-    assert len(tokens) >= 3
+    assert len(progress) >= 3
     assert answer.mode == "llm" or (answer.fallback and "没有得到资料的支持" in answer.notice)
     assert answer.question == q and all(
         1 <= n <= len(HITS) for s in answer.sentences for n in s.citations
     )
+    assert len(tokens) == (len(answer.sentences) if answer.mode == "llm" else 0)
 
 
 @pytest.mark.llm

@@ -14,6 +14,7 @@ import os
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -226,10 +227,10 @@ def create_app(
                 hint='send back the "conversation" object of an earlier /ask answer, unchanged',
             ) from None
 
-        def run(on_token=None) -> dict:  # noqa: ANN001
+        def run(on_token=None, on_progress=None) -> dict:  # noqa: ANN001
             answer = assistant.ask(
                 question, conversation, mode=req.mode, on_token=on_token, k=req.k,
-                lang=req.lang,
+                lang=req.lang, on_progress=on_progress,
             )  # fmt: skip
             generation = assistant.library.generation
             return {
@@ -317,13 +318,25 @@ def _offline_docs(app: FastAPI) -> None:
 
 
 def _stream(run) -> Iterator[str]:  # noqa: ANN001
-    """Server-sent events: `token` {"text"} as the LLM writes, then one `answer` (the `ask`
-    JSON) or one `error` {"error", "message", "hint"}."""
+    """Server-sent events: `progress` {"chars"} while the LLM writes (at most 4 a second),
+    `token` {"text"} for each sentence that passed the support check, then one `answer` (the
+    `ask` JSON) or one `error` {"error", "message", "hint"}. The model's words are sent only
+    after the check (assistant.llm), so a refused sentence never reaches a client."""
     events: queue.Queue = queue.Queue()
+    sent = [0.0]
+
+    def progress(chars: int) -> None:
+        now = time.monotonic()
+        if now - sent[0] >= 0.25:
+            sent[0] = now
+            events.put(_sse("progress", {"chars": chars}))
 
     def work() -> None:
         try:
-            answer = run(on_token=lambda piece: events.put(_sse("token", {"text": piece})))
+            answer = run(
+                on_token=lambda piece: events.put(_sse("token", {"text": piece})),
+                on_progress=progress,
+            )
             events.put(_sse("answer", answer))
         except AskdocsError as exc:
             events.put(_sse("error", _error_body(exc)))

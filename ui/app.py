@@ -46,8 +46,21 @@ def _nav_changed() -> None:
     st.query_params["page"] = new
 
 
+# Widgets whose labels change with the interface language. Streamlit treats a widget whose
+# label changed as a new one and drops its value; writing each value back at the start of a
+# run keeps it, so switching to 中文 keeps the page, the answer mode and the source language.
+KEPT = ("nav", "mode", "k", "lang_filter", "llm_base_url", "llm_model", "llm_key", "llm_timeout")
+
+
 def _defaults() -> None:
-    """First run of a browser session: page from the URL, LLM endpoint from the environment."""
+    """First run of a browser session: page and interface language from the URL (a citation
+    opened from a Chinese screen opens in Chinese), LLM endpoint from the environment; every
+    run: the settings' values kept across a language switch."""
+    for key in KEPT:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+    if "ui_lang" not in st.session_state and st.query_params.get("lang") in UI_LANGS:
+        st.session_state["ui_lang"] = st.query_params["lang"]
     if "nav" not in st.session_state:
         page = st.query_params.get("page", "chat")
         st.session_state["nav"] = page if page in PAGES else "chat"
@@ -92,7 +105,8 @@ def sidebar() -> Settings:
         sb.text_input(label("llm_model", ui_lang), key="llm_model")
         sb.text_input(label("llm_key", ui_lang), key="llm_key", type="password")
         sb.number_input(label("llm_timeout", ui_lang), 5, 600, step=5, key="llm_timeout")
-    k = sb.slider(label("k", ui_lang), 1, 10, 5, key="k")
+    st.session_state.setdefault("k", 5)  # not as the slider's value: it is kept in KEPT
+    k = sb.slider(label("k", ui_lang), 1, 10, key="k")
     source_lang = sb.selectbox(
         label("lang_filter", ui_lang),
         SOURCE_LANGS,

@@ -110,7 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="retrieval and abstention metrics")
     _add_library(p)
-    p.add_argument("questions")
+    p.add_argument("questions", nargs="?", default=None)
+    p.add_argument(
+        "--conversations",
+        default=None,
+        metavar="FILE",
+        help="JSONL conversations (e.g. examples/conversations.jsonl): right per turn",
+    )
     _add_k_and_json(p)
     p.add_argument(
         "--compare", action="store_true", help="BM25, dense, each kept variant and shipped"

@@ -44,7 +44,6 @@ a.ad-cite { text-decoration: none; font-weight: 600; font-size: 0.85em; padding:
 .ad-doc { white-space: pre-wrap; line-height: 1.55; font-size: 0.95em; overflow-wrap: anywhere; }
 .ad-h { font-weight: 700; font-size: 1.1em; }
 mark.ad-mark { background: #ffe066; color: inherit; padding: 0; }
-.ad-stream { white-space: pre-wrap; line-height: 1.6; }
 pre.ad-code { background: #f6f8fa; border-radius: 0.4em; padding: 0.4em 0.6em; margin: 0.3em 0;
   white-space: pre-wrap; font-size: 0.9em; }
 .ad-gloss { font-size: 0.85em; color: #555; margin-top: 0.4em; }
@@ -78,11 +77,14 @@ def md_escape(text: str) -> str:
     return _AUTOLINK.sub(WORD_JOINER, text).translate(_MD_TABLE)
 
 
-def doc_url(doc_id: str, start: int | None = None, end: int | None = None) -> str:
-    """The shareable link of a place in a document, relative to the app's own URL."""
+def doc_url(doc_id: str, start: int | None = None, end: int | None = None, lang: str = "") -> str:
+    """The shareable link of a place in a document, relative to the app's own URL; `lang`
+    (other than English, the default) opens it in that interface language."""
     params: dict[str, str | int] = {"page": "doc", "doc": doc_id}
     if start is not None and end is not None:
         params.update(start=int(start), end=int(end))
+    if lang and lang != "en":
+        params["lang"] = lang
     return "?" + urlencode(params)
 
 
@@ -150,8 +152,9 @@ _CJK_END = tuple("。！？；：」』）》…")
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
-def answer_html(answer: Answer, unsupported: str = "") -> str:
-    """An answer's sentences with [n] markers that link to the cited places."""
+def answer_html(answer: Answer, unsupported: str = "", lang: str = "") -> str:
+    """An answer's sentences with [n] markers that link to the cited places (opened in the
+    interface language `lang`)."""
     by_n = {c.n: c for c in answer.citations}
     paragraphs = []
     for paragraph in answer.paragraphs:  # a new paragraph where the language changes
@@ -163,7 +166,7 @@ def answer_html(answer: Answer, unsupported: str = "") -> str:
                 if c is None:
                     links.append(f'<span class="ad-cite">[{int(n)}]</span>')
                 else:
-                    url = escape(doc_url(c.doc_id, c.start, c.end))
+                    url = escape(doc_url(c.doc_id, c.start, c.end, lang))
                     links.append(
                         f'<a class="ad-cite" href="{url}" target="_blank" '
                         f'title="{escape(c.source)}">[{int(n)}]</a>'
@@ -193,13 +196,13 @@ def code_spans(escaped: str) -> str:
     return _CODE_SPAN.sub(r'<code class="ad-code">\1</code>', escaped)
 
 
-def refusal_html(answer: Answer) -> str:
+def refusal_html(answer: Answer, lang: str = "") -> str:
     """'Not covered', set apart from answers (a tinted box): the sentence in the question's
     language, then the nearest sections as links that open them, each with its file name."""
     items = []
     for sentence, c in zip(answer.sentences[1:], answer.citations, strict=False):
         name = PurePath(c.source.replace("\\", "/")).name or c.source
-        url = escape(doc_url(c.doc_id, c.start, c.end))
+        url = escape(doc_url(c.doc_id, c.start, c.end, lang))
         items.append(
             f'<li><a href="{url}" target="_blank">{escape(sentence.text)}</a>'
             f' <span class="ad-file">· {escape(name)}</span></li>'
@@ -209,11 +212,6 @@ def refusal_html(answer: Answer) -> str:
     return f'<div class="ad-refusal"><div>{escape(first)}</div>{leads}</div>'
 
 
-def stream_html(text: str) -> str:
-    """Partial LLM output while it streams."""
-    return f'<div class="ad-stream">{escape(text)}</div>'
-
-
 def card_html(
     citations: Sequence[Citation],
     snippet: str,
@@ -221,6 +219,7 @@ def card_html(
     badge: str,
     open_label: str,
     heading: str = "",
+    lang: str = "",
 ) -> str:
     """A source card: numbers, file name, heading path, language, highlighted snippet, link.
 
@@ -233,7 +232,7 @@ def card_html(
     numbers = "".join(f"[{int(x.n)}]" for x in citations)
     body = marked(snippet, snippet_start, [(x.start, x.end) for x in citations])
     start, end = min(x.start for x in citations), max(x.end for x in citations)
-    url = escape(doc_url(c.doc_id, start, end))
+    url = escape(doc_url(c.doc_id, start, end, lang))
     return (
         '<div class="ad-card">'
         '<div class="ad-card-head">'

@@ -50,32 +50,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # the file is checked before the library and model load: a bad one fails at once
     conversation = Conversation.load(args.conversation) if args.conversation else None
     assistant = open_assistant(args)
-    stream = not args.json and (args.mode or assistant.config.mode) == "llm"
-    streamed: list[str] = []
-
-    def on_token(piece: str) -> None:
-        streamed.append(piece)
-        print(piece, end="", flush=True)
-
-    answer = assistant.ask(
-        _question(args.question),
-        conversation=conversation,
-        mode=args.mode,
-        on_token=on_token if stream else None,
-    )
+    mode = args.mode or assistant.config.mode
+    with _Writing(mode == "llm" and not args.json) as writing:
+        answer = assistant.ask(
+            _question(args.question),
+            conversation=conversation,
+            mode=args.mode,
+            on_progress=writing.update,
+        )
     if args.conversation:
         conversation.save(args.conversation)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
-    if streamed:  # the raw text is on screen; add what the checks found
-        print()
     if not answer.answered:
         print_refusal(answer, assistant)
         return 0
-    if answer.mode != "llm" or not streamed:
-        print(answer.text)
-    for warning in answer.warnings if answer.mode == "llm" else ():
+    # LLM mode prints the answer only now, after the support check: the model's text is never
+    # streamed to stdout, so a sentence the check refuses is never shown (nor written to a file).
+    print(answer.text)
+    for warning in _llm_warnings(answer):
         print(f"! {warning}")
     if answer.glossary:
         print("\n" + answer.glossary_text)
@@ -84,6 +78,36 @@ def cmd_ask(args: argparse.Namespace) -> int:
         where = f"{c.source} › {c.heading}" if c.heading else c.source
         print(f"[{c.n}] {where}  (characters {c.start}–{c.end})")
     return 0
+
+
+def _llm_warnings(answer) -> list[str]:  # noqa: ANN001
+    """LLM mode's warnings (sentences left out, citations removed) that its notice does not
+    already say; they count refused sentences and never quote them (assistant.llm)."""
+    if answer.mode != "llm" and not answer.fallback:
+        return []
+    return [w for w in answer.warnings if w not in answer.notice]
+
+
+class _Writing:
+    """ "writing… N characters" on stderr while an LLM writes (a terminal only; the words
+    themselves wait for the support check), erased when the answer is ready."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active and sys.stderr.isatty()
+        self.shown = False
+
+    def __enter__(self) -> _Writing:
+        return self
+
+    def update(self, chars: int) -> None:
+        if self.active:
+            print(f"\r(the model is writing… {chars} characters; checked before shown)",
+                  end="", file=sys.stderr, flush=True)  # fmt: skip
+            self.shown = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.shown:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def print_refusal(answer, assistant) -> None:  # noqa: ANN001
@@ -165,29 +189,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
             elif command.startswith("/"):
                 print("commands: /sources  /open N  /save FILE  /clear  /quit")
             else:
-                streamed: list[str] = []
-
-                def on_token(piece: str, streamed: list[str] = streamed) -> None:
-                    streamed.append(piece)
-                    print(piece, end="", flush=True)
-
-                last = assistant.ask(
-                    line,
-                    conversation=conversation,
-                    mode=mode,
-                    on_token=on_token if mode == "llm" else None,
-                )
-                if streamed:
-                    print()
+                with _Writing(mode == "llm") as writing:
+                    last = assistant.ask(
+                        line, conversation=conversation, mode=mode, on_progress=writing.update
+                    )
                 if last.query != line:
                     print(f"(searched: {last.query})")
                 if not last.answered:
                     print_refusal(last, assistant)
-                elif last.mode != "llm" or not streamed:
+                else:  # LLM mode too: shown only after the support check (see cmd_ask)
                     print(last.text)
                 if last.glossary:
                     print(last.glossary_text)
-                for warning in last.warnings if last.mode == "llm" else ():
+                for warning in _llm_warnings(last):
                     print(f"! {warning}")
         except AskdocsError as exc:  # one bad turn does not end the conversation
             print(f"askdocs: {exc}", file=sys.stderr)
@@ -199,6 +213,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from assistant import evaluate
     from assistant.retrieve import VARIANTS, Retriever
 
+    if args.conversations:
+        return _eval_conversations(args)
+    if not args.questions:
+        raise AskdocsError(
+            "eval needs a questions file or --conversations FILE.",
+            "e.g. askdocs eval examples/questions.jsonl, or --conversations examples/conversations.jsonl",
+        )
     questions = evaluate.load_questions(args.questions)
     assistant = open_assistant(args)
     if args.answers:
@@ -220,6 +241,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
         return 0
     print(evaluate.format_table(reports))
+    return 0
+
+
+def _eval_conversations(args: argparse.Namespace) -> int:
+    """`eval --conversations FILE`: each conversation asked turn by turn (assistant.dialogues)."""
+    import json
+
+    from assistant import dialogues
+    from assistant.conversation import Conversation
+
+    convs = dialogues.load_dialogues(args.conversations)
+    assistant = open_assistant(args)
+    mode = args.mode or "extractive"
+
+    def ask(question: str, conversation) -> dict:  # noqa: ANN001
+        return assistant.ask(question, conversation=conversation, mode=mode, k=args.k).to_json()
+
+    report = dialogues.summarize_dialogues(dialogues.run_dialogues(ask, Conversation, convs))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(dialogues.format_dialogues(report))
     return 0
 
 

@@ -106,6 +106,7 @@ def session_assistant(settings: Settings) -> Assistant:
         api_key=settings.api_key,
         timeout=settings.timeout,
         origin=label("llm_origin", settings.ui_lang),
+        lang=settings.ui_lang,
     )
     return base.with_config(k=settings.k, mode=settings.mode, llm=llm, lang=settings.lang)
 
