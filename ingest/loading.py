@@ -34,6 +34,16 @@ FORMATS = {
     ".html": "html",
     ".htm": "html",
     ".pdf": "pdf",
+    # ingest.office, ingest.ebook: zip containers, checked by ingest.package first
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".epub": "epub",
+    # ingest.ocr (the optional `ocr` extra)
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".webp": "image",
 }
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
@@ -272,9 +282,11 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
     fmt = FORMATS.get(Path(name).suffix.lower(), "text")
     page_starts: tuple[int, ...] = ()
     title = ""
+    notes: tuple[str, ...] = ()
     if fmt == "pdf":
-        text, title, page_starts = _read_pdf(data)
-        encoding = "pdf"
+        text, title, page_starts, encoding, notes = _read_pdf(data)
+    elif fmt in _BINARY:
+        text, title, page_starts, encoding, notes = _read_binary(fmt, data)
     else:
         text, encoding = decode(data)
         text = fix_mojibake(normalize_newlines(text))
@@ -285,7 +297,9 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
         elif fmt == "rst":
             text = rst_to_markdown(text)
     if not text.strip():
-        reason = "no extractable text (scanned pages?)" if fmt == "pdf" else "no text"
+        if fmt == "pdf" and notes:  # scanned, and no OCR to read it
+            raise InputError(f"no text: {notes[0]}", hint="pip install 'askdocs[ocr]'")
+        reason = "no text (OCR found none)" if "ocr" in encoding else "no text"
         raise InputError(reason, hint="nothing to index in this file")
     if fmt in ("markdown", "html", "rst"):
         title = first_heading(text) or title
@@ -299,11 +313,31 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
         format=fmt,
         encoding=encoding,
         page_starts=page_starts,
+        notes=notes,
     )
 
 
-def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
-    """Text of every page, pages joined by a blank line; returns (text, title, page starts)."""
+_BINARY = ("docx", "pptx", "xlsx", "epub", "image")
+
+
+def _read_binary(fmt: str, data: bytes) -> tuple[str, str, tuple[int, ...], str, tuple[str, ...]]:
+    """An office file, e-book or image: (text, title, page starts, encoding, notes)."""
+    if fmt == "image":
+        from ingest import ocr
+
+        page = ocr.read_image(data)
+        notes = () if page.complete else ("OCR stopped at its time cap; partly read",)
+        return page.text, "", (0,), ocr.describe("image", [page]), notes
+    from ingest import ebook, office
+
+    read = {"docx": office.read_docx, "pptx": office.read_pptx, "xlsx": office.read_xlsx}
+    got = ebook.read_epub(data) if fmt == "epub" else read[fmt](data)
+    return printable(got.text), got.title, (), fmt, got.notes
+
+
+def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...], str, tuple[str, ...]]:
+    """Text of every page, pages joined by a blank line; pages without a text layer are
+    OCR'd (ingest.ocr). Returns (text, title, page starts, encoding, notes)."""
     from pypdf import PdfReader
 
     # pypdf logs what it repairs ("EOF marker not found") to stderr; a file it cannot read
@@ -314,6 +348,12 @@ def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise InputError("encrypted PDF", hint="save an unencrypted copy")
         pages = [page.extract_text() or "" for page in reader.pages]
+        # a page without a text layer but with a picture on it is a scan: OCR reads it
+        scanned = [
+            n
+            for n, page in enumerate(reader.pages, 1)
+            if len(pages[n - 1].strip()) < _TEXT_LAYER and _has_images(page)
+        ]
         meta = reader.metadata
         title = str(meta.title).strip() if meta and meta.title else ""
     except InputError:
@@ -322,6 +362,24 @@ def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
         raise InputError(
             f"broken PDF ({type(exc).__name__}: {exc})", hint="re-export or repair the PDF"
         ) from exc
+    encoding, notes = "pdf", ()
+    if scanned:
+        from ingest import ocr
+
+        if not ocr.available():
+            missing = f"{len(scanned)} of {len(pages)} pages have no text layer (scans?)"
+            return *_join(pages), title, "pdf", (f"{missing} and OCR is not installed",)
+        read, notes = ocr.read_pdf_pages(data, scanned)
+        for page in read:
+            if len(page.text.strip()) > len(pages[page.page - 1].strip()):
+                pages[page.page - 1] = page.text
+        encoding = ocr.describe("pdf", [p for p in read if pages[p.page - 1] == p.text])
+    text, starts = _join(pages)
+    return text, title, starts, encoding, tuple(notes)
+
+
+def _join(pages: list[str]) -> tuple[str, tuple[int, ...]]:
+    """Pages joined by a blank line, and where each starts."""
     parts: list[str] = []
     starts: list[int] = []
     pos = 0
@@ -330,7 +388,17 @@ def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
         starts.append(pos)
         parts.append(body)
         pos += len(body) + 2
-    return "\n\n".join(parts), title, tuple(starts)
+    return "\n\n".join(parts), tuple(starts)
+
+
+_TEXT_LAYER = 10  # characters: a page with fewer has no text layer worth the name
+
+
+def _has_images(page: object) -> bool:
+    try:
+        return len(page.images) > 0  # type: ignore[attr-defined]  # names only, not decoded
+    except Exception:  # noqa: BLE001 - damaged resources: let OCR look at the page
+        return True
 
 
 def load_or_warn(
@@ -342,7 +410,9 @@ def load_or_warn(
     """`load_file`, or None and one "SOURCE: reason" warning when the file cannot be used
     (a parser bug included: one bad file must not lose the rest of a batch)."""
     try:
-        return load_file(path, root, max_bytes=max_bytes)
+        doc = load_file(path, root, max_bytes=max_bytes)
+        warnings.extend(f"{doc.source}: {note}" for note in doc.notes)  # read, partly
+        return doc
     except InputError as exc:
         warnings.append(f"{source_of(path, root)}: {exc.message}")
     except Exception as exc:  # noqa: BLE001
