@@ -94,9 +94,8 @@ def engine() -> object:
 def read_picture(image: object, page: int, deadline: float) -> PageText:
     """OCR one PIL image; stops between recognition batches once `deadline` (monotonic) has
     passed, keeping the lines read so far (`complete=False`)."""
-    import numpy as np
-
     import cv2
+    import numpy as np
 
     ocr = engine()
     started = time.monotonic()
