@@ -180,10 +180,11 @@ def _layout(found: list[tuple[object, str, float]]) -> str:
     return "\n".join(out)
 
 
-def open_image(data: bytes, limits: Limits = LIMITS) -> object:
+def open_image(data: bytes, limits: Limits | None = None) -> object:
     """A PIL image of `data` (its first frame, turned upright by its EXIF orientation), or
     InputError: a broken file, or one whose pixel count passes the cap, which is known from
     the header before anything is decoded (a 50,000 × 50,000 PNG compresses to kilobytes)."""
+    limits = limits or LIMITS
     import io
 
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -208,8 +209,9 @@ def open_image(data: bytes, limits: Limits = LIMITS) -> object:
         raise InputError(f"image too large ({exc})", hint="scale it down") from exc
 
 
-def read_image(data: bytes, limits: Limits = LIMITS) -> PageText:
+def read_image(data: bytes, limits: Limits | None = None) -> PageText:
     """OCR of an image file (one page, numbered 1)."""
+    limits = limits or LIMITS
     image = open_image(data, limits)
     deadline = time.monotonic() + min(limits.page_seconds, limits.file_seconds)
     page = read_picture(image, 1, deadline)
@@ -219,11 +221,12 @@ def read_image(data: bytes, limits: Limits = LIMITS) -> PageText:
 
 
 def read_pdf_pages(
-    data: bytes, pages: list[int], limits: Limits = LIMITS
+    data: bytes, pages: list[int], limits: Limits | None = None
 ) -> tuple[list[PageText], list[str]]:
     """OCR the given PDF pages (1-based), rendered at `limits.dpi` (less for a page so large
     that it would pass the pixel cap). Returns the pages read and warnings: a page cut short
     by its cap, the pages the file's cap left unread."""
+    limits = limits or LIMITS
     import pypdfium2 as pdfium
 
     try:

@@ -41,12 +41,13 @@ def _refuse(what: str, hint: str) -> InputError:
     return InputError(what, hint=hint)
 
 
-def open_package(data: bytes, kind: str, limits: Limits = LIMITS) -> zipfile.ZipFile:
+def open_package(data: bytes, kind: str, limits: Limits | None = None) -> zipfile.ZipFile:
     """The archive of a .docx/.pptx/.xlsx/.epub, or InputError saying why it is refused.
 
     Sizes come from the central directory and are then enforced while reading (a lying
     directory cannot make a member inflate past its declared size: zipfile checks the CRC
     and stops at the declared length), so a bomb is refused without being decompressed."""
+    limits = limits or LIMITS
     if data.startswith(_OLE_MAGIC):
         raise _refuse(
             f"encrypted or legacy (pre-2007) {kind} file",
