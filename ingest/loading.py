@@ -297,7 +297,7 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
         elif fmt == "rst":
             text = rst_to_markdown(text)
     if not text.strip():
-        if fmt == "pdf" and notes:  # scanned, and no OCR to read it
+        if fmt == "pdf" and notes and "OCR is not installed" in notes[0]:
             raise InputError(f"no text: {notes[0]}", hint="pip install 'askdocs[ocr]'")
         reason = "no text (OCR found none)" if "ocr" in encoding else "no text"
         raise InputError(reason, hint="nothing to index in this file")
