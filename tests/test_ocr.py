@@ -118,14 +118,15 @@ def test_page_time_cap_keeps_what_was_read_and_warns(pages, tmp_path: Path, monk
 
 
 def test_a_long_scan_stops_at_the_file_cap_with_a_partial_result(pages, monkeypatch) -> None:
-    image = pages["en"][0].crop((0, 100, 1240, 260))  # two lines: quick pages
-    data = _scan_pdf([image] * 60)
-    monkeypatch.setattr(ocr, "LIMITS", dataclasses.replace(ocr.LIMITS, file_seconds=1.0))
+    image = render_pages(["One line on a long scan, about tuples and lists."])[0][0]
+    data = _scan_pdf([image] * 60)  # about a CPU second a page
+    monkeypatch.setattr(ocr, "LIMITS", dataclasses.replace(ocr.LIMITS, file_seconds=4.0))
     seen: list[tuple[int, int]] = []
     with ocr.reporting(lambda done, total: seen.append((done, total))):
         doc = parse(data, "long.pdf", "long.pdf")
-    done = len(ocr.read_marks(doc.encoding))
-    assert 1 <= done < 60 and seen[-1] == (done, 60)  # a progress step per page
+    read = len(ocr.read_marks(doc.encoding))  # pages with text
+    tried, total = seen[-1]  # a progress step per page; the last may be cut short
+    assert total == 60 and 1 <= read <= tried < 60 and tried - read <= 1
     assert len(doc.page_starts) == 60  # unread pages are empty, numbering holds
-    (note,) = doc.notes
-    assert "time cap" in note and f"{60 - done} of 60 scanned pages not read" in note
+    (note,) = [n for n in doc.notes if "scanned pages not read" in n]
+    assert "time cap" in note and f"{60 - tried} of 60 scanned pages not read" in note
