@@ -147,10 +147,8 @@ def flags(ranker, row) -> tuple[bool, bool]:
 
 def report_detail(rows, cv: dict, insample: dict) -> None:
     """`none` questions declined or answered as near misses, and what it costs answerable ones."""
-    print(
-        "\n| set | `none` declined or near miss, CV | in-sample | declined outright, CV |"
-        " answerable flagged, CV | in-sample | answerable declined, CV | n none / answerable |"
-    )
+    print("\n| set | `none` declined or near miss, CV | in-sample | declined outright, CV |"
+          " answerable flagged, CV | in-sample | answerable declined, CV | n none / answerable |")
     print("|---|---|---|---|---|---|---|---|")
     sets = {"dev": lambda i: not i.startswith("d2-"), "dev2": lambda i: i.startswith("d2-")}
     for name, inside in [*sets.items(), ("all", lambda i: True)]:
@@ -162,11 +160,7 @@ def report_detail(rows, cv: dict, insample: dict) -> None:
             np.mean([cv[i][1] for i in none]), np.mean([cv[i][0] for i in ans]),
             np.mean([insample[i][0] for i in ans]), np.mean([cv[i][1] for i in ans]),
         ]  # fmt: skip
-        print(
-            f"| {name} | "
-            + " | ".join(f"{c:.3f}" for c in cells)
-            + f" | {len(none)} / {len(ans)} |"
-        )
+        print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {len(none)} / {len(ans)} |")
     print("(a question the retriever declines counts as flagged and declined, answerable or not)")
 
 
@@ -184,12 +178,8 @@ def main() -> None:
     ap.add_argument("--embedded", type=int, default=None)
     ap.add_argument("--folds-out", default=None)
     ap.add_argument("--write", action="store_true", help="write assistant/ranker.json")
-    ap.add_argument(
-        "--max-flagged",
-        type=float,
-        default=MAX_FLAGGED,
-        help="share of answerable questions the near-miss check may flag",
-    )
+    ap.add_argument("--max-flagged", type=float, default=MAX_FLAGGED,
+                    help="share of answerable questions the near-miss check may flag")
     ap.add_argument("--cache", default=None, help="pickle of candidates and cosines to reuse")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -249,13 +239,8 @@ def main() -> None:
         for r in every:
             if r.kind == "none" or flagged[r.id][0]:
                 found = near_miss_check(everything, r) if r.answerable else None
-                print(
-                    r.id,
-                    r.kind,
-                    flagged[r.id],
-                    r.question.question[:40],
-                    found and (found.features.round(2), found.absent, found.unseen),
-                )
+                print(r.id, r.kind, flagged[r.id], r.question.question[:40],
+                      found and (found.features.round(2), found.absent, found.unseen))
     if args.folds_out:
         Path(args.folds_out).write_text(json.dumps({"folds": fold_models}), encoding="utf-8")
         print(f"wrote {args.folds_out}")
