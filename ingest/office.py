@@ -73,6 +73,7 @@ def read_docx(data: bytes) -> Extract:
     open_package(data, "Word")
     try:
         doc = open_docx(io.BytesIO(data))
+        styles = _style_kinds(doc)
         blocks: list[str] = []
         for item in doc.iter_inner_content():
             if isinstance(item, Table):
@@ -81,10 +82,10 @@ def read_docx(data: bytes) -> Extract:
             text = clean_block(item.text)
             if not text:
                 continue
-            level = _heading_level(item)
+            level, listed = styles.get(item._p.style or "", (0, False))
             if level:
                 blocks.append(heading(level, item.text))
-            elif _is_list(item):
+            elif listed or _numbered(item):
                 depth = _list_depth(item)
                 blocks.append("  " * depth + "- " + text.replace("\n", " "))
             else:
@@ -97,18 +98,27 @@ def read_docx(data: bytes) -> Extract:
     return Extract("\n\n".join(blocks), title)
 
 
-def _heading_level(paragraph: object) -> int:
-    name = (getattr(paragraph.style, "name", "") or "").lower()  # type: ignore[attr-defined]
-    if name == "title":
-        return 1
-    match = re.fullmatch(r"heading ([1-9])", name)
-    return min(int(match.group(1)), 6) if match else 0
+def _style_kinds(doc: object) -> dict[str, tuple[int, bool]]:
+    """Style id → (heading level or 0, list style?), once per document: python-docx's
+    `paragraph.style` searches every style for the default on each call (35 s for a
+    50-page file). A style based on "Heading 2" is a level-2 heading too."""
+    by_id = {s.style_id: s for s in doc.styles if s.style_id}  # type: ignore[attr-defined]
+    kinds: dict[str, tuple[int, bool]] = {}
+    for style_id, style in by_id.items():
+        level, listed, seen = 0, False, 0
+        while style is not None and seen < 10 and not level:  # base styles, loops cut
+            name = (style.name or "").lower()
+            match = re.fullmatch(r"heading ([1-9])", name)
+            level = 1 if name == "title" else min(int(match.group(1)), 6) if match else 0
+            listed = listed or name.startswith("list")
+            style, seen = getattr(style, "base_style", None), seen + 1
+        kinds[style_id] = (level, listed)
+    return kinds
 
 
-def _is_list(paragraph: object) -> bool:
-    name = (getattr(paragraph.style, "name", "") or "").lower()  # type: ignore[attr-defined]
+def _numbered(paragraph: object) -> bool:
     ppr = paragraph._p.pPr  # type: ignore[attr-defined]
-    return name.startswith("list") or (ppr is not None and ppr.numPr is not None)
+    return ppr is not None and ppr.numPr is not None
 
 
 def _list_depth(paragraph: object) -> int:
