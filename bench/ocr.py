@@ -2,7 +2,10 @@
 Noto Sans CJK, PIL): per language and kind of picture, 1 − normalised edit distance with and
 without white space, mean confidence, and wall and CPU seconds a page.
 
-    python bench/ocr.py [--pages 3] [--dpi 150]
+    python bench/ocr.py [--pages 3] [--dpi 150] [--tesseract]
+
+--tesseract adds Debian's tesseract (`apt-get install tesseract-ocr tesseract-ocr-chi-sim`,
+`-l chi_sim+eng`, one thread) on the same PNG pages, for comparison.
 
 The engine runs on one thread (ingest.ocr.engine), so CPU seconds a page is the time a page
 takes on an idle core, whatever else the machine is doing; wall seconds depend on the load,
@@ -37,10 +40,39 @@ def _encode(image, kind: str) -> tuple[bytes, str]:
     return out.getvalue(), "page.pdf"
 
 
+def _tesseract(lang: str, pages: list) -> tuple:
+    """The same PNG pages through tesseract, one thread; CPU time of the child process."""
+    import resource
+    import subprocess
+
+    acc, acc_sp, wall, cpu = [], [], [], []
+    for image, text in pages:
+        data, _ = _encode(image, "png")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        w0 = time.perf_counter()
+        got = subprocess.run(
+            ["tesseract", "stdin", "stdout", "-l", "chi_sim+eng"],
+            input=data,
+            capture_output=True,
+            check=True,
+            env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        ).stdout.decode("utf-8")
+        wall.append(time.perf_counter() - w0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        acc.append(accuracy(text, got))
+        acc_sp.append(accuracy(text, got, spaces=True))
+    chars = statistics.mean(len("".join(t.split())) for _, t in pages)
+    return (lang, "png, tesseract", len(pages), chars, min(acc), statistics.mean(acc),
+            statistics.mean(acc_sp), float("nan"), statistics.median(wall),
+            statistics.median(cpu), max(cpu))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=3, help="pages per language")
     parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--tesseract", action="store_true", help="compare with tesseract")
     args = parser.parse_args()
     if font_path() is None:
         print("needs fonts-noto-cjk (make system-deps)", file=sys.stderr)
@@ -67,6 +99,8 @@ def main() -> int:
                  statistics.mean(acc_sp), statistics.mean(conf),
                  statistics.median(wall), statistics.median(cpu), max(cpu))
             )  # fmt: skip
+        if args.tesseract:
+            rows.append(_tesseract(lang, pages))
     load_after = os.getloadavg()
     print(
         f"OCR on {os.cpu_count()} cores, engine on 1 thread; load average "

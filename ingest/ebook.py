@@ -3,8 +3,8 @@
 The spine (the reading order) gives the chapters; the table of contents gives each chapter its
 heading path, so a citation names the chapter ("Part I > 3. Functions"). A chapter the table of
 contents does not list keeps only its own headings. A chapter's own headings sit below its
-entry, and its first heading is dropped when it just repeats the entry's title. Chapter XHTML
-goes through `ingest.markup.blocks_to_text` (an iterative walk, whole chapter kept: in a book
+entry; a chapter that opens with its entry's title does not repeat it. Chapter XHTML
+goes through `ingest.markup.html_blocks` (an iterative walk, whole chapter kept: in a book
 every block is content, there is no page furniture to drop).
 """
 
