@@ -27,10 +27,10 @@ run: install
 	askdocs ui
 
 system-deps:
-	@command -v chromium >/dev/null && fc-list | grep -qi "noto.*cjk" || { \
-	  echo "== installing Debian's chromium and CJK fonts (browser tests)"; \
+	@command -v chromium >/dev/null && fc-list | grep -qi "noto.*cjk" && ldconfig -p | grep -q 'libGL.so.1 ' || { \
+	  echo "== installing Debian's chromium, CJK fonts (browser and OCR tests) and libGL (OpenCV, for OCR)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk libgl1 libglib2.0-0 >/dev/null; }
 
 # llama-cpp-python has no wheel for this platform: pip compiles llama.cpp, once per machine.
 # Its whole output is shown (-v): the long step is visibly working. The multimodal library

@@ -344,7 +344,8 @@ class PgStore:
         rows = self.gen.rows(
             "SELECT d.doc_id, d.path, d.source, d.title, d.lang, d.format, d.mtime, d.file_hash,"
             " d.ingested_at, length(d.text), (SELECT count(*) FROM {s}.chunks c"
-            ' WHERE c.doc_id = d.doc_id) FROM {s}.documents d ORDER BY d.source COLLATE "C"'
+            " WHERE c.doc_id = d.doc_id), d.encoding FROM {s}.documents d"
+            ' ORDER BY d.source COLLATE "C"'
         )
         return [DocumentInfo(*row) for row in rows]
 

@@ -72,6 +72,7 @@ class DocumentInfo:
     ingested_at: float
     chars: int
     chunks: int
+    encoding: str = ""  # how the text was read; which pages were OCR'd (ingest.ocr)
 
 
 def _chunk(row: tuple) -> Chunk:
@@ -137,7 +138,7 @@ class Store:
         rows = self._rows(
             "SELECT d.doc_id, d.path, d.source, d.title, d.lang, d.format, d.mtime, d.file_hash,"
             " d.ingested_at, length(d.text), (SELECT count(*) FROM chunks c"
-            " WHERE c.doc_id = d.doc_id) FROM documents d ORDER BY d.source"
+            " WHERE c.doc_id = d.doc_id), d.encoding FROM documents d ORDER BY d.source"
         )
         return [DocumentInfo(*row) for row in rows]
 

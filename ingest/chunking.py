@@ -19,14 +19,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.errors import InputError
-from ingest.outline import outline
+from ingest.outline import Section, outline
 from ingest.records import Chunk, Document, content_hash
 from ingest.text import FENCE, HAN, Fences, detect_lang
 
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-MARKDOWN_FORMATS = frozenset({"markdown", "html", "rst"})
+# Formats whose stored text marks headings with `#` (office files and e-books: ingest.office)
+MARKDOWN_FORMATS = frozenset({"markdown", "html", "rst", "docx", "pptx", "xlsx", "epub"})
 HEADING_SEPARATOR = " > "
 TITLE_CHARS = 80
 
@@ -87,7 +88,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
     settings = settings or ChunkSettings()
     text = doc.text
     chunks: list[Chunk] = []
-    for section in outline(text, markdown=doc.format in MARKDOWN_FORMATS):
+    for section in _sections(doc):
         heading = HEADING_SEPARATOR.join(section.path) or first_sentence(
             text[section.start : section.end]
         )
@@ -108,6 +109,35 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                 )
             )
     return chunks
+
+
+def _sections(doc: Document) -> list[Section]:
+    """The outline's sections, and where pages were OCR'd, cut at those pages' bounds: such
+    a page is a section of its own named "page N (OCR)", so every citation of it says so."""
+    from bisect import bisect_right
+
+    from ingest.ocr import read_marks
+
+    sections = outline(doc.text, markdown=doc.format in MARKDOWN_FORMATS)
+    marks = read_marks(doc.encoding)
+    if not marks or not doc.page_starts:
+        return sections
+    starts = doc.page_starts
+    cuts = sorted(
+        {starts[p - 1] for p in marks if p <= len(starts)}
+        | {starts[p] for p in marks if p < len(starts)}
+    )
+    out: list[Section] = []
+    for section in sections:
+        inner = [c for c in cuts if section.start < c < section.end]
+        for a, b in zip([section.start, *inner], [*inner, section.end], strict=True):
+            page = bisect_right(starts, a)
+            if page in marks:
+                name = "image (OCR)" if doc.format == "image" else f"page {page} (OCR)"
+                out.append(Section(a, b, (name,)))
+            else:
+                out.append(Section(a, b, section.path))
+    return out
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:

@@ -11,8 +11,6 @@ read are one decision; split apart, the dry run, the writer and prune could disa
 from __future__ import annotations
 
 import fnmatch
-import io
-import logging
 import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -34,6 +32,16 @@ FORMATS = {
     ".html": "html",
     ".htm": "html",
     ".pdf": "pdf",
+    # ingest.office, ingest.ebook: zip containers, checked by ingest.package first
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".epub": "epub",
+    # ingest.ocr (the optional `ocr` extra)
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".webp": "image",
 }
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
@@ -280,9 +288,13 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
     fmt = FORMATS.get(Path(name).suffix.lower(), "text")
     page_starts: tuple[int, ...] = ()
     title = ""
+    notes: tuple[str, ...] = ()
     if fmt == "pdf":
-        text, title, page_starts = _read_pdf(data)
-        encoding = "pdf"
+        from ingest.pdf import read_pdf
+
+        text, title, page_starts, encoding, notes = read_pdf(data)
+    elif fmt in _BINARY:
+        text, title, page_starts, encoding, notes = _read_binary(fmt, data)
     else:
         text, encoding = decode(data)
         text = fix_mojibake(normalize_newlines(text))
@@ -293,7 +305,9 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
         elif fmt == "rst":
             text = rst_to_markdown(text)
     if not text.strip():
-        reason = "no extractable text (scanned pages?)" if fmt == "pdf" else "no text"
+        if fmt == "pdf" and notes and "OCR is not installed" in notes[0]:
+            raise InputError(f"no text: {notes[0]}", hint="pip install 'askdocs[ocr]'")
+        reason = "no text (OCR found none)" if "ocr" in encoding else "no text"
         raise InputError(reason, hint="nothing to index in this file")
     if fmt in ("markdown", "html", "rst"):
         title = first_heading(text) or title
@@ -307,38 +321,26 @@ def parse(data: bytes, name: str, source: str, mtime: float = 0.0) -> Document:
         format=fmt,
         encoding=encoding,
         page_starts=page_starts,
+        notes=notes,
     )
 
 
-def _read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...]]:
-    """Text of every page, pages joined by a blank line; returns (text, title, page starts)."""
-    from pypdf import PdfReader
+_BINARY = ("docx", "pptx", "xlsx", "epub", "image")
 
-    # pypdf logs what it repairs ("EOF marker not found") to stderr; a file it cannot read
-    # still raises, and that becomes the one warning line.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise InputError("encrypted PDF", hint="save an unencrypted copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        meta = reader.metadata
-        title = str(meta.title).strip() if meta and meta.title else ""
-    except InputError:
-        raise
-    except Exception as exc:  # pypdf raises many kinds on damaged files
-        raise InputError(
-            f"broken PDF ({type(exc).__name__}: {exc})", hint="re-export or repair the PDF"
-        ) from exc
-    parts: list[str] = []
-    starts: list[int] = []
-    pos = 0
-    for page in pages:
-        body = printable(fix_mojibake(normalize_newlines(page))).strip()
-        starts.append(pos)
-        parts.append(body)
-        pos += len(body) + 2
-    return "\n\n".join(parts), title, tuple(starts)
+
+def _read_binary(fmt: str, data: bytes) -> tuple[str, str, tuple[int, ...], str, tuple[str, ...]]:
+    """An office file, e-book or image: (text, title, page starts, encoding, notes)."""
+    if fmt == "image":
+        from ingest import ocr
+
+        page = ocr.read_image(data)
+        notes = () if page.complete else ("OCR stopped at its time cap; partly read",)
+        return page.text, "", (0,), ocr.describe("image", [page]), notes
+    from ingest import ebook, office
+
+    read = {"docx": office.read_docx, "pptx": office.read_pptx, "xlsx": office.read_xlsx}
+    got = ebook.read_epub(data) if fmt == "epub" else read[fmt](data)
+    return printable(got.text), got.title, (), fmt, got.notes
 
 
 def load_or_warn(
@@ -350,7 +352,9 @@ def load_or_warn(
     """`load_file`, or None and one "SOURCE: reason" warning when the file cannot be used
     (a parser bug included: one bad file must not lose the rest of a batch)."""
     try:
-        return load_file(path, root, max_bytes=max_bytes)
+        doc = load_file(path, root, max_bytes=max_bytes)
+        warnings.extend(f"{doc.source}: {note}" for note in doc.notes)  # read, partly
+        return doc
     except InputError as exc:
         warnings.append(f"{source_of(path, root)}: {exc.message}")
     except Exception as exc:  # noqa: BLE001

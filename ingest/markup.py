@@ -120,6 +120,17 @@ def html_to_text(source: str) -> tuple[str, str]:
     return "\n\n".join(blocks), title
 
 
+def html_blocks(source: str) -> list[tuple[int, str]]:
+    """Every block of an (X)HTML document as (heading level or 0, Markdown-like text), with
+    no main-content selection: an e-book chapter is all content."""
+    from bs4 import BeautifulSoup
+
+    writer = _Writer()
+    _walk(BeautifulSoup(source, "html.parser"), writer)
+    writer.block()
+    return writer.blocks
+
+
 _NOT_WORD = re.compile(r"[\W_]+")
 
 

@@ -23,10 +23,14 @@ class Document:
     text: str
     lang: str  # "zh" | "en" | "other"
     mtime: float
-    format: str = "text"  # "markdown" | "text" | "html" | "pdf" | "rst"
+    format: str = "text"  # "markdown" | "text" | "html" | "pdf" | "rst" | OFFICE_FORMATS | "image"
     encoding: str = "utf-8"
-    # PDF only: character offset in `text` where each page starts (page n = index n-1).
+    # PDF and OCR'd images: character offset in `text` where each page starts (page n =
+    # index n-1). Which pages were OCR'd, and how well, is in `encoding` (ingest.ocr).
     page_starts: tuple[int, ...] = field(default=())
+    # What reading left out (rows over a cap, pages past OCR's time cap): warnings of the
+    # load, not stored with the document.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,29 @@ def test_upload_then_delete(client: TestClient, lib_home: Path) -> None:
     assert not any("kettle" in s for s in sources)
 
 
+def test_upload_of_office_files_and_ebooks(client: TestClient) -> None:
+    from tests.office_files import docx_bytes, epub_bytes, pptx_bytes, xlsx_bytes
+
+    files = [
+        ("files", ("handbook.docx", docx_bytes())),
+        ("files", ("review.pptx", pptx_bytes())),
+        ("files", ("budget.xlsx", xlsx_bytes())),
+        ("files", ("book.epub", epub_bytes())),
+    ]
+    r = client.post("/documents", files=files)
+    assert r.status_code == 201, r.text
+    assert r.json()["added"] == 4
+    docs = {d["source"].rsplit("/", 1)[-1]: d for d in client.get("/documents").json()["documents"]}
+    assert {
+        docs[n]["format"] for n in ("handbook.docx", "review.pptx", "budget.xlsx", "book.epub")
+    } == {"docx", "pptx", "xlsx", "epub"}
+    body = client.get(f"/documents/{docs['review.pptx']['doc_id']}").json()
+    heads = {c["heading"] for c in body["chunks"]}
+    assert "Slide 3: Plan" in heads  # what a citation of that slide shows
+    for c in body["chunks"]:
+        assert body["document"]["text"][c["start"] : c["end"]] == c["text"]
+
+
 @pytest.mark.parametrize(
     ("name", "data", "status", "words"),
     [("run.exe", b"MZ", 400, "cannot be added"), ("empty.md", b"", 400, "empty")],

@@ -272,7 +272,7 @@ def test_each_bad_input_gives_one_warning(tmp_path, monkeypatch):
     (folder / "gone.md").symlink_to(folder / "missing-target.md")
     with open(folder / "huge.txt", "wb") as fh:  # sparse: 50 MB by size, nothing on disk
         fh.truncate(50 * 1024 * 1024)
-    (folder / "image.png").write_bytes(b"\x89PNG")  # not a supported type: silently not taken
+    (folder / "image.bmp").write_bytes(b"BM")  # not a supported type: silently not taken
 
     real_read = loading._read_bytes
 

@@ -32,7 +32,13 @@ from ingest.errors import AskdocsError, DiskFullError, InputError, LibraryError,
 from ingest.text import printable
 from ui.guard import BrowserGuard, Policy
 from ui.serving import Served
-from ui.upload import MAX_UPLOAD_MB, add_uploads, check_upload, delete_document
+from ui.upload import (
+    ALLOWED_SUFFIXES,
+    MAX_UPLOAD_MB,
+    add_uploads,
+    check_upload,
+    delete_document,
+)
 
 log = logging.getLogger("askdocs.api")
 TOKEN_ENV = "ASKDOCS_API_TOKEN"
@@ -41,7 +47,10 @@ HARD_STOP_S = 2.0  # after uvicorn's graceful shutdown: a process still alive th
 BOUND_ENV, HOSTS_ENV, CORS_ENV = "ASKDOCS_BOUND_HOST", "ASKDOCS_ALLOWED_HOSTS", "ASKDOCS_CORS"
 # module level: the annotations are strings (__future__), resolved in this module's globals
 _BEARER = HTTPBearer(auto_error=False)
-UPLOAD_HELP = f".md .markdown .txt .rst .html .htm or .pdf files, up to {MAX_UPLOAD_MB} MB each"
+UPLOAD_HELP = (
+    f"{' '.join(ALLOWED_SUFFIXES)} files (images and scanned pages are OCR'd), "
+    f"up to {MAX_UPLOAD_MB} MB each"
+)
 
 
 class Unauthorized(AskdocsError):

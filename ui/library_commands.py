@@ -128,6 +128,7 @@ def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a termin
 
     units = {"scan": "file", "load": "file", "embed": "chunk", "tokenize": "chunk", "index": "lang"}
     units.update({"re-embed": "chunk", "tune": "step"})
+    units["ocr"] = "page"
     labels = {
         "scan": "hashing",
         "load": "reading",
@@ -136,6 +137,7 @@ def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a termin
         "re-embed": "re-embedding (new model)",
         "tune": "tuning the model",
         "index": "indexing",
+        "ocr": "OCR",
     }
     bars: dict[str, tqdm] = {}
 
@@ -143,9 +145,8 @@ def _progress_bar():  # noqa: ANN202 - a progress callback, or None off a termin
         if stage == "model":  # no bar: a first build says so on stderr itself
             return
         if stage not in bars:
-            for bar in bars.values():
-                bar.close()
-            bars.clear()
+            for name in [n for n in bars if stage != "ocr"]:  # OCR's pages: under "reading"
+                bars.pop(name).close()
             unit = units.get(stage, "item")
             bars[stage] = tqdm(total=total, unit=unit, desc=labels.get(stage, stage), leave=False)
         bar = bars[stage]
@@ -161,6 +162,7 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from index.library import Library
+    from ingest.ocr import reporting
 
     config = library_config(args, rebuild=args.rebuild)
     library = Library.open(config, create=True, fresh=args.rebuild)
@@ -173,14 +175,16 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
             f"{sum(library.langs().values())} chunks with {expected_name(config)} (once)",
             file=sys.stderr,
         )
-    report = library.ingest(
-        args.paths,
-        prune=args.prune,
-        include=args.include,
-        exclude=args.exclude,
-        progress=_progress_bar(),
-        follow_symlinks=args.follow_symlinks,
-    )
+    progress = _progress_bar()
+    with reporting((lambda done, total: progress("ocr", done, total)) if progress else None):
+        report = library.ingest(
+            args.paths,
+            prune=args.prune,
+            include=args.include,
+            exclude=args.exclude,
+            progress=progress,
+            follow_symlinks=args.follow_symlinks,
+        )
     for warning in report.warnings:
         print(f"askdocs: warning: {warning}", file=sys.stderr)
     if report.nothing_read:
@@ -224,14 +228,22 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from index.library import Library
+    from ingest.ocr import low_pages, summary
 
     docs = Library.open(library_config(args)).documents()
     if args.json:
-        rows = [{**asdict(d), "ingested": _when(d.ingested_at)} for d in docs]
+        rows = [
+            {**asdict(d), "ingested": _when(d.ingested_at), "ocr_low_pages": low_pages(d.encoding)}
+            for d in docs
+        ]
         print(json.dumps({"library": args.library, "documents": rows}, ensure_ascii=False))
         return 0
-    listing = [("SOURCE", "LANG", "CHUNKS", "INGESTED")]
-    listing += [(d.source, d.lang, str(d.chunks), _when(d.ingested_at)) for d in docs]
+    listing = [("SOURCE", "LANG", "CHUNKS", "INGESTED", "OCR")]
+    listing += [
+        (d.source, d.lang, str(d.chunks), _when(d.ingested_at), summary(d.encoding)) for d in docs
+    ]
+    if not any(row[4] for row in listing[1:]):  # no OCR'd document: no column for it
+        listing = [row[:4] for row in listing]
     print(table(listing, right={2}))
     print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks")
     return 0

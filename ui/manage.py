@@ -8,6 +8,7 @@ import streamlit as st
 
 from ingest.errors import AskdocsError, InputError
 from ingest.loading import key_path
+from ingest.ocr import summary
 from ingest.text import printable
 from ui.highlight import md_escape
 from ui.labels import label, lang_badge
@@ -98,6 +99,7 @@ def _table(infos: list, lang: str) -> None:
             label("col_lang", lang): lang_badge(i.lang, lang),
             label("col_chunks", lang): i.chunks,
             label("col_chars", lang): i.chars,
+            label("col_ocr", lang): summary(i.encoding),
             label("col_ingested", lang): _when(i.ingested_at),
         }
         for i in infos

@@ -154,7 +154,11 @@ def add_uploads(
         raise
     fresh = [s for s in saved if not s.reused]
     try:
-        report = assistant.ingest([s.path for s in saved], progress=progress)
+        from ingest.ocr import reporting
+
+        pages = (lambda done, total: progress("ocr", done, total)) if progress else None
+        with reporting(pages):  # OCR'd pages step the same bar
+            report = assistant.ingest([s.path for s in saved], progress=progress)
     except BaseException:
         _remove(fresh)
         raise
