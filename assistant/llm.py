@@ -1,9 +1,9 @@
 """Optional LLM answers from any OpenAI-compatible endpoint, checked before they are shown.
 
 The prompt holds the top passages as numbered sources and asks for an answer in the question's
-language citing [n]. Tokens stream through `on_token` (plain http.client + server-sent events,
-through the `openai` client). Afterwards every [n] must name a given source (others
-are removed and reported) and every sentence is checked against the span(s) it cites; an
+language citing [n]. Tokens stream through `on_token` (a streamed chat completion of the
+`openai` client, imported only in LLM mode). Afterwards every [n] must name a given source
+(others are removed and reported) and every sentence is checked against the span(s) it cites; an
 unsupported sentence keeps `supported=False`. If the endpoint fails, times out or says nothing,
 the caller's extractive answer is returned with the reason in its notice and warnings.
 
