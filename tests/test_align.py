@@ -44,6 +44,7 @@ def test_shipped_map_loads_for_its_model_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.model
+@pytest.mark.shared
 def test_map_brings_held_out_translations_first(e5) -> None:
     """On pages the map never saw, a Chinese paragraph's mapped vector ranks its English
     translation above the other English paragraphs and above the Chinese ones more often
