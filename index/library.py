@@ -223,10 +223,14 @@ class Library:
         """Whether the library's vectors come from other weights of its own model (a library
         embedded before the shipped adapter, or before `askdocs tune`): the next ingest
         re-embeds every chunk."""
+        from index.config import DEFAULT_MODEL
         from index.embedder import expected_name
 
         m = self.manifest
         if m is None or m.model != self.config.model:
+            return False
+        # only vectors of some version of the default model are re-embedded by themselves
+        if m.embedder != DEFAULT_MODEL and not m.embedder.startswith(f"{DEFAULT_MODEL}+"):
             return False
         want = expected_name(self.config)
         return want is not None and m.embedder != want

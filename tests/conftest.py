@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 
 from assistant.config import LLMSettings
-from tests.helpers import FakeEmbedder, free_port, start_llama_server, wait_for_model
+from tests.helpers import SHARED, FakeEmbedder, free_port, start_llama_server, wait_for_model
 
 # Read before any test sets its own ASKDOCS_HOME.
 _HOME = os.environ.get("ASKDOCS_HOME")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `shared` need the project's shared data beside the checkout."""
+    if item.get_closest_marker("shared") and not SHARED.is_dir():
+        pytest.skip(f"needs the shared eval data at {SHARED} (not beside this checkout)")
 
 
 def _model_cache() -> Path:

@@ -122,12 +122,19 @@ def real_library(root: Path, e5, e5_dir: Path, name: str, docs: dict[str, str]):
     return lib
 
 
+# The project's shared data beside the checkout (eval sets, parallel pages): on the project
+# machine and in CI. A test that reads it is marked `shared` and skipped, with the reason,
+# where it is absent (conftest.py), rather than run on other data.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
 def question_files() -> list[Path]:
-    """The shared eval sets beside the checkout where they are (the project machine, CI), else
-    the repository's own examples: a clone anywhere else still runs every test."""
-    root = Path(__file__).resolve().parents[1]
-    shared = [root.parent / "shared" / "eval" / name for name in ("dev.jsonl", "dev2.jsonl")]
-    return [p for p in shared if p.is_file()] or [root / "examples" / "questions.jsonl"]
+    """The shared eval sets dev and dev2 (tests that call this are marked `shared`)."""
+    files = [SHARED / "eval" / name for name in ("dev.jsonl", "dev2.jsonl")]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:  # an unmarked caller, or a shared folder without its eval sets
+        pytest.fail(f"{', '.join(missing)} missing: a test that reads them is marked `shared`")
+    return files
 
 
 def eval_questions() -> list[str]:

@@ -31,6 +31,7 @@ def _full(model_dir: Path, limit: int):
 
 
 @pytest.mark.model
+@pytest.mark.shared
 def test_piece_tokenizer_gives_the_full_tokenizers_ids(e5_dir: Path, tmp_path: Path) -> None:
     """Corpus sentences, code, mixed scripts, emoji, odd white space, unknown characters,
     eval questions, an added token written in the text, truncation at the limit; one text

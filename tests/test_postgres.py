@@ -322,6 +322,7 @@ def real_pair(tmp_path_factory, e5, e5_dir, pg_url) -> tuple[Library, Library]: 
 
 
 @pytest.mark.model
+@pytest.mark.shared
 def test_search_parity_with_the_embedded_store(real_pair: tuple[Library, Library]) -> None:
     """The shipped retriever over both stores: the same top 10 for >= 95% of dev questions
     (bench/stores.py measures it on the whole bundled library)."""

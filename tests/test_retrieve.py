@@ -236,16 +236,23 @@ def decoys(tmp_path_factory, e5) -> Library:
 @pytest.mark.model
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="known limit (issue 13): a decoy sharing five of the question's words outweighs a "
-    "0.03 dense lead; BM25's z is not yet weighed by how informative the shared words are",
+    "dense lead; BM25's z is not yet weighed by how informative the shared words are",
 )
 def test_fusion_follows_dense_past_a_lexical_decoy(decoys: Library) -> None:
+    """The setting is checked with pytest.fail (a real failure, not the expected one): BM25
+    ranks the audit-log decoy first and dense ranks the terminal-size passage first. Only the
+    last assert is the known limit: when fusion follows dense, strict XPASS fails the run and
+    this marker is to go."""
     question = "How can a script find out how wide the user's terminal window is?"
     bm25 = top(decoys, question, "bm25").hits[0].chunk.text
-    assert "script menu" in bm25  # the decoy shares the question's everyday words
-    result = top(decoys, question)
-    assert "get_terminal_size" in result.hits[0].chunk.text
-    assert result.evidence[0]["dense_z"] > result.evidence[1]["dense_z"]
+    dense = top(decoys, question, "dense").hits[0].chunk.text
+    if "audit script" not in bm25:  # the decoy shares script, find out, wide, user, window
+        pytest.fail(f"setting: BM25's first passage is not the decoy: {bm25[:80]!r}")
+    if "get_terminal_size" not in dense:
+        pytest.fail(f"setting: dense's first passage is not the answer: {dense[:80]!r}")
+    assert "get_terminal_size" in top(decoys, question).hits[0].chunk.text
 
 
 @pytest.mark.model

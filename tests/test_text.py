@@ -105,6 +105,7 @@ def _sample_texts() -> list[str]:
     return rng.sample([t for t in texts if HAN.search(t)], 80) + ["中华人民共和国全局解释器锁"]
 
 
+@pytest.mark.shared
 def test_jieba_through_the_table_cuts_as_with_the_whole_dictionary() -> None:
     """Precise and search mode, on whole texts (jieba's own blocks of Han, Latin and digits)
     and through `tokenize`/`content_words`; the whole dictionary is not loaded for them."""
