@@ -32,14 +32,17 @@ def main() -> int:
     p.add_argument("--only", default="", help="comma-separated parts of the rows to run")
     args = p.parse_args()
 
-    config = LibraryConfig(name=args.library)
-    built = Library.built_model(config) or config.model
-    library = Library.open(LibraryConfig(name=args.library, model=built))
-    d, w = retrieve.DEPTH, retrieve.LEXICAL_WEIGHT
-    c = Retriever(library).min_cosine  # the model's floor (stored with its adapter)
+    library = Library.open(LibraryConfig(name=args.library))
+    d, w, c = retrieve.DEPTH, retrieve.LEXICAL_WEIGHT, retrieve.MIN_COSINE
+    b = retrieve.OTHER_BONUS
     variants: dict[str, dict] = {
-        f"shipped (depth {d}, lexical weight {w}, min cosine {c:.4f})": {},
-        "no language calibration": {"calibrate": False},
+        f"shipped (depth {d}, lexical weight {w}, other bonus {b}, min cosine {c})": {},
+        "no learned map (calibration only)": {"align": False},
+        "no learned map, no bonus": {"align": False, "other_bonus": 0.0},
+        "no language calibration, no map": {"calibrate": False, "align": False},
+        "other bonus 0": {"other_bonus": 0.0},
+        "other bonus 0.01": {"other_bonus": 0.01},
+        "other bonus 0.03": {"other_bonus": 0.03},
         "no lexical evidence (weight 0)": {"lexical_weight": 0.0},
         "lexical weight 0.35": {"lexical_weight": 0.35},
         "lexical weight 0.5": {"lexical_weight": 0.5},
@@ -48,8 +51,8 @@ def main() -> int:
         "depth 100": {"depth": 100},
         "no rare-word names": {"rare_names": False},
         "hand glossary only (no mined terms)": {"mined_terms": False},
-        f"min cosine {c - 0.02:.4f}": {"min_cosine": c - 0.02},
-        f"min cosine {c + 0.02:.4f}": {"min_cosine": c + 0.02},
+        "min cosine 0.82": {"min_cosine": 0.82},
+        "min cosine 0.86": {"min_cosine": 0.86},
     }
     if args.only:
         keep = [part.strip() for part in args.only.split(",")]

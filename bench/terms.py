@@ -14,7 +14,7 @@ Chinese word z and English stem e, over training pages only:
     dice(z, e) = 2·c(z, e) / (c(z) + c(e))
 and z keeps its best e (and a second one within 80% of the best) when c(z, e) ≥ MIN_COUNT and
 dice ≥ MIN_DICE, and the English word is not a stop word. Validation on held-out pages (one page
-in five, the split of bench/split.py): of the held-out pairs whose Chinese side contains a
+in five, the split of bench/align.py): of the held-out pairs whose Chinese side contains a
 mined z, the share whose English side contains z's translation (precision), next to the same
 for the hand glossary.
 """
@@ -93,7 +93,7 @@ def main() -> int:
     from assistant.glossary import default_glossary
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from split import held_out
+    from align import held_out
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", default=str(PAIRS))

@@ -13,7 +13,7 @@ words, code names); a term on both sides of a pair (code, numbers) is left out, 
 translation. EM over the (pair, source, target) triples, with an empty source word per pair
 that absorbs targets nothing translates; started from uniform. Kept: per source word seen in
 MIN_PAIRS training pairs or more, its best translations with t ≥ MIN_PROB (at most TOP).
-Validation on held-out pages (one in five, bench/split.py): each held-out Chinese
+Validation on held-out pages (one in five, bench/align.py's split): each held-out Chinese
 paragraph ranks all held-out English paragraphs by the IDF-weighted share of its words that
 occur in them as they are or translated (and the reverse); printed: how often its own translation comes first,
 for the table, the glossary, and shared words alone.
@@ -126,7 +126,7 @@ def main() -> int:
     from ingest.text import terms
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from split import held_out
+    from align import held_out
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", default=str(PAIRS))

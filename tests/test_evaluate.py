@@ -94,7 +94,7 @@ def test_explain_names_the_parts_of_each_top_hit() -> None:
     q = Question("q1", "uuid 哪个版本是随机的？", "zh", "zh-en", ("uuid4() is random.",))
     evidence = {
         "dense": 0.91,
-        "via": "calibrated",
+        "via": "mapped question",
         "dense_z": 1.5,
         "lexical_z": 2.0,
         "lexical_weight": 0.7,
@@ -106,5 +106,5 @@ def test_explain_names_the_parts_of_each_top_hit() -> None:
     )
     text = format_explain([Outcome(q, tuple(h["text"] for h in hits), False, 0.01, hits)])
     assert "q1 [zh-en]" in text and "answered; first relevant at 2" in text
-    assert "* 2 [en] dense 0.910 (calibrated) z +1.50 + 0.7 x lexical z +2.00" in text
+    assert "* 2 [en] dense 0.910 (mapped question) z +1.50 + 0.7 x lexical z +2.00" in text
     assert "    1 [en] score 1.000" in text
