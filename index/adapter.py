@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.config import BASE_MODEL
+from index.config import ADAPTED_MODEL
 from ingest.errors import ModelError
 
 SHIPPED = Path(__file__).with_name("askdocs-adapter.safetensors")
@@ -109,9 +109,9 @@ def read(path: Path) -> Adapter | None:
 
 
 def for_library(library_dir: Path | None, model: str) -> Adapter | None:
-    """The adapter the default model uses for a library: its own (askdocs tune), else the
-    shipped one; none for `BASE_MODEL`."""
-    if model == BASE_MODEL:
+    """The adapter a library's model carries: for `ADAPTED_MODEL` its own (askdocs tune), else
+    the shipped one; none for any other model (the default is the plain base)."""
+    if model != ADAPTED_MODEL:
         return None
     own = read(library_dir / TUNED) if library_dir is not None else None
     return own or read(SHIPPED)
@@ -130,9 +130,7 @@ def model_name(base: str, adapter: Adapter | None) -> str:
 def stored_setting(config, key: str) -> float | None:  # noqa: ANN001 - index.config.LibraryConfig
     """A setting fitted for the adapter the library's model uses (e.g. the abstention floor,
     `bench/floor.py`), from the adapter's metadata; None for other models or if none."""
-    from index.config import DEFAULT_MODEL
-
-    if config.model not in (DEFAULT_MODEL, BASE_MODEL):
+    if config.model != ADAPTED_MODEL:
         return None
     ad = for_library(config.path, config.model)
     value = ad.meta.get(key) if ad else None

