@@ -599,7 +599,7 @@ def test_llm_endpoint_down_is_a_message_not_a_traceback(app_env: Path) -> None:
     last = at.session_state["history"][-1]["answer"]
     # The assistant falls back to the extractive answer and says why, on the page.
     assert not at.error and last.mode == "extractive" and last.answered
-    why = "The LLM endpoint could not answer (LLM endpoint unreachable"
+    why = "The LLM endpoint could not answer (the endpoint is unreachable"
     assert last.notice.startswith(why) and why in _html(at)
 
 

@@ -179,7 +179,7 @@ def test_refused_sentences_never_reach_stdout_or_the_api(
     served = Served(config, embedder=load_embedder(config.library))
     for answers in ([REFUSED], [PARTLY]):
         scripted.answers, scripted.calls = answers, 0
-        with TestClient(create_app(served)) as client:
+        with TestClient(create_app(served), base_url="http://127.0.0.1") as client:
             body = {"question": QUESTION, "stream": True, "mode": "llm"}
             with client.stream("POST", "/ask", json=body) as r:
                 raw = r.read().decode()
@@ -249,7 +249,7 @@ def test_real_llama_server_refused_sentences_stay_hidden(
         total += len(refused())
     config = AssistantConfig(library=LibraryConfig(home=lib_home), llm=LLMSettings())
     served = Served(config, embedder=load_embedder(config.library))
-    with TestClient(create_app(served)) as client:
+    with TestClient(create_app(served), base_url="http://127.0.0.1") as client:
         body = {"question": QUESTION, "stream": True, "mode": "llm"}
         with client.stream("POST", "/ask", json=body) as r:
             raw = r.read().decode()
