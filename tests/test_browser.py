@@ -237,7 +237,13 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
             chat_box.press("Enter")
             expect(page2.locator(".ad-answer")).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
             expect(page.locator(".ad-answer")).to_have_count(before + 1, timeout=ANSWER_TIMEOUT_MS)
-            seen2, seen1 = page2.locator("body").inner_text(), page.locator("body").inner_text()
+            # the conversations themselves (saved chats are listed by title in every session's
+            # sidebar: one person's app, issue 24)
+            def chat_text(pg) -> str:  # noqa: ANN001
+                return "\n".join(pg.locator('[data-testid="stChatMessage"]').all_inner_texts())
+
+            seen2, seen1 = chat_text(page2), chat_text(page)
+            assert seen2.strip() and seen1.strip()
             assert question not in seen2 and "json 模块" not in seen2
             assert "command-line arguments?" not in seen1
             other.close()
