@@ -56,7 +56,6 @@ def decide(rows, floor: float) -> dict[str, float]:
     return {
         "answerable declined": 1 - kept,
         "none declined": declined,
-        "score": (kept + declined) / 2,
     }
 
 

@@ -251,14 +251,7 @@ def main() -> None:
 
         _load_lora_state(model, lora)
         after = evaluate(model, tok, *val)
-        print(
-            f"{'held-out':<12} {'n':>4} {'R@1 base':>9} {'R@1 ours':>9} {'R@5 base':>9} {'R@5 ours':>9}"
-        )
-        for key, row in after.items():
-            b = (before or {}).get(key, {"R@1": float("nan"), "R@5": float("nan")})
-            print(
-                f"{key:<12} {row['n']:>4} {b['R@1']:>9.3f} {row['R@1']:>9.3f} {b['R@5']:>9.3f} {row['R@5']:>9.3f}"
-            )
+        print_table(before, after)
     meta = {
         "data": list(FILES),
         "mix": RECIPES[args.recipe],

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from index import manifest as layout
-from index.config import LibraryConfig
+from index.config import DEFAULT_MODEL, LibraryConfig
 from index.embedder import Embedder
 from index.generation import Generation
 from index.lexical import TOKENIZER_VERSION
@@ -97,12 +97,16 @@ class Library:
         return lib
 
     @staticmethod
+    def _on_disk(config: LibraryConfig) -> Manifest | None:
+        """The published manifest of an embedded library; None if never written."""
+        gen_dir = layout.current(config.path) if config.path.is_dir() else None
+        return Manifest.read(gen_dir) if gen_dir else None
+
+    @staticmethod
     def built_embedder(config: LibraryConfig) -> str | None:
         """The embedder whose vectors the library holds; None if never written."""
-        if config.postgres:
-            return None
-        gen_dir = layout.current(config.path) if config.path.is_dir() else None
-        return Manifest.read(gen_dir).embedder if gen_dir else None
+        m = None if config.postgres else Library._on_disk(config)
+        return m.embedder if m else None
 
     @staticmethod
     def built_model(config: LibraryConfig) -> str | None:
@@ -111,8 +115,8 @@ class Library:
             from index.postgres import built_model
 
             return built_model(config)
-        gen_dir = layout.current(config.path) if config.path.is_dir() else None
-        return Manifest.read(gen_dir).model if gen_dir else None
+        m = Library._on_disk(config)
+        return m.model if m else None
 
     @staticmethod
     def watch(config: LibraryConfig) -> Callable[[], object]:
@@ -223,7 +227,6 @@ class Library:
         """Whether the library's vectors come from other weights of its own model (a library
         embedded before the shipped adapter, or before `askdocs tune`): the next ingest
         re-embeds every chunk."""
-        from index.config import DEFAULT_MODEL
         from index.embedder import expected_name
 
         m = self.manifest
@@ -378,8 +381,6 @@ class Library:
     def reembed(self, embedder: Embedder, progress: Progress | None = None) -> None:
         """Embed every chunk again with `embedder` (weights of this library's model that
         changed: `askdocs tune`) and publish that as the next generation."""
-        from index.writer import Writer
-
         if self.config.postgres:
             raise LibraryError(
                 "re-embedding a PostgreSQL library in place is not supported",

@@ -50,25 +50,16 @@ def combine(shipped: adapters.Adapter | None, own: adapters.Adapter) -> adapters
     into B (B1·A1·s1 + B2·A2·s2 = [s1·B1 | s2·B2] · [A1; A2])."""
     if shipped is None:
         return own
+    adapted = {k.removesuffix(".lora_A") for ad in (shipped, own) for k in ad.tensors}
     tensors = {}
-    for key in own.tensors:
-        if not key.endswith(".lora_A"):
-            continue
-        layer = key.removesuffix(".lora_A")
-        a = [own.tensors[key].astype(np.float32)]
-        b = [own.scaling * own.tensors[f"{layer}.lora_B"].astype(np.float32)]
-        if key in shipped.tensors:
-            a.insert(0, shipped.tensors[key].astype(np.float32))
-            b.insert(0, shipped.scaling * shipped.tensors[f"{layer}.lora_B"].astype(np.float32))
-        tensors[key] = np.concatenate(a, axis=0)
-        tensors[f"{layer}.lora_B"] = np.concatenate(b, axis=1)
-    for key in shipped.tensors:  # layers only the shipped adapter touches
-        if key.endswith(".lora_A") and key not in tensors:
-            layer = key.removesuffix(".lora_A")
-            tensors[key] = shipped.tensors[key].astype(np.float32)
-            tensors[f"{layer}.lora_B"] = shipped.scaling * shipped.tensors[
-                f"{layer}.lora_B"
-            ].astype(np.float32)
+    for layer in sorted(n for n in adapted if not n.endswith(".lora_B")):
+        parts = [ad for ad in (shipped, own) if f"{layer}.lora_A" in ad.tensors]
+        tensors[f"{layer}.lora_A"] = np.concatenate(
+            [ad.tensors[f"{layer}.lora_A"].astype(np.float32) for ad in parts], axis=0
+        )
+        tensors[f"{layer}.lora_B"] = np.concatenate(
+            [ad.scaling * ad.tensors[f"{layer}.lora_B"].astype(np.float32) for ad in parts], axis=1
+        )
     # Settings fitted for the shipped geometry (the abstention floor) hold for a small tune.
     fitted = {k: v for k, v in shipped.meta.items() if k == "min_cosine"}
     meta = {**fitted, **own.meta, "on": {"name": shipped.name, "digest": shipped.digest}}

@@ -62,6 +62,17 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180) -> Non
     raise TimeoutError("askdocs ui did not become ready")
 
 
+def stop_app(proc: subprocess.Popen) -> None:
+    """SIGTERM the app's process group, SIGKILL it if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, e5_dir: Path) -> Iterator[str]:
     """`askdocs ui` on a fresh ASKDOCS_HOME (sharing the model build); yields its URL."""
@@ -85,13 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, e5_dir: Path) -> Iterator[s
         _wait_healthy(url, proc)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_app(proc)
         log.close()
 
 
@@ -237,6 +242,7 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
             chat_box.press("Enter")
             expect(page2.locator(".ad-answer")).to_have_count(1, timeout=ANSWER_TIMEOUT_MS)
             expect(page.locator(".ad-answer")).to_have_count(before + 1, timeout=ANSWER_TIMEOUT_MS)
+
             # the conversations themselves (saved chats are listed by title in every session's
             # sidebar: one person's app, issue 24)
             def chat_text(pg) -> str:  # noqa: ANN001

