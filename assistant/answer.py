@@ -7,17 +7,15 @@ the sentences that continue it in its passage when they score well too, and a se
 another passage only when it scores close to the best: at most 3 sentences (5 when the
 question asks for a list). A code candidate is shown as a code block. Each sentence cites its
 own exact span `[n]` (`Citation.text == document.text[start:end]`); sentences of the other
-language come with a reading aid (`assistant.reading`). `--compare` keeps the previous scorer
-(`legacy_score`: shared terms, passage rank, embeddings only when words say little).
+language come with a reading aid (`assistant.reading`). The answer starts in the question's
+language when a sentence in it scores close enough to the best (`OWN_FIRST`).
 
-Why one module of ~410 lines: candidates, selection and the previous scorer (kept for
-`eval --answers --compare`) read the same candidate records; the previous scorer goes when
-that comparison is no longer needed.
+Why one module of ~330 lines: candidates, their selection and the refusal read the same
+candidate records.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,9 +24,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.crossing import crossing
 from assistant.detail import check, passages
-from assistant.glossary import default_glossary
-from assistant.ranker import DIGIT, Ranker, cues, default_ranker, idf_overlap
+from assistant.ranker import Ranker, cues, default_ranker
 from assistant.ranker import score as rank
 from assistant.reading import reading_aid
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
@@ -42,15 +40,6 @@ TextLookup = Callable[[str], str]  # doc_id -> stored document text
 
 TOP_HITS = 5  # passages whose sentences compete
 MARGIN = 300  # characters read around a chunk to complete its edge sentences
-CHEAP = (0.75, 0.25)  # lexical, passage rank
-DENSE_BELOW = 0.2  # embed sentences only when no candidate shares more of the question's terms
-# Embedding costs: a batch pads to its longest text, and ~30 sentences take ~0.5 s on two
-# cores. So only the best few by the cheap score are embedded, truncated.
-EMBEDDED = 8
-EMBED_CHARS = 200
-WEIGHTS = (0.55, 0.30, 0.15)  # with embeddings: dense, lexical, passage rank
-NUMBER_BONUS = 0.1  # "how many / 多少" questions: sentences holding a number
-KEEP_WITHIN = 0.2  # further sentences must score within this of the best one (dev: ~2.8 kept)
 CONTEXT = 160  # characters of the preceding sentence or heading whose terms count half
 CODE_LINES = 8  # a fenced block of up to this many lines is one candidate
 MAX_SENTENCES = 3
@@ -62,6 +51,10 @@ WINDOW = 0.2  # a following sentence of the best one's passage joins above this 
 # 2.84 sentences. Chosen on those same two sets, so not a held-out choice.
 CLOSE = 0.05
 GAP = 200  # characters (blank lines, a code block) a window may step over
+# The best candidate in the question's language leads the answer when it scores at least this
+# share of the overall best (a foreign sentence that scores higher still follows it): chosen by
+# `python bench/reader.py --own-first ...` on dev + dev2 (CV), checked on dev3 (docs/results.md).
+OWN_FIRST = 0.5
 LEADS = 3  # nearest sections listed when the library does not cover a question
 
 NOTICES = {
@@ -165,82 +158,26 @@ def _informative(shown: str) -> bool:
     return han >= 6 or len(shown.split()) >= 4
 
 
-def legacy_score(
-    query: str, cands: list[Candidate], embedder: Embedder | None = None
-) -> np.ndarray:
-    """The previous scorer (kept for `eval --answers --compare`): shared terms, passage rank."""
-    lex = lexical(query, cands)
-    prior = np.array([1.0 - (c.hit.rank - 1) / (2 * TOP_HITS) for c in cands], dtype=np.float32)
-    bonus = np.zeros(len(cands), dtype=np.float32)
-    if _NUMERIC_Q.search(query):
-        bonus = NUMBER_BONUS * np.array([bool(DIGIT.search(c.shown)) for c in cands], np.float32)
-    cheap = CHEAP[0] * lex + CHEAP[1] * prior + bonus
-    if embedder is None or not cands or EMBEDDED <= 0 or float(lex.max()) >= DENSE_BELOW:
-        return cheap
-    top = np.argsort(-cheap, kind="stable")[:EMBEDDED]
-    qv = embedder.embed([query], kind="query")[0]
-    texts = [_embed_text(cands[i]) for i in top]
-    cos = embedder.embed(texts, kind="passage") @ qv
-    spread = float(cos.max() - cos.min())
-    dense = np.zeros(len(cands), dtype=np.float32)  # not embedded: out of the running
-    dense[top] = (cos - cos.min()) / spread if spread > 1e-6 else 1.0
-    wd, wl, wr = WEIGHTS
-    return wd * dense + wl * lex + wr * prior + bonus
-
-
-# The previous scorer's own cue, kept as it was tuned (--compare); the ranker reads `cues`.
-_NUMERIC_Q = re.compile(
-    r"多少|几[个种次位岁倍层级]|多[大长久高深]|哪个版本|哪一版|百分之|上限|限制"
-    r"|\bhow (?:many|much|long|large|big|deep|often)\b|\bwhat (?:version|percentage|size|limit)"
-    r"|\bwhich version\b|\blimits?\b",
-    re.IGNORECASE,
-)
-
-
-def _embed_text(c: Candidate) -> str:
-    text = c.shown
-    return text if len(text) <= EMBED_CHARS else text[:EMBED_CHARS]
-
-
-def lexical(query: str, cands: list[Candidate]) -> np.ndarray:
-    """Shared terms, each weighted by its rarity among the candidates.
-
-    Every candidate sentence names the topic ("PyFloat_AsDouble"); the terms that tell the
-    answer apart ("failure", "80%", "default") are the rare ones. The question's terms in the
-    other language (the retriever's glossary) let a Chinese question meet English sentences.
-    """
-    found = [terms(c.shown) | terms(c.context) if c.context else terms(c.shown) for c in cands]
-    own = [terms(c.shown) for c in cands]
-    wanted = terms(query) | terms(default_glossary().expand(query, text_lang(query)))
-    return idf_overlap(wanted, found, own)
-
-
-def legacy_select(cands: list[Candidate], scores: np.ndarray, limit: int) -> list[Candidate]:
-    """The previous selection: the best sentence and those close to it, in reading order."""
-    order = np.argsort(-scores, kind="stable")
-    best = float(scores[order[0]])
-    chosen: list[int] = []
-    for i in order:
-        if len(chosen) >= limit or float(scores[i]) < best - KEEP_WITHIN:
-            break
-        if any(_same(cands[i].shown, cands[j].shown) for j in chosen):
-            continue
-        chosen.append(int(i))
-    # Reading order: documents by their best sentence, sentences by position.
-    doc_rank = {}
-    for i in chosen:
-        doc_rank.setdefault(cands[i].hit.chunk.doc_id, len(doc_rank))
-    chosen.sort(key=lambda i: (doc_rank[cands[i].hit.chunk.doc_id], cands[i].start))
-    return [cands[i] for i in chosen]
-
-
-def choose(cands: list[Candidate], probs: np.ndarray, limit: int) -> list[Candidate]:
+def choose(
+    cands: list[Candidate],
+    probs: np.ndarray,
+    limit: int,
+    lang: str | None = None,
+    own_first: float = 0.0,
+) -> list[Candidate]:
     """The best candidate first; then the candidates that continue it in its passage while they
-    score at least WINDOW of it; then another passage's candidate only when it scores CLOSE."""
+    score at least WINDOW of it; then another passage's candidate only when it scores CLOSE.
+
+    With `lang`, the answer starts in the question's language: the best candidate in `lang` (or
+    code, which reads in both) leads when it scores at least `own_first` of the overall best."""
     order = [int(i) for i in np.argsort(-probs, kind="stable") if probs[i] > 0]
     if not order:
         return []
     best = order[0]
+    if lang is not None and cands[best].lang != lang and not cands[best].code:
+        own = next((i for i in order if cands[i].lang == lang or cands[i].code), None)
+        if own is not None and float(probs[own]) >= own_first * float(probs[best]):
+            best = own
     top = float(probs[best])
     chosen = [best]
     doc = cands[best].hit.chunk.doc_id
@@ -260,7 +197,7 @@ def choose(cands: list[Candidate], probs: np.ndarray, limit: int) -> list[Candid
         if not any(_same(c.shown, cands[j].shown) for j in chosen):
             chosen.append(i)
         end = c.end
-    for i in order[1:]:
+    for i in order:
         if len(chosen) >= limit or float(probs[i]) < CLOSE * top:
             break
         if i not in chosen and not any(_same(cands[i].shown, cands[j].shown) for j in chosen):
@@ -277,36 +214,33 @@ def compose_extractive(
     question: str,
     retrieval: Retrieval,
     text_of: TextLookup | None = None,
-    embedder: Embedder | None = None,
     query: str | None = None,
     max_sentences: int | None = None,
     ranker: Ranker | None = None,
     similarity: Callable[[list[str]], np.ndarray] | None = None,
+    own_first: float | None = None,
 ) -> Answer:
     """The extractive answer to `question`; `query` is what was searched (default: question).
 
-    With a `ranker` (the default answerer) candidates are ranked by it, `similarity(texts)`
-    giving their calibrated cosine with the query; without one, by `legacy_score`.
+    Candidates are ranked by `ranker` (default: the shipped one), `similarity(texts)` giving
+    their calibrated cosine with the query (None: the ranker's cheap stage decides alone);
+    `own_first` (default OWN_FIRST, None-able for comparison) lets the question's language lead.
     """
+    ranker = ranker or default_ranker()
     query = query or retrieval.query or question
     lang = text_lang(question)
     hits = tuple(retrieval.hits)
     if not retrieval.answerable or not hits:
         return refusal(question, query, hits, text_of)
-    top = hits[:TOP_HITS]
-    if ranker is None:
-        cands = candidates(top, text_of, code=False) or candidates(top, text_of, prose=False)
-        limit = max_sentences or 5
-        chosen = legacy_select(cands, legacy_score(query, cands, embedder), limit) if cands else []
-    else:
-        cands = candidates(top, text_of)
-        limit = max_sentences or (LIST_SENTENCES if cues(question).many else MAX_SENTENCES)
-        probs = rank(ranker, question, query, cands, similarity)
-        chosen = choose(cands, probs, limit)
+    cands = candidates(hits[:TOP_HITS], text_of)
+    limit = max_sentences or (LIST_SENTENCES if cues(question).many else MAX_SENTENCES)
+    probs = rank(ranker, question, query, cands, similarity)
+    share = OWN_FIRST if own_first is None else own_first
+    chosen = choose(cands, probs, limit, lang, share)
     if not chosen:
         return refusal(question, query, hits, text_of)
     near = ""
-    if ranker is not None and ranker.detail is not None:  # a near miss (assistant.detail)?
+    if ranker.detail is not None:  # a near miss (assistant.detail)?
         found = check(question, query, chosen, passages(cands), float(probs.max()))
         if ranker.flags(found.features):
             # Not declined: a wrongly flagged answer keeps its sentences (issue 14 allows both).
@@ -369,6 +303,7 @@ class ExtractiveAnswerer:
         self.library = library
         self.embedder = embedder if embedder is not None else library.embedder
         self.ranker = default_ranker() if ranker == "default" else ranker
+        self.own_first: float | None = None  # None: OWN_FIRST (`eval --compare` turns it off)
         self._texts: dict[str, str] = {}
 
     def text_of(self, doc_id: str) -> str:
@@ -384,10 +319,8 @@ class ExtractiveAnswerer:
         removed, so that a sentence in the other language competes fairly."""
         if self.embedder is None:
             return None
-        from assistant.calibrate import language_axes
-
         config = getattr(self.library, "config", None)
-        axes = language_axes(self.embedder, default_glossary(), getattr(config, "models_dir", None))
+        axes = crossing().axes(self.embedder, getattr(config, "models_dir", None))
 
         def cosines(texts: list[str]) -> np.ndarray:
             qv = self.embedder.embed([query], kind="query")[0]
@@ -400,10 +333,9 @@ class ExtractiveAnswerer:
     ) -> Answer:
         ranker = ranker or self.ranker
         query = query or retrieval.query or question
-        similarity = self.similarity(query) if ranker is not None else None
         return compose_extractive(
-            question, retrieval, self.text_of, self.embedder, query, ranker=ranker,
-            similarity=similarity,
+            question, retrieval, self.text_of, query, ranker=ranker,
+            similarity=self.similarity(query), own_first=self.own_first,
         )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Cross-language query expansion: code identifiers plus a bilingual programming glossary.
+"""Bilingual term tables and question expansion (loaded once by `assistant.crossing`).
 
 A Chinese question about English documents usually still names the thing it asks about in
 code (`uuid`, `os.access`), and its Chinese terms have standard English names (装饰器 →
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 
 from ingest.text import identifiers, is_code_name
@@ -79,36 +79,11 @@ def read_terms(path: Path) -> dict[str, tuple[str, ...]]:
     return out
 
 
-@cache
-def default_glossary() -> Glossary:
-    return Glossary.from_file(Path(__file__).with_name("glossary.tsv"))
-
-
-@cache
-def mined_terms() -> dict[str, tuple[str, ...]]:
-    """Chinese word → English words, mined from the Python docs' parallel translation
-    (`assistant/terms.tsv`, rebuilt by `python bench/terms.py --write`): 1366 entries, held-out
-    precision 0.78 (hand glossary 0.88). Wider but noisier than the hand glossary."""
-    return read_terms(Path(__file__).with_name("terms.tsv"))
-
-
-@cache
-def extended_glossary() -> Glossary:
-    """The hand glossary plus the mined terms it lacks (its own entries win), Chinese → English
-    only: English questions keep the hand glossary's expansion."""
-    hand = default_glossary()
-    merged = Glossary.from_pairs([*mined_terms().items(), *hand.zh_to_en.items()])
-    return Glossary(merged.zh_to_en, hand.en_to_zh)
-
-
-@cache
-def word_translations() -> dict[str, tuple[str, ...]]:
-    """Word (`ingest.text.terms` form) → its translations in the other language, best first:
-    IBM Model 1 over the Python docs' parallel paragraphs (`assistant/translations.tsv`, rebuilt
-    by `python bench/translate.py --write`). Ordinary words too (默认 → default, recurs → 递归),
-    which the glossary lacks: held-out paragraph matching 0.79 against the glossary's 0.65."""
+def read_translations(path: Path) -> dict[str, tuple[str, ...]]:
+    """Word → its translations in the other language, best first: a TSV of `word <TAB>
+    translation:score ...` (`assistant/translations.tsv`, IBM Model 1 over the Python docs'
+    parallel paragraphs, rebuilt by `python bench/translate.py --write`)."""
     out: dict[str, tuple[str, ...]] = {}
-    path = Path(__file__).with_name("translations.tsv")
     for line in path.read_text(encoding="utf-8").splitlines():
         if line and not line.startswith("#"):
             word, found = line.split("\t")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.glossary import extended_glossary, word_translations
+from assistant.crossing import crossing
 from assistant.support import weight
 from ingest.text import identifiers, is_code_name, terms, text_lang
 
@@ -152,7 +152,7 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
     ctx_terms = [terms(c.context) if c.context else frozenset() for c in cands]
     found = [o | c for o, c in zip(own_terms, ctx_terms, strict=True)]
     mine = set(terms(query))
-    other = set(terms(extended_glossary().expand(query, text_lang(query)))) - mine
+    other = set(terms(crossing().expand(query))) - mine
     lexical = idf_overlap(mine, found, own_terms)
     gloss = idf_overlap(other, found, own_terms)
     context = idf_overlap(mine | other, ctx_terms, ctx_terms)
@@ -203,8 +203,8 @@ def cheap_features(question: str, query: str, cands: Sequence) -> np.ndarray:
 def _translated(words: set[str], found: list[frozenset[str]], own: list[frozenset[str]]):
     """`idf_overlap`'s arguments with each candidate's terms mapped to the question's `words`
     they hold as they are or through a word translation (assistant/translations.tsv)."""
-    table = word_translations()
-    forms = {w: frozenset((w, *table.get(w, ()))) for w in words}
+    table = crossing()
+    forms = {w: frozenset((w, *table.translations(w))) for w in words}
 
     def held(bag: frozenset[str]) -> frozenset[str]:
         return frozenset(w for w, f in forms.items() if not f.isdisjoint(bag))

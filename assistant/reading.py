@@ -5,6 +5,7 @@ gets the terms of the cited sentences that the bilingual glossary knows, e.g. "�
 global interpreter lock", longest terms first and each part of a sentence used once (so 全局解释器锁
 does not also list 解释器). For Chinese sentences the mined term table (`glossary.mined_terms`,
 noisier) adds the terms the hand glossary lacks, words of three characters or more only.
+Both come from `assistant.crossing`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from assistant.glossary import default_glossary, mined_terms
+from assistant.crossing import crossing
 
 MAX_TERMS = 6
 
@@ -21,8 +22,9 @@ MAX_TERMS = 6
 @cache
 def _zh_terms() -> tuple[tuple[str, str], ...]:
     """(Chinese term, its first English translation), longest first; the hand glossary wins."""
-    pairs = {zh: en[0] for zh, en in mined_terms().items() if en and len(zh) >= 3}
-    pairs.update((zh, en[0]) for zh, en in default_glossary().zh_to_en.items() if en)
+    hand = crossing().hand.zh_to_en
+    pairs = {zh: en[0] for zh, en in crossing().terms.zh_to_en.items()
+             if en and (zh in hand or len(zh) >= 3)}  # fmt: skip
     return tuple(sorted(pairs.items(), key=lambda p: -len(p[0])))
 
 
@@ -30,7 +32,7 @@ def _zh_terms() -> tuple[tuple[str, str], ...]:
 def _en_terms() -> tuple[re.Pattern[str], dict[str, str]]:
     """One pattern over every English term (longest first) and its first Chinese translation."""
     to_zh: dict[str, str] = {}
-    for en, zh in default_glossary().en_to_zh.items():
+    for en, zh in crossing().hand.en_to_zh.items():
         if zh and len(en) > 2:
             to_zh.setdefault(en, zh[0])
     alternatives = "|".join(re.escape(t) for t in sorted(to_zh, key=len, reverse=True))

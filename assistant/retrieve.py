@@ -6,7 +6,7 @@ answers it, and the bigger language part of a library wins by count (README, "Cr
 retrieval": plain dense top-k finds 0.00 of the English→Chinese dev questions in its top 5). Steps:
 
 1. The question, plus its other-language expansion (code identifiers, glossary terms, and for
-   Chinese questions the terms mined from parallel text: `assistant.glossary`), and the
+   Chinese questions the terms mined from parallel text: `assistant.crossing`), and the
    question alone are embedded in one call.
 2. Dense, own language: each index returns its top `DEPTH`, re-scored by the cosine of
    question and passage with the language directions projected out of both
@@ -40,9 +40,9 @@ from functools import cache, cached_property
 
 import numpy as np
 
-from assistant.align import Alignment, load_alignment
-from assistant.calibrate import LanguageAxes, language_axes
-from assistant.glossary import default_glossary, extended_glossary
+from assistant.align import Alignment
+from assistant.calibrate import LanguageAxes
+from assistant.crossing import crossing
 from assistant.records import Hit, Library, Retrieval
 from index.adapter import stored_setting
 from ingest.chunking import HEADING_SEPARATOR
@@ -182,12 +182,12 @@ class Retriever:
         self.align = align and method == "hybrid"
         self.other_bonus = other_bonus
         self.rare_names = rare_names
-        self.glossary = extended_glossary() if mined_terms else default_glossary()
+        self.mined_terms = mined_terms
 
     @cached_property
     def _alignment(self) -> Alignment | None:
         """The shipped query map of this library's model (None for any other model)."""
-        return load_alignment(self.library.embedder.name) if self.align else None
+        return crossing().query_map(self.library.embedder.name) if self.align else None
 
     @cached_property
     def _axes(self) -> LanguageAxes | None:
@@ -196,7 +196,7 @@ class Retriever:
             return None
         # cached next to the model: the axes belong to it, not to any one library
         models_dir = self.library.config.models_dir
-        return language_axes(self.library.embedder, default_glossary(), models_dir)
+        return crossing().axes(self.library.embedder, models_dir)
 
     def search(self, query: str, k: int = 10, lang: str | None = None) -> Retrieval:
         query = query.strip()
@@ -204,7 +204,7 @@ class Retriever:
         if not query or not present:
             return Retrieval(query, (), False, 0.0)
         q_lang = text_lang(query)
-        expansion = self.glossary.expand(query, q_lang)
+        expansion = crossing().expand(query, q_lang, mined=self.mined_terms)
         # Every language's lexical index gets the question and its expansion: chunks are filed
         # by their main script, so Chinese notes quote code and English pages quote Chinese;
         # each index's own IDF keeps the languages' statistics apart.

@@ -89,7 +89,7 @@ def _norm(x: np.ndarray) -> np.ndarray:
 def main() -> int:
     from assistant.align import Alignment, fit_alignment
     from assistant.calibrate import language_axes
-    from assistant.glossary import default_glossary
+    from assistant.crossing import crossing
     from index.config import LibraryConfig
     from index.embedder import load_embedder
 
@@ -118,7 +118,7 @@ def main() -> int:
     alignment = fit_alignment(zh[~is_val], en[~is_val])
     print(f"fit in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
 
-    axes = language_axes(embedder, default_glossary(), config.models_dir)
+    axes = language_axes(embedder, crossing().hand, config.models_dir)
     vz, ve = zh[is_val], en[is_val]
     variants = {
         "identity": (vz, ve, ve, vz),

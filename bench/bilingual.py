@@ -61,7 +61,7 @@ class CrossLanguageView:
 
 def main() -> int:
     from assistant import evaluate
-    from assistant.glossary import default_glossary
+    from assistant.crossing import crossing
     from assistant.retrieve import Retriever
     from index.config import LibraryConfig
     from index.library import Library
@@ -82,7 +82,7 @@ def main() -> int:
             return super().search(query, k, lang)
 
     library = Library.open(LibraryConfig(name=args.library))
-    glossary = default_glossary()
+    glossary = crossing().hand
     rows: dict[str, list[tuple[int, str]]] = {}
     for doc in library.documents():
         for chunk in library.chunks(doc.doc_id):

@@ -172,7 +172,7 @@ def check_tokens(args: argparse.Namespace) -> int:
     from wordfreq import zipf_frequency
 
     from assistant import retrieve
-    from assistant.glossary import default_glossary
+    from assistant.crossing import crossing
     from assistant.retrieve import Retriever
     from index.config import DEFAULT_MODEL, LibraryConfig
     from index.library import Library
@@ -187,7 +187,7 @@ def check_tokens(args: argparse.Namespace) -> int:
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    glossary = default_glossary()
+    glossary = crossing().hand
     expansions = [glossary.expand(q, text.text_lang(q)) for q in questions]
     library = Library.open(config)
     chunks = [c.text for d in library.documents() for c in library.chunks(d.doc_id)]

@@ -30,16 +30,16 @@ def collect(args) -> None:
     from assistant import evaluate
     from assistant.align import load_alignment
     from assistant.calibrate import language_axes
-    from assistant.glossary import default_glossary
+    from assistant.crossing import crossing
     from index.config import LibraryConfig
     from index.library import Library
     from ingest.text import detect_lang
 
     library = Library.open(LibraryConfig(name=args.library))
     emb = library.embedder
-    axes = language_axes(emb, default_glossary(), library.config.models_dir)
+    axes = language_axes(emb, crossing().hand, library.config.models_dir)
     align = load_alignment(emb.name)
-    glossary = default_glossary()
+    glossary = crossing().hand
     present = list(library.langs())
     from ingest.text import tokenize
 

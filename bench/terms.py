@@ -90,7 +90,7 @@ def precision(table: dict[str, list[str]], pairs: list[dict]) -> tuple[float, in
 
 
 def main() -> int:
-    from assistant.glossary import default_glossary
+    from assistant.crossing import crossing
 
     sys.path.insert(0, str(ROOT / "bench"))
     from align import held_out
@@ -104,7 +104,7 @@ def main() -> int:
     val = [r for r in rows if held_out(r["page"])]
     table = mine(train)
     mined = {z: [e for e, _, _ in v] for z, v in table.items()}
-    glossary = {z: list(v) for z, v in default_glossary().zh_to_en.items()}
+    glossary = {z: list(v) for z, v in crossing().hand.zh_to_en.items()}
     new = {z: v for z, v in mined.items() if z not in glossary}
     print(f"{len(train)} training pairs, {len(val)} held-out pairs")
     for name, t in (("hand glossary", glossary), ("mined", mined), ("mined, not in glossary", new)):

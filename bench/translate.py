@@ -122,7 +122,7 @@ def first_hit(table: dict[str, list[str]], pairs: list[tuple[set[str], set[str]]
 
 
 def main() -> int:
-    from assistant.glossary import default_glossary
+    from assistant.crossing import crossing
     from ingest.text import terms
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -140,7 +140,7 @@ def main() -> int:
     val = [(z, e) for z, e in val if z - e and e - z]
     zh_en = best(train, args.iterations, True)
     en_zh = best([(e, z) for z, e in train], args.iterations, False)
-    gloss = default_glossary()
+    gloss = crossing().hand
     g_zh = {z: [w for e in v for w in terms(e)] for z, v in gloss.zh_to_en.items()}
     g_en = {}
     for e, zs in gloss.en_to_zh.items():

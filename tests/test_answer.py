@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.answer import compose_extractive, refusal
+from assistant.answer import candidates, choose, compose_extractive, refusal
 from assistant.records import Hit
 from assistant.sentences import display, split
 from ingest.records import Chunk
-from tests.helpers import FakeEmbedder, real_library, retrieval
+from tests.helpers import real_library, retrieval
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -112,7 +113,6 @@ def test_answer_cites_exact_spans_in_order_of_use():
         "What does PyBool_FromLong(0) return?",
         retrieval("What does PyBool_FromLong(0) return?", hits),
         texts_of(("bool.md", EN_DOC)),
-        FakeEmbedder(),
     )
     assert answer.answered and 1 <= len(answer.sentences) <= 5
     assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
@@ -147,7 +147,7 @@ def test_chinese_question_over_english_page_gets_notice_and_english_sentence():
     at = doc.index("PyBool_FromLong(0) would return Py_False")
     hits = hits_over(doc, "en.txt", [(at - 300, at + 200), (1000, 1400)], "en")
     q = "PyBool_FromLong(0) 返回什么？"
-    answer = compose_extractive(q, retrieval(q, hits), texts_of(("en.txt", doc)), FakeEmbedder())
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("en.txt", doc)))
     assert answer.notice == "以下内容来自英文文档。"
     first = next(c for c in answer.citations if "PyBool_FromLong(0)" in c.text)
     assert first.text == doc[first.start : first.end]
@@ -158,7 +158,7 @@ def test_chinese_question_over_english_page_gets_notice_and_english_sentence():
 def test_english_question_over_chinese_notes_says_so():
     hits = hits_over(ZH_DOC, "zh.md", [(0, len(ZH_DOC))], "zh")
     q = "What is None in Python?"
-    answer = compose_extractive(q, retrieval(q, hits), texts_of(("zh.md", ZH_DOC)), FakeEmbedder())
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("zh.md", ZH_DOC)))
     assert answer.notice == "The following comes from the Chinese documents."
     assert all(c.text == ZH_DOC[c.start : c.end] for c in answer.citations)
     assert "布尔值" not in [s.text for s in answer.sentences]  # bare list labels are not answers
@@ -365,7 +365,13 @@ def test_cli_chat_commands(library, monkeypatch, capsys, tmp_path):
 
     monkeypatch.setenv("ASKDOCS_HOME", str(library.config.home))
     saved = tmp_path / "chat.json"
-    lines = ["哪个函数可以生成完全随机的 UUID？", "/sources", "/open 1", "/open 9", "它在哪个模块里？"]
+    lines = [
+        "哪个函数可以生成完全随机的 UUID？",
+        "/sources",
+        "/open 1",
+        "/open 9",
+        "它在哪个模块里？",
+    ]
     lines += [f"/save {tmp_path}", f"/save {saved}", "/clear", "/sources", "/quit"]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert main(["chat", "--library", "qa"]) == 0
@@ -408,14 +414,19 @@ def test_embedder_decides_only_when_words_say_little():
     )
     hits = hits_over(doc, "g.txt", [(0, 58), (60, len(doc))], "en")
     spot = _Spotlight("carrot")
+
+    def similarity(texts):
+        return spot.embed(texts) @ spot.embed(["q"], kind="query")[0]
+
     q = "什么是胡萝卜？"  # shares no word with any sentence
-    answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)), spot)
-    assert spot.calls == [1, 4]  # the query, then the (few) candidates in one batch
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)),
+                                similarity=similarity)  # fmt: skip
+    assert spot.calls == [4, 1]  # the (few) best candidates in one batch, then the query
     assert answer.citations[0].text == "Pi rho sigma tau upsilon carrot."
-    assert len(answer.sentences) == 1
     spot.calls.clear()
     q = "Which letter follows lambda and mu?"  # shared words: no embedding needed
-    answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)), spot)
+    answer = compose_extractive(q, retrieval(q, hits), texts_of(("g.txt", doc)),
+                                similarity=similarity)  # fmt: skip
     assert spot.calls == [] and answer.citations[0].text == "Lambda mu nu xi omicron."
 
 
@@ -455,3 +466,21 @@ def test_stray_escapes_leave_the_displayed_text_not_the_offsets():
     )
     assert display(text[spans[-1].start : spans[-1].end]) == "Use *args and **kw, not bold."
     assert display("print('a\\n')") == "print('a\\n')"  # an escape in code stays
+
+
+def test_the_question_language_leads_when_it_scores_close_enough():
+    """An English question is answered from English text first; a Chinese sentence that
+    scores higher follows it, and leads only when the English one scores far below it."""
+    zh = hits_over(ZH_DOC, "zh.md", [(0, len(ZH_DOC))], "zh")
+    en = hits_over(EN_DOC, "bool.md", [(0, len(EN_DOC))], "en")
+    cands = (
+        candidates(zh, texts_of(("zh.md", ZH_DOC)))[:1]
+        + candidates(en, texts_of(("bool.md", EN_DOC)))[:1]
+    )
+    assert [c.lang for c in cands] == ["zh", "en"]
+    probs = np.array([0.6, 0.4])
+    assert [c.lang for c in choose(cands, probs, 3)] == ["zh", "en"]  # no language given
+    assert [c.lang for c in choose(cands, probs, 3, "en", 0.5)] == ["en", "zh"]
+    assert [c.lang for c in choose(cands, probs, 3, "zh", 0.5)] == ["zh", "en"]
+    far = np.array([0.9, 0.1])  # the English candidate scores below half the best
+    assert [c.lang for c in choose(cands, far, 3, "en", 0.5)] == ["zh", "en"]

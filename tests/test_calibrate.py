@@ -9,7 +9,8 @@ import pytest
 
 from assistant import calibrate
 from assistant.calibrate import LanguageAxes, _basis, estimate_axes, language_axes
-from assistant.glossary import Glossary, default_glossary
+from assistant.crossing import crossing
+from assistant.glossary import Glossary
 from tests.helpers import FakeEmbedder
 
 
@@ -69,7 +70,7 @@ def test_axes_are_cached_on_disk_and_a_damaged_cache_is_recomputed(tmp_path: Pat
 def test_calibration_brings_held_out_translations_together(e5) -> None:
     """Axes estimated on half the glossary; on the other half, a Chinese term's English
     translation should beat every other Chinese term far more often once they are removed."""
-    g = default_glossary()
+    g = crossing().hand
     terms = list(g.zh_to_en)
     axes = estimate_axes(e5, Glossary({t: g.zh_to_en[t] for t in terms[::2]}, {}))
     held_out = terms[1::2]

@@ -11,7 +11,7 @@ from assistant.conversation import Conversation, is_follow_up, key_terms, resolv
 from assistant.records import Answer, Citation, Hit, Sentence
 from ingest.errors import InputError
 from ingest.records import Chunk
-from tests.helpers import FakeEmbedder, retrieval
+from tests.helpers import retrieval
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ def test_resolved_follow_up_finds_the_answer_and_is_reported_as_query():
     assert query == "What arguments does functools.partial take?"
 
     answer = compose_extractive(
-        question, retrieval(query, (Hit(chunk, 1.0, 1),)), None, FakeEmbedder(), query
+        question, retrieval(query, (Hit(chunk, 1.0, 1),)), None, query
     )
     assert answer.query == query and answer.question == question
     assert "functools.partial(func" in answer.citations[0].text

@@ -48,7 +48,7 @@ HITS = _hits()
 
 def _fallback(question: str = QUESTION):
     """The extractive answer to `question`, as the assistant falls back to it."""
-    return compose_extractive(question, retrieval(question, HITS), lambda _: DOC, FakeEmbedder())
+    return compose_extractive(question, retrieval(question, HITS), lambda _: DOC)
 
 
 # -- citation validator and support checker (no server) ---------------------------------------

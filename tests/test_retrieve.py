@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.glossary import default_glossary
+from assistant.crossing import crossing
 from assistant.retrieve import Retriever
 from index.config import LibraryConfig
 from index.library import Library
@@ -147,7 +147,7 @@ def test_hits_are_ranked_and_name_their_retrievers(tmp_path: Path) -> None:
 
 
 def test_glossary_expansion_both_ways() -> None:
-    g = default_glossary()
+    g = crossing().hand
     zh = g.expand("用 threading 自定义线程类时，应该继承谁？", "zh").split()
     assert {"threading", "thread", "inheritance", "class"} <= set(zh)
     en = g.expand("Does the interpreter optimise tail calls in os.path.join()?", "en").split()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.glossary import word_translations
+from assistant.crossing import crossing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def test_model1_learns_which_word_translates_which() -> None:
 
 
 def test_shipped_table_translates_ordinary_words_both_ways() -> None:
-    table = word_translations()
+    table = crossing().words
     assert table["默认"][0] == "default"  # stems, as ingest.text.terms gives them
     assert table["递归"][0] == "recurs"
     assert "thread" in table["线程"]

@@ -268,8 +268,8 @@ def _eval_conversations(args: argparse.Namespace) -> int:
 
 def _eval_answers(args: argparse.Namespace, questions, assistant) -> int:
     """`eval --answers`: every question through the whole ask path, graded (assistant.grading);
-    `--compare` adds the previous answerer, `--folds` answers each question with a ranker
-    fitted without it (bench/train_ranker.py --folds-out)."""
+    `--compare` adds the answer without its own-language-first rule, `--folds` answers each
+    question with a ranker fitted without it (bench/train_ranker.py --folds-out)."""
     import json
 
     from assistant import evaluate, grading
@@ -279,24 +279,27 @@ def _eval_answers(args: argparse.Namespace, questions, assistant) -> int:
     shipped = assistant.extractive.ranker
     mode = args.mode or "extractive"
 
-    def asker(ranker_of):
+    def asker(own_first: float | None):
         def ask(q):
-            assistant.extractive.ranker = ranker_of(q.id)
+            assistant.extractive.ranker = folds.get(q.id, shipped)
+            assistant.extractive.own_first = own_first
             return assistant.ask(q.question, mode=mode, k=args.k).to_json()
 
         return ask
 
-    answerers = {"ranker (CV)" if folds else "ranker": lambda qid: folds.get(qid, shipped)}
-    if args.compare:
-        answerers = {"previous": lambda qid: None, **answerers}
+    name = "ranker (CV)" if folds else "ranker"
+    answerers: dict[str, float | None] = {name: None}
+    if args.compare:  # the answer as chosen, without letting the question's language lead
+        answerers = {f"{name}, best sentence first": float("inf"), **answerers}
     runs = {}
     try:
-        for name, ranker_of in answerers.items():
+        for label, own_first in answerers.items():
             # An LLM answer takes seconds; its latency is generation, not lazy loading.
             warmup = 0 if mode == "llm" else 2
-            runs[name] = grading.run_answers(asker(ranker_of), questions, warmup=warmup)
+            runs[label] = grading.run_answers(asker(own_first), questions, warmup=warmup)
     finally:
         assistant.extractive.ranker = shipped
+        assistant.extractive.own_first = None
     reports = {name: grading.summarize_answers(outs) for name, outs in runs.items()}
     if not args.json:
         print(grading.format_answers_table(reports))

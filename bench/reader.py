@@ -1,0 +1,201 @@
+"""How well the answer step reads: simulated answers over cached candidates, cross-validated.
+
+    python bench/reader.py --library L --cache C.pkl [--check L3:C3.pkl:dev3.jsonl]
+                           [--features a,b,...] [--own-first 0.5 0.3 ...] [--select]
+
+Reuses `bench/train_ranker.py`'s candidate cache (retrieval, candidates and their cosines per
+question; built on first use). For each variant the ranker is fitted per fold on dev + dev2
+(5 folds by a hash of the question id) and answers its held-out fold through `answer.choose`,
+exactly as `ask` would choose sentences; `--check` answers another library's questions with the
+ranker fitted on all of dev + dev2 (held out: nothing is fitted on it). Printed per set and
+direction: *right* (a chosen sentence holds a gold quote) and *first* (the first one does),
+over answerable questions, a question the retriever declines counting as wrong. This is the
+rule of `askdocs eval --answers` without the near-miss notice, which never changes sentences.
+
+`--select` runs backward elimination over the features (each step drops the feature whose
+removal costs least on the cross-validated top-1 share; it stops below `--tolerance` of the
+best): the features are chosen on the same folds, so its figure is optimistic and the
+`--check` set is the honest one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "bench"))  # after the root: bench/index.py must not shadow `index`
+EVAL = ROOT.parent / "shared" / "eval"
+DIRECTIONS = ("en-en", "zh-zh", "zh-en", "en-zh")
+
+
+def load(library: str, cache: str, questions: list[str]):
+    import train_ranker
+
+    from assistant.config import AssistantConfig
+    from assistant.evaluate import load_questions
+    from assistant.service import Assistant
+    from index.config import LibraryConfig
+    from index.library import Library
+
+    config = LibraryConfig(name=library)
+    config = LibraryConfig(name=library, model=Library.built_model(config) or config.model)
+    assistant = Assistant(AssistantConfig(library=config))
+    return train_ranker.collect(assistant, [q for p in questions for q in load_questions(p)], cache)
+
+
+def restricted(rows, keep: tuple[str, ...]):
+    """Rows with only the cheap features in `keep` (the dense pair always stays)."""
+    from assistant.ranker import CHEAP
+
+    idx = [CHEAP.index(n) for n in keep]
+    return [r._replace(x=r.x[:, idx]) for r in rows]
+
+
+def fit(rows, keep: tuple[str, ...], embedded: int):
+    from assistant.ranker import DENSE, Ranker, dense_features
+    from assistant.ranker import fit as fit_model
+
+    rows = [r for r in rows if r.kind != "none" and r.y.any()]
+    cheap = fit_model([(r.x, r.y) for r in rows], keep)
+    groups = []
+    for r in rows:
+        top = np.argsort(-cheap.logits(r.x), kind="stable")[:embedded]
+        groups.append((np.hstack([r.x[top], dense_features(r.cos[top])]), r.y[top]))
+    return Ranker(cheap, fit_model(groups, keep + DENSE), embedded)
+
+
+def probs(ranker, row) -> np.ndarray:
+    """`ranker.score`'s two stages on precomputed features."""
+    from assistant.ranker import SURE, dense_features
+
+    logits = ranker.cheap.logits(row.x)
+    sure = np.exp(logits - logits.max())
+    sure /= sure.sum()
+    if float(sure.max()) >= SURE:
+        return sure
+    top = np.argsort(-logits, kind="stable")[: ranker.embedded]
+    full = ranker.full.logits(np.hstack([row.x[top], dense_features(row.cos[top])]))
+    out = np.zeros(len(row.cands))
+    e = np.exp(full - full.max())
+    out[top] = e / e.sum()
+    return out
+
+
+def answer(ranker, row, own_first: float | None) -> tuple[bool, bool, bool]:
+    """(right, first, top-1) of the sentences `choose` takes for the row's question."""
+    from assistant.answer import LIST_SENTENCES, MAX_SENTENCES, choose
+    from assistant.ranker import cues
+    from ingest.text import text_lang
+
+    if not row.answerable:
+        return (False, False, False)
+    q = row.question.question
+    p = probs(ranker, row)
+    limit = LIST_SENTENCES if cues(q).many else MAX_SENTENCES
+    kwargs = {} if own_first is None else {"lang": text_lang(q), "own_first": own_first}
+    chosen = choose(row.cands, p, limit, **kwargs)
+    gold = {id(c) for c, y in zip(row.cands, row.y, strict=True) if y}
+    hits = [id(c) in gold for c in chosen]
+    return (any(hits), bool(hits and hits[0]), bool(row.y[int(np.argmax(p))]))
+
+
+def evaluate(rows, checks, keep, own_first, folds: int, embedded: int) -> dict[str, dict]:
+    from train_ranker import fold_of
+
+    out: dict[str, dict] = {}
+    cv = {}
+    for f in range(folds):
+        model = fit([r for r in rows if fold_of(r.id, folds) != f], keep, embedded)
+        cv.update({r.id: answer(model, r, own_first) for r in rows
+                   if fold_of(r.id, folds) == f and r.kind != "none"})  # fmt: skip
+    sets = {"dev": [r for r in rows if not r.id.startswith("d2-")],
+            "dev2": [r for r in rows if r.id.startswith("d2-")]}  # fmt: skip
+    for name, part in sets.items():
+        out[name] = {r.kind: [] for r in part}
+        for r in part:
+            if r.kind != "none":
+                out[name][r.kind].append(cv[r.id])
+    everything = fit(rows, keep, embedded)
+    for name, part in checks.items():
+        out[name] = {}
+        for r in part:
+            if r.kind != "none":
+                out[name].setdefault(r.kind, []).append(answer(everything, r, own_first))
+    return out
+
+
+def row_text(label: str, result: dict[str, dict]) -> str:
+    cells = []
+    for per in result.values():
+        every = [v for d in DIRECTIONS for v in per.get(d, [])]
+        right = " / ".join(
+            f"{np.mean([v[0] for v in per[d]]):.2f}" for d in DIRECTIONS if per.get(d)
+        )
+        cells.append(f"{right}, **{np.mean([v[0] for v in every]):.3f}** "
+                     f"(first {np.mean([v[1] for v in every]):.3f})")  # fmt: skip
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--library", required=True)
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--check", action="append", default=[], help="LIBRARY:CACHE:QUESTIONS")
+    ap.add_argument("--features", default=None, help="comma-separated cheap features to keep")
+    ap.add_argument("--own-first", type=float, nargs="*", default=[])
+    ap.add_argument("--select", action="store_true")
+    ap.add_argument("--tolerance", type=float, default=0.005)
+    ap.add_argument("--folds", type=int, default=5)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from assistant.ranker import CHEAP, EMBEDDED
+
+    rows = load(args.library, args.cache, [str(EVAL / "dev.jsonl"), str(EVAL / "dev2.jsonl")])
+    checks = {}
+    for spec in args.check:
+        lib, cache, questions = spec.split(":")
+        checks[Path(questions).stem] = load(lib, cache, [questions])
+    keep = tuple(args.features.split(",")) if args.features else CHEAP
+    rows, checks = restricted(rows, keep), {k: restricted(v, keep) for k, v in checks.items()}
+    print("| variant | " + " | ".join(["dev (CV)", "dev2 (CV)", *checks]) + " |")
+    print("|---|" + "---|" * (2 + len(checks)))
+    for own in [None, *args.own_first]:
+        res = evaluate(rows, checks, keep, own, args.folds, EMBEDDED)
+        label = f"{len(keep)} features" + ("" if own is None else f", own language first {own}")
+        print(row_text(label, res), flush=True)
+    if args.select:
+        select(rows, checks, keep, args)
+
+
+def select(rows, checks, keep, args) -> None:
+    """Backward elimination on the cross-validated top-1 share of dev + dev2."""
+    from assistant.ranker import CHEAP, EMBEDDED
+
+    def top1(names):
+        idx = [keep.index(n) for n in names]
+        sub = [r._replace(x=r.x[:, idx]) for r in rows]
+        res = evaluate(sub, {}, names, None, args.folds, EMBEDDED)
+        return float(np.mean([v[2] for per in res.values() for d in per.values() for v in d]))
+
+    names = tuple(n for n in CHEAP if n in keep)
+    best = top1(names)
+    print(f"\nbackward elimination from {len(names)} features: top-1 CV {best:.3f}")
+    while len(names) > 1:
+        trials = {n: top1(tuple(m for m in names if m != n)) for n in names}
+        drop, score = max(trials.items(), key=lambda kv: kv[1])
+        if score < best - args.tolerance:
+            break
+        names = tuple(m for m in names if m != drop)
+        best = max(best, score)
+        print(f"  drop {drop:16s} -> {len(names)} features, top-1 CV {score:.3f}", flush=True)
+    print("kept:", ",".join(names))
+
+
+if __name__ == "__main__":
+    main()
