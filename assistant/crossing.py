@@ -32,7 +32,7 @@ from ingest.text import text_lang
 if TYPE_CHECKING:
     from assistant.align import Alignment
     from assistant.calibrate import LanguageAxes
-    from index.embedder import Embedder
+    from index.model.embedder import Embedder
 
 HERE = Path(__file__).parent
 
