@@ -3,12 +3,13 @@
 Word overlap alone picks sentences that restate the topic; dense similarity alone picks them
 even more. The ranker weighs both (overlap also through a learned word-translation table, so a
 Chinese question meets an English sentence through ordinary words: 默认 → default) with what
-tells an answer apart: whether the sentence holds
-what the question asks for (a number, a version, a name, code, a yes or no), where it sits in its
-passage and how far the retriever trusted that passage. Two stages keep `ask` fast: the cheap
-features rank every candidate, and only the best `EMBEDDED` of those are embedded (question as
-query, sentence as passage, the retriever's language directions projected out, so a Chinese
-sentence and an English question compare fairly) and ranked again with all features.
+tells an answer apart: whether the sentence holds what the question asks for (a number, a
+version, a name, code, a yes or no), where it sits in its passage and how far the retriever
+trusted that passage. Two stages keep `ask` fast: the cheap features rank every candidate, and
+only the best `EMBEDDED` of those (and the best in the question's language, so that the answer
+can start in it) are embedded (question as query, sentence as passage, the retriever's language
+directions projected out, so a Chinese sentence and an English question compare fairly) and
+ranked again with all features.
 Both stages are conditional logistic regressions: a softmax over one question's candidates.
 
 The weights (`ranker.json`, a few hundred bytes) are learned from the gold quotes of the dev
@@ -331,6 +332,18 @@ def load_folds(path: str | Path) -> dict[str, Ranker]:
     return folds
 
 
+def embedded(logits: np.ndarray, cands: Sequence, lang: str | None, k: int) -> np.ndarray:
+    """The candidates the full stage reads: the `k` best of the cheap stage, and the best one in
+    the question's language `lang` when none of those is (so that an answer can start in it)."""
+    order = np.argsort(-logits, kind="stable")
+    top = order[:k]
+    if k > 0 and lang is not None and all(cands[i].lang != lang for i in top):
+        own = next((i for i in order[k:] if cands[i].lang == lang), None)
+        if own is not None:
+            top = np.append(top, own)
+    return top
+
+
 def dense_features(cosines: np.ndarray) -> np.ndarray:
     best = float(cosines.max()) if len(cosines) else 0.0
     return np.stack([cosines, cosines - best], axis=1).astype(np.float32)
@@ -360,7 +373,7 @@ def score(
     sure = _softmax(logits)
     if similarity is None or ranker.embedded <= 0 or float(sure.max()) >= SURE:
         return sure.astype(np.float32)
-    top = np.argsort(-logits, kind="stable")[: ranker.embedded]
+    top = embedded(logits, cands, text_lang(question), ranker.embedded)
     cos = similarity([cands[i].shown[:EMBED_CHARS] for i in top])
     full = np.hstack([cheap[top], dense_features(np.asarray(cos, dtype=np.float32))])
     out = np.zeros(len(cands), dtype=np.float32)

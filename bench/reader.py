@@ -32,6 +32,43 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "bench"))  # after the root: bench/index.py must not shadow `index`
 EVAL = ROOT.parent / "shared" / "eval"
 DIRECTIONS = ("en-en", "zh-zh", "zh-en", "en-zh")
+OWN_CANDIDATE = [True]  # the full stage also reads the best candidate in the question's language
+
+
+def ablate(variant: str) -> None:
+    """Replace what the ranker and the near-miss check read from `assistant.crossing` (the
+    retrieval in the cache is unchanged): `words=terms` reads word translations from the term
+    table (both directions) instead of translations.tsv; `no-words` reads none; `hand` expands
+    the question with the hand glossary only."""
+    from dataclasses import replace
+
+    import assistant.detail
+    import assistant.ranker
+    from assistant.crossing import crossing
+
+    base = crossing()
+    if variant == "words=terms":
+        from ingest.text import terms
+
+        words: dict[str, list[str]] = {}
+        for zh, ens in base.terms.zh_to_en.items():
+            zh_terms = terms(zh)
+            if len(zh_terms) != 1:  # a word-for-word table: single-word Chinese terms only
+                continue
+            (z,) = zh_terms
+            for en in ens:
+                for e in terms(en):
+                    words.setdefault(z, []).append(e)
+                    words.setdefault(e, []).append(z)
+        changed = replace(base, words={k: tuple(v) for k, v in words.items()})
+    elif variant == "no-words":
+        changed = replace(base, words={})
+    elif variant == "hand":
+        changed = replace(base, terms=base.hand)
+    else:
+        raise SystemExit(f"unknown --crossing variant {variant!r}")
+    assistant.ranker.crossing = lambda: changed  # type: ignore[attr-defined]
+    assistant.detail.crossing = lambda: changed  # type: ignore[attr-defined]
 
 
 def load(library: str, cache: str, questions: list[str]):
@@ -59,27 +96,32 @@ def restricted(rows, keep: tuple[str, ...]):
 
 def fit(rows, keep: tuple[str, ...], embedded: int):
     from assistant.ranker import DENSE, Ranker, dense_features
+    from assistant.ranker import embedded as embedded_set
     from assistant.ranker import fit as fit_model
+    from ingest.text import text_lang
 
     rows = [r for r in rows if r.kind != "none" and r.y.any()]
     cheap = fit_model([(r.x, r.y) for r in rows], keep)
     groups = []
     for r in rows:
-        top = np.argsort(-cheap.logits(r.x), kind="stable")[:embedded]
+        lang = text_lang(r.question.question) if OWN_CANDIDATE[0] else None
+        top = embedded_set(cheap.logits(r.x), r.cands, lang, embedded)
         groups.append((np.hstack([r.x[top], dense_features(r.cos[top])]), r.y[top]))
     return Ranker(cheap, fit_model(groups, keep + DENSE), embedded)
 
 
 def probs(ranker, row) -> np.ndarray:
     """`ranker.score`'s two stages on precomputed features."""
-    from assistant.ranker import SURE, dense_features
+    from assistant.ranker import SURE, dense_features, embedded
+    from ingest.text import text_lang
 
     logits = ranker.cheap.logits(row.x)
     sure = np.exp(logits - logits.max())
     sure /= sure.sum()
     if float(sure.max()) >= SURE:
         return sure
-    top = np.argsort(-logits, kind="stable")[: ranker.embedded]
+    lang = text_lang(row.question.question) if OWN_CANDIDATE[0] else None
+    top = embedded(logits, row.cands, lang, ranker.embedded)
     full = ranker.full.logits(np.hstack([row.x[top], dense_features(row.cos[top])]))
     out = np.zeros(len(row.cands))
     e = np.exp(full - full.max())
@@ -152,8 +194,11 @@ def main() -> None:
     ap.add_argument("--select", action="store_true")
     ap.add_argument("--tolerance", type=float, default=0.005)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--crossing", default=None, help="words=terms | no-words | hand (ablation)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.crossing:
+        ablate(args.crossing)
     from assistant.ranker import CHEAP, EMBEDDED
 
     rows = load(args.library, args.cache, [str(EVAL / "dev.jsonl"), str(EVAL / "dev2.jsonl")])
@@ -165,9 +210,15 @@ def main() -> None:
     rows, checks = restricted(rows, keep), {k: restricted(v, keep) for k, v in checks.items()}
     print("| variant | " + " | ".join(["dev (CV)", "dev2 (CV)", *checks]) + " |")
     print("|---|" + "---|" * (2 + len(checks)))
+    OWN_CANDIDATE[0] = False
+    res = evaluate(rows, checks, keep, None, args.folds, EMBEDDED)
+    print(row_text(f"{len(keep)} features, best first, top {EMBEDDED} embedded", res), flush=True)
+    OWN_CANDIDATE[0] = True
     for own in [None, *args.own_first]:
         res = evaluate(rows, checks, keep, own, args.folds, EMBEDDED)
-        label = f"{len(keep)} features" + ("" if own is None else f", own language first {own}")
+        label = f"{len(keep)} features, + own-language candidate" + (
+            "" if own is None else f", own language first {own}"
+        )
         print(row_text(label, res), flush=True)
     if args.select:
         select(rows, checks, keep, args)

@@ -87,23 +87,27 @@ def collect(assistant, questions, cache: str | None = None):
 
 def train(rows, embedded: int):
     from assistant.ranker import CHEAP, FEATURES, Ranker, dense_features, fit
+    from assistant.ranker import embedded as embedded_set
+    from ingest.text import text_lang
 
     rows = [r for r in rows if r.kind != "none"]
     cheap = fit([(r[2], r[4]) for r in rows], CHEAP, L2)
     groups = []
-    for _, _, x, cos, y, *_ in rows:
-        top = np.argsort(-cheap.logits(x), kind="stable")[:embedded]
-        groups.append((np.hstack([x[top], dense_features(cos[top])]), y[top]))
+    for r in rows:
+        top = embedded_set(cheap.logits(r.x), r.cands, text_lang(r.question.question), embedded)
+        groups.append((np.hstack([r.x[top], dense_features(r.cos[top])]), r.y[top]))
     full = fit(groups, FEATURES, L2)
     return Ranker(cheap, full, embedded)
 
 
 def top_is_gold(ranker, row) -> tuple[bool, bool]:
     """(the ranked first candidate holds gold, a gold candidate is among the embedded)."""
-    from assistant.ranker import dense_features
+    from assistant.ranker import dense_features, embedded
+    from ingest.text import text_lang
 
     _, _, x, cos, y, *_ = row
-    top = np.argsort(-ranker.cheap.logits(x), kind="stable")[: ranker.embedded]
+    lang = text_lang(row.question.question)
+    top = embedded(ranker.cheap.logits(x), row.cands, lang, ranker.embedded)
     full = ranker.full.logits(np.hstack([x[top], dense_features(cos[top])]))
     return bool(y[top[int(np.argmax(full))]]), bool(y[top].any())
 
@@ -147,8 +151,10 @@ def flags(ranker, row) -> tuple[bool, bool]:
 
 def report_detail(rows, cv: dict, insample: dict) -> None:
     """`none` questions declined or answered as near misses, and what it costs answerable ones."""
-    print("\n| set | `none` declined or near miss, CV | in-sample | declined outright, CV |"
-          " answerable flagged, CV | in-sample | answerable declined, CV | n none / answerable |")
+    print(
+        "\n| set | `none` declined or near miss, CV | in-sample | declined outright, CV |"
+        " answerable flagged, CV | in-sample | answerable declined, CV | n none / answerable |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     sets = {"dev": lambda i: not i.startswith("d2-"), "dev2": lambda i: i.startswith("d2-")}
     for name, inside in [*sets.items(), ("all", lambda i: True)]:
@@ -160,7 +166,11 @@ def report_detail(rows, cv: dict, insample: dict) -> None:
             np.mean([cv[i][1] for i in none]), np.mean([cv[i][0] for i in ans]),
             np.mean([insample[i][0] for i in ans]), np.mean([cv[i][1] for i in ans]),
         ]  # fmt: skip
-        print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {len(none)} / {len(ans)} |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{c:.3f}" for c in cells)
+            + f" | {len(none)} / {len(ans)} |"
+        )
     print("(a question the retriever declines counts as flagged and declined, answerable or not)")
 
 
@@ -178,8 +188,12 @@ def main() -> None:
     ap.add_argument("--embedded", type=int, default=None)
     ap.add_argument("--folds-out", default=None)
     ap.add_argument("--write", action="store_true", help="write assistant/ranker.json")
-    ap.add_argument("--max-flagged", type=float, default=MAX_FLAGGED,
-                    help="share of answerable questions the near-miss check may flag")
+    ap.add_argument(
+        "--max-flagged",
+        type=float,
+        default=MAX_FLAGGED,
+        help="share of answerable questions the near-miss check may flag",
+    )
     ap.add_argument("--cache", default=None, help="pickle of candidates and cosines to reuse")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -239,8 +253,13 @@ def main() -> None:
         for r in every:
             if r.kind == "none" or flagged[r.id][0]:
                 found = near_miss_check(everything, r) if r.answerable else None
-                print(r.id, r.kind, flagged[r.id], r.question.question[:40],
-                      found and (found.features.round(2), found.absent, found.unseen))
+                print(
+                    r.id,
+                    r.kind,
+                    flagged[r.id],
+                    r.question.question[:40],
+                    found and (found.features.round(2), found.absent, found.unseen),
+                )
     if args.folds_out:
         Path(args.folds_out).write_text(json.dumps({"folds": fold_models}), encoding="utf-8")
         print(f"wrote {args.folds_out}")

@@ -126,3 +126,24 @@ def test_the_import_check_sees_lazy_imports(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from ui.cli import main\n    import assistant.answer\n")
     assert _imports(src) == ["ui", "assistant"]
+
+
+def test_crossing_languages_has_one_owner() -> None:
+    """Only assistant/crossing.py opens the cross-language tables and the query map; the other
+    product modules reach them through `crossing()` (the implementations' own modules aside)."""
+    owners = {"assistant/crossing.py", "assistant/align.py", "assistant/glossary.py"}
+    tables = ("glossary.tsv", "terms.tsv", "translations.tsv", "alignment.npz")
+    loaders = ("read_terms", "read_translations", "load_alignment", "language_axes")
+    wrong = []
+    for pkg in PACKAGES:
+        for p in _files(pkg):
+            rel = p.relative_to(REPO).as_posix()
+            if rel in owners:
+                continue
+            tree = ast.parse(p.read_text(encoding="utf-8"))
+            strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                       and isinstance(n.value, str) and n.value in tables]  # fmt: skip
+            names = [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                     for a in n.names if a.name in loaders]  # fmt: skip
+            wrong += [f"{rel}: {x}" for x in strings + names]
+    assert not wrong
