@@ -14,9 +14,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.config import LibraryConfig
-    from index.embedded.store import DocumentInfo
-    from index.embedded.writer import IngestReport
     from index.model.embedder import Embedder
+    from index.protocol import DocumentInfo, IngestReport
 
 
 class Library(Protocol):

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from assistant.answer import ExtractiveAnswerer
     from assistant.conversation import Conversation
     from assistant.retrieve import Retriever
-    from index.embedded.store import DocumentInfo
-    from index.embedded.writer import IngestReport
+    from index.protocol import DocumentInfo, IngestReport
 
 Progress = Callable[[str, int, int], None]
 

@@ -126,3 +126,101 @@ def test_the_import_check_sees_lazy_imports(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from ui.cli import main\n    import assistant.answer\n")
     assert _imports(src) == ["ui", "assistant"]
+
+
+def _module_name(path: Path) -> str:
+    return (
+        path.relative_to(REPO)
+        .with_suffix("")
+        .as_posix()
+        .replace("/", ".")
+        .removesuffix(".__init__")
+    )
+
+
+def _graph() -> dict[str, set[str]]:
+    """Each module of the four packages → the modules of theirs it imports (lazy and
+    TYPE_CHECKING imports included; `from index.postgres import terms` names the module)."""
+    files = [p for pkg in PACKAGES for p in _files(pkg)]
+    ours = {_module_name(p) for p in files}
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                deps |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        graph[_module_name(path)] = (deps & ours) - {_module_name(path)}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle of imports a depth-first walk meets (none when the graph is layered)."""
+    done: set[str] = set()
+    path: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(mod: str) -> None:
+        if mod in path:
+            found.append([*path[path.index(mod) :], mod])
+        elif mod not in done:
+            path.append(mod)
+            for dep in sorted(graph.get(mod, ())):
+                visit(dep)
+            path.pop()
+            done.add(mod)
+
+    for mod in sorted(graph):
+        visit(mod)
+    return found
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """No circle of imports, of two modules or more (`from index.model import tune` counts as
+    importing index.model.tune)."""
+    graph = _graph()
+    assert not _circles(graph)
+
+
+def test_the_circle_check_sees_a_circle() -> None:
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+# The rooms of index/ and what each may not import. The model knows no store; the embedded
+# store knows nothing of PostgreSQL; the PostgreSQL store reuses only the embedded store's
+# ranking rules (index.embedded.vectors.choose_backend and FLAT_MAX, index.embedded.lexical's
+# top_k), so both stores rank alike; the modules at the top of index/ that both stores import
+# (config, manifest, protocol, plan) import no store; index/library.py alone picks one.
+STORES = ("index.embedded", "index.postgres", "index.library")
+ROOMS = {
+    "index.model": (*STORES, "index.plan", "index.protocol"),
+    "index.embedded": ("index.postgres", "index.library"),
+    "index.postgres": (
+        "index.library",
+        "index.embedded.store",
+        "index.embedded.generation",
+        "index.embedded.writer",
+        "index.embedded.storage",
+    ),
+    "index.protocol": (*STORES, "index.plan"),
+    "index.plan": STORES,
+    "index.config": ("index",),
+    "index.manifest": ("index",),
+}
+
+
+@pytest.mark.parametrize("room", sorted(ROOMS))
+def test_each_room_of_index_imports_only_what_it_may(room: str) -> None:
+    def inside(module: str, prefix: str) -> bool:
+        return module == prefix or module.startswith(prefix + ".")
+
+    wrong = {
+        f"{mod} imports {dep}"
+        for mod, deps in _graph().items()
+        if inside(mod, room)
+        for dep in deps
+        if any(inside(dep, f) for f in ROOMS[room])
+    }
+    assert not wrong

@@ -16,11 +16,6 @@ import numpy as np
 from ingest.disk import fsync
 from ingest.errors import LibraryError
 
-# The version of `ingest.text.tokenize`. Bump it when tokens change: `askdocs ingest` (and the
-# app on start) then re-tokenizes the cached tokens of older libraries (no re-embedding),
-# whose lexical index no longer matches the queries' tokens.
-# 3: one stop-word list for BM25 and answer terms.
-TOKENIZER_VERSION = 3
 # A query whose tokens' postings hold under 1/8 of the documents is scored on those only.
 SPARSE_SHARE = 8
 

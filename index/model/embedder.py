@@ -16,11 +16,8 @@ from typing import Literal, Protocol
 import numpy as np
 
 from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
+from index.model.batches import Kind, Progress, cores, group_by_length
 from ingest.errors import ModelError
-
-Kind = Literal["query", "passage"]
-# Called after each batch with (texts done, texts in all).
-Progress = Callable[[int, int], None]
 
 Precision = Literal["auto", "fp32", "bf16", "int8"]
 # "auto" = bf16 where the CPU computes bf16 natively (AVX512-BF16 / AMX), else fp32. On 2 cores
@@ -37,17 +34,6 @@ class Embedder(Protocol):
     def embed(
         self, texts: list[str], kind: Kind = "passage", progress: Progress | None = None
     ) -> np.ndarray: ...
-
-
-def _threads() -> int:
-    """Cores this process may use ($ASKDOCS_THREADS overrides); affinity respects cgroups."""
-    env = os.environ.get("ASKDOCS_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def native_bf16() -> bool:
@@ -73,21 +59,6 @@ def _int8(model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice
         return quantize_dynamic(model, spec, dtype=torch.qint8)
-
-
-def group_by_length(lengths: list[int], max_batch: int, slack: float = 0.1) -> list[list[int]]:
-    """Indices, longest first, in batches of similar length: a batch ends when it is full or
-    the next text is more than `slack` shorter than its first. Padding is most of the cost
-    of naive batching on CPU (2x at batch 32 on 400-character chunks)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for i in order:
-        cur = batches[-1] if batches else None
-        if cur and len(cur) < max_batch and lengths[cur[0]] - lengths[i] <= slack * lengths[cur[0]]:
-            cur.append(i)
-        else:
-            batches.append([i])
-    return batches
 
 
 class SentenceTransformerEmbedder:
@@ -116,7 +87,7 @@ class SentenceTransformerEmbedder:
         # One torch thread per worker, workers run batches side by side: torch's own threads
         # wait on each other at every op, which is 5x slower when other work shares the cores.
         torch.set_num_threads(1)
-        self.workers = threads or _threads()
+        self.workers = threads or cores()
         model = SentenceTransformer(str(path_or_id), device="cpu", local_files_only=local_only)
         model.eval()
         if precision == "auto":

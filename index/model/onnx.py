@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.model.embedder import Kind, Progress, _threads, group_by_length
+from index.model.batches import Kind, Progress, cores, group_by_length
 from index.model.pieces import TABLE
 
 ONNX_FILE = "model.onnx"
@@ -160,7 +160,7 @@ class OnnxEmbedder:
         self.pad_id = int(config.get("pad_token_id", 1))
         self.tokenizer = PieceTokenizer(model_dir, limit)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _threads()
+        options.intra_op_num_threads = threads or cores()
         options.inter_op_num_threads = 1
         # Workers spin between ops (ORT's default) unless ASKDOCS_ORT_SPIN=0: on an idle
         # 2-core machine warm search p50 is 25 ms spinning vs 32 ms sleeping; on a saturated

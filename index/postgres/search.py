@@ -8,21 +8,39 @@ formula and float types), which the generation fetches in one statement and cach
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
 from index.embedded.lexical import SPARSE_SHARE, top_k
 from index.embedded.vectors import FLAT_MAX
+from index.manifest import Manifest
 
-if TYPE_CHECKING:
-    from index.postgres.generation import PgGeneration
+
+class Snapshot(Protocol):
+    """What a search reads of its generation (`index.postgres.generation.PgGeneration`)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def rows(
+        self, query: str, params: Iterable[Any] = (), **parts: Any
+    ) -> list[tuple[Any, ...]]: ...
+
+    def flat(self, lang: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def set_ef(self, k: int) -> None: ...
+
+    def lang_arrays(self, lang: str) -> tuple[np.ndarray, np.ndarray, int, float]: ...
+
+    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, tuple[Any, ...] | None]: ...
 
 
 class PgDense:
     """One language's vectors: HNSW search (a partial index per language) and lookups."""
 
-    def __init__(self, gen: PgGeneration, lang: str) -> None:
+    def __init__(self, gen: Snapshot, lang: str) -> None:
         self.gen, self.lang = gen, lang
         info = gen.manifest.langs[lang]
         self.backend = info.get("backend", "hnsw")
@@ -85,7 +103,7 @@ class PgDense:
 class PgLexical:
     """One language's BM25 from the term blocks (index/postgres/terms.py), scored in numpy."""
 
-    def __init__(self, gen: PgGeneration, lang: str) -> None:
+    def __init__(self, gen: Snapshot, lang: str) -> None:
         self.gen, self.lang = gen, lang
 
     def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
