@@ -59,6 +59,7 @@ ifneq ($(wildcard $(STAMPS)/test-$(KEY)),)
 	@echo "== dependencies up to date since the last install (rm -r $(STAMPS) to redo it)"
 endif
 	ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 # The fast layer: no real model, browser, LLM server or PostgreSQL server. Measured once,
@@ -71,4 +72,4 @@ test-fast:
 	$(PY) -m pytest -q -m "$(FAST)"
 
 lint:
-	ruff check . && ruff format --check .
+	ruff check . && ruff format --check . && $(PY) -m mypy

@@ -21,6 +21,7 @@ import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from assistant.ranker import score as rank
 from assistant.reading import reading_aid
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
 from assistant.sentences import display, line_spans, split
+from ingest.errors import LibraryError
 from ingest.text import FENCE, HAN, identifiers, is_code_name, terms, text_lang
 
 if TYPE_CHECKING:
@@ -227,7 +229,7 @@ def legacy_select(cands: list[Candidate], scores: np.ndarray, limit: int) -> lis
             continue
         chosen.append(int(i))
     # Reading order: documents by their best sentence, sentences by position.
-    doc_rank = {}
+    doc_rank: dict[str, int] = {}
     for i in chosen:
         doc_rank.setdefault(cands[i].hit.chunk.doc_id, len(doc_rank))
     chosen.sort(key=lambda i: (doc_rank[cands[i].hit.chunk.doc_id], cands[i].start))
@@ -369,15 +371,17 @@ class ExtractiveAnswerer:
         self.library = library
         self.embedder = embedder if embedder is not None else library.embedder
         self.ranker = default_ranker() if ranker == "default" else ranker
-        self._texts: dict[str, str] = {}
-
-    def text_of(self, doc_id: str) -> str:
         # doc_id is a content hash, so a cached text can never be stale.
-        if doc_id not in self._texts:
-            if len(self._texts) > 16:
-                self._texts.clear()
-            self._texts[doc_id] = self.library.document(doc_id).text
-        return self._texts[doc_id]
+        self.text_of: Callable[[str], str] = lru_cache(maxsize=16)(self._document_text)
+
+    def _document_text(self, doc_id: str) -> str:
+        doc = self.library.document(doc_id)
+        if doc is None:  # deleted since the search: the question is asked again
+            raise LibraryError(
+                f"A document was removed from the library while answering ({doc_id}).",
+                hint="ask again",
+            )
+        return doc.text
 
     def similarity(self, query: str) -> Callable[[list[str]], np.ndarray] | None:
         """Calibrated cosines of texts with `query`: the retriever's language directions

@@ -15,13 +15,15 @@ in index/plan.py and the stores' writers.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -41,6 +43,9 @@ from index.protocol import (
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk, Document
 from ingest.text import index_lang, tokenize
+
+T = TypeVar("T")
+log = logging.getLogger(f"askdocs.{__name__}")
 
 
 def storage_of(config: LibraryConfig) -> Storage:
@@ -112,6 +117,13 @@ class Library:
                 hint=f"run askdocs ingest PATH --library {config.name} to create it",
             )
         lib._check_model()
+        log.debug(
+            "library %r: %s, generation %s (%s)",
+            config.name,
+            type(lib.storage).__name__,
+            lib.generation,
+            lib._gen.where if lib._gen else "empty",
+        )
         return lib
 
     @staticmethod
@@ -268,12 +280,16 @@ class Library:
             self._ingest_embedder = self._load_embedder("ingest")
         return self._ingest_embedder
 
-    def _load_embedder(self, purpose: str) -> Embedder:
+    def _load_embedder(self, purpose: Literal["query", "ingest"]) -> Embedder:
         from index.model.embedder import load_embedder
 
         # stdout may be JSON (askdocs search --json): a one-time model build talks on stderr
+        started = time.perf_counter()
         loaded = load_embedder(
             self.config, lambda msg: print(msg, file=sys.stderr), purpose=purpose
+        )
+        log.debug(
+            "%s model %s loaded in %.2f s", purpose, loaded.name, time.perf_counter() - started
         )
         self._check_model(loaded, purpose)
         return loaded
@@ -314,8 +330,8 @@ class Library:
             return list(present)
         return [index_lang(lang)] if index_lang(lang) in present else []
 
-    def _with_gen(self, fn: Callable[[Generation], Any]) -> Any:
-        """Run a lazy index load; if a writer swept our generation meanwhile, follow it.
+    def _with_gen(self, fn: Callable[[Generation, str], T], lang: str) -> T | None:
+        """Run a lazy index load of `lang`; if a writer swept our generation meanwhile, follow it.
 
         A sweep may be under way (the directory half gone), so what decides is whether CURRENT
         still names the generation: if it does, the failure is damage and is raised."""
@@ -324,7 +340,7 @@ class Library:
             if gen is None or self._fresh:
                 return None
             try:
-                return fn(gen)
+                return fn(gen, lang)
             except LibraryError:
                 if attempt == 2 or not self.storage.swept or self._now() == gen.key:
                     raise
@@ -336,7 +352,7 @@ class Library:
         """Top-k (chunk_id, cosine) for a query vector; lang None merges all languages by score."""
         hits: list[tuple[int, float]] = []
         for code in self._langs_for(lang):
-            index = self._with_gen(lambda g, c=code: g.vectors(c))
+            index = self._with_gen(lambda g, c: g.vectors(c), code)
             if index is not None:
                 hits += index.search(np.asarray(qvec, dtype=np.float32), k)[0]
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
@@ -344,7 +360,7 @@ class Library:
     def vectors(self, ids: list[int], lang: str) -> np.ndarray:
         """Stored vectors of chunks of one language, rows in the order of `ids`."""
         codes = self._langs_for(lang)
-        index = self._with_gen(lambda g: g.vectors(codes[0])) if codes else None
+        index = self._with_gen(lambda g, c: g.vectors(c), codes[0]) if codes else None
         if index is None or not ids:
             return np.zeros((0, self.manifest.dim if self.manifest else 0), dtype=np.float32)
         return index.vectors(ids)
@@ -354,7 +370,7 @@ class Library:
         tokens = tokenize(query)
         hits: list[tuple[int, float]] = []
         for code in self._langs_for(lang):
-            index = self._with_gen(lambda g, c=code: g.lexical(c))
+            index = self._with_gen(lambda g, c: g.lexical(c), code)
             if index is not None:
                 hits += index.search(tokens, k)
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]

@@ -14,6 +14,7 @@ one set of hashes; the stores' writers only publish.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from abc import ABC, abstractmethod
@@ -28,10 +29,12 @@ import numpy as np
 
 from index.manifest import Manifest
 from index.protocol import IngestReport, Progress, Target
+from ingest import settings
 from ingest.errors import InputError
 from ingest.records import Chunk, Document
 from ingest.text import tokenize
 
+log = logging.getLogger(f"askdocs.{__name__}")
 EMBED_BATCH = 64
 # The version of `ingest.text.tokenize` (and of `lexical_text`). Bump it when tokens change:
 # `askdocs ingest` (and the app on start) then re-tokenizes the cached tokens of older
@@ -40,12 +43,12 @@ EMBED_BATCH = 64
 TOKENIZER_VERSION = 3
 # Bump when passage_text changes: libraries record it, and ingest warns on a mismatch.
 PASSAGE_VERSION = 1
-MAX_CHUNKS = 20_000  # per document, about 6 million characters of text
+MAX_CHUNKS = 20_000  # per document, about 6 million characters of text (settings.MAX_CHUNKS)
 
 
 def max_chunks() -> int:
     """Chunks indexed per document: MAX_CHUNKS, or $ASKDOCS_MAX_CHUNKS."""
-    return int(os.environ.get("ASKDOCS_MAX_CHUNKS", "") or MAX_CHUNKS)
+    return int(settings.MAX_CHUNKS.get() or MAX_CHUNKS)
 
 
 def passage_text(chunk: Chunk, title: str) -> str:
@@ -192,6 +195,14 @@ class Planner(ABC):
             return stored, todo, gone, dups
 
         stored, todo, gone, dups = diff()
+        log.debug(
+            "plan: %d files hashed, %d new or changed, %d gone, %d duplicates (%.2f s)",
+            len(hashes),
+            len(todo),
+            len(gone),
+            len(dups),
+            time.perf_counter() - t0,
+        )
         if not todo and not gone and not self.lib.stale_tokens and not self.lib.stale_vectors:
             return IngestReport(
                 unchanged=len(hashes) - len(dups),
@@ -211,7 +222,15 @@ class Planner(ABC):
             warnings += dups + plan.warnings
             if plan.additions:
                 warnings += self._drift()
+            started = time.perf_counter()
             retokenized = self._write(plan) if not plan.empty() else 0
+            log.debug(
+                "write: %d removals, %d chunks added, %d re-tokenized, published in %.2f s",
+                len(plan.removals),
+                sum(len(a.chunks) for a in plan.additions),
+                retokenized,
+                time.perf_counter() - started,
+            )
         return IngestReport(
             added=plan.added,
             updated=plan.updated,

@@ -11,10 +11,11 @@ both return. A library is written through its `Storage`'s writer, which sees the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +27,16 @@ from ingest.records import Chunk, Document
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # The chunk columns both stores select, in `ingest.records.Chunk`'s field order.
 CHUNK_COLS = 'chunk_id, doc_id, source, start, "end", text, heading, lang, hash'
+# A document's columns, as `document_of` reads them.
+DOCUMENT_COLS = "doc_id, source, title, text, lang, mtime, format, encoding, page_starts"
+
+
+def document_of(row: tuple[Any, ...]) -> Document:
+    """A `Document` from a row of DOCUMENT_COLS (its page starts stored as a JSON list)."""
+    doc_id, source, title, text, lang, mtime, fmt, encoding, pages = row
+    return Document(
+        doc_id, source, title, text, lang, mtime, fmt, encoding, tuple(json.loads(pages))
+    )
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,34 @@ def test_each_room_of_index_imports_only_what_it_may(room: str) -> None:
         if any(inside(dep, f) for f in ROOMS[room])
     }
     assert not wrong
+
+
+def test_the_environment_is_read_in_one_place() -> None:
+    """Only ingest/settings.py reads environment variables (others may set them for a
+    worker process), and the README's table names each one."""
+    readers = {
+        f"{p.relative_to(REPO)}:{node.lineno}"
+        for pkg in PACKAGES
+        for p in _files(pkg)
+        if p.name != "settings.py"
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and _reads_environment(node.func)
+    }
+    assert not readers
+    from ingest.settings import SETTINGS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert [s.name for s in SETTINGS if f"| `{s.name}` |" not in readme] == []
+
+
+def _reads_environment(func: ast.Attribute) -> bool:
+    """os.environ.get(...), os.environ[...] is left to reviews; os.getenv(...)."""
+    return func.attr == "getenv" or (func.attr == "get" and "environ" in ast.unparse(func.value))
+
+
+def test_the_environment_check_sees_both_ways_of_reading() -> None:
+    calls = [ast.parse(s).body[0].value.func for s in ("os.environ.get('A')", "os.getenv('A')")]
+    assert all(_reads_environment(f) for f in calls)
+    assert not _reads_environment(ast.parse("d.get('A')").body[0].value.func)

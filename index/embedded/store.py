@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.protocol import CHUNK_COLS, DocumentInfo
+from index.protocol import CHUNK_COLS, DOCUMENT_COLS, DocumentInfo, document_of
 from ingest.disk import disk_full, is_disk_full
 from ingest.errors import LibraryError
 from ingest.records import Chunk, Document
@@ -124,14 +124,10 @@ class Store:
 
     def document(self, doc_id: str) -> Document | None:
         rows = self._rows(
-            "SELECT doc_id, source, title, text, lang, mtime, format, encoding, page_starts"
-            " FROM documents WHERE doc_id = ?",
+            f"SELECT {DOCUMENT_COLS} FROM documents WHERE doc_id = ?",
             (doc_id,),
         )
-        if not rows:
-            return None
-        *head, pages = rows[0]
-        return Document(*head, page_starts=tuple(json.loads(pages)))
+        return document_of(rows[0]) if rows else None
 
     def file_hashes(self) -> dict[str, tuple[str, str]]:
         """Absolute path → (file hash, doc_id) of every stored document."""

@@ -120,21 +120,21 @@ class Writer(Planner):
         self, base: Manifest | None, store: Store, gen_dir: Path, reembedded: bool = False
     ) -> Manifest:
         number = int(gen_dir.name.split("-")[1])
-        stamp = {"generation": number, "documents": store.count(), "updated_at": time.time()}
+        documents, now = store.count(), time.time()
         if base is not None:
             # every write leaves all tokens current (stale ones are re-tokenized first)
-            model = {}
             if reembedded:  # by this write (`_reembed`): the manifest names the new model
                 embedder = self.lib.ingest_embedder
-                model = {"embedder": embedder.name, "dim": embedder.dim}
+                base = replace(base, embedder=embedder.name, dim=embedder.dim)
             return replace(
                 base,
-                **stamp,
-                **model,
+                generation=number,
+                documents=documents,
+                updated_at=now,
                 tokenizer_version=TOKENIZER_VERSION,
                 askdocs_version=layout.askdocs_version(),
             )
-        return self._fresh_manifest(**stamp)
+        return self._fresh_manifest(generation=number, documents=documents, updated_at=now)
 
     def _indexes(
         self,
@@ -156,7 +156,7 @@ class Writer(Planner):
         for i, lang in enumerate(todo, 1):
             names += [vector_file(lang), lexical_dir(lang)]
             reuse = base_gen is not None and lang not in changed and lang in base_gen.manifest.langs
-            if reuse:
+            if reuse and base_gen is not None:
                 _link(base_gen.dir / vector_file(lang), gen_dir / vector_file(lang))
                 langs[lang] = dict(base_gen.manifest.langs[lang])
             else:
@@ -165,7 +165,7 @@ class Writer(Planner):
                 vindex = self._vector_index(ids, vecs, old, grown_only=lang not in removed)
                 vindex.save(gen_dir / vector_file(lang))
                 langs[lang] = {"chunks": counts[lang], "backend": vindex.backend}
-            if reuse and lang not in relexed:
+            if reuse and base_gen is not None and lang not in relexed:
                 _link(base_gen.dir / lexical_dir(lang), gen_dir / lexical_dir(lang))
             else:
                 tok_ids, toks = zip(*store.tokens(lang), strict=True)
@@ -179,8 +179,12 @@ class Writer(Planner):
         """A new index, or, for an HNSW graph that only gained chunks, the old one grown:
         a graph cannot drop nodes, but adding to it is far cheaper than a rebuild."""
         backend = self.lib.config.vector_backend
-        growable = grown_only and old is not None and old.exists()
-        if growable and choose_backend(len(ids), backend) == "hnsw":
+        if (
+            grown_only
+            and old is not None
+            and old.exists()
+            and choose_backend(len(ids), backend) == "hnsw"
+        ):
             index = VectorIndex.load(old)
             if index.backend == "hnsw":
                 new = ~np.isin(ids, index.ids())

@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
+from ingest import settings
+
 Kind = Literal["query", "passage"]
 # Called after each batch with (texts done, texts in all).
 Progress = Callable[[int, int], None]
@@ -14,7 +16,7 @@ Progress = Callable[[int, int], None]
 
 def cores() -> int:
     """Cores this process may use ($ASKDOCS_THREADS overrides); affinity respects cgroups."""
-    env = os.environ.get("ASKDOCS_THREADS", "")
+    env = settings.THREADS.get()
     if env.isdigit() and int(env) > 0:
         return int(env)
     try:

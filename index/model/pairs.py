@@ -26,7 +26,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +176,7 @@ def library_pairs(chunks: Iterable[tuple[str, str, str, str]], seed: int = 0) ->
 
 def batches(
     pairs: Sequence[Pair], size: int, seed: int, per_group: int = 4
-) -> Iterable[list[Pair]]:
+) -> Iterator[list[Pair]]:
     """Endless batches of `size` pairs: `per_group` pairs of one page at a time (hard
     negatives: same topic, other answer), no query or passage twice in a batch."""
     rng = random.Random(seed)

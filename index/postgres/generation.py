@@ -32,8 +32,8 @@ import numpy as np
 
 from index.config import LibraryConfig
 from index.manifest import Manifest
-from index.postgres.search import PgDense, PgLexical
-from index.protocol import CHUNK_COLS, DocumentInfo
+from index.postgres.search import Block, PgDense, PgLexical
+from index.protocol import CHUNK_COLS, DOCUMENT_COLS, DocumentInfo, document_of
 from ingest.errors import InputError, LibraryError
 from ingest.records import Chunk, Document
 
@@ -175,7 +175,7 @@ class PgGeneration:
         # snapshot, so what is cached here never changes; the next generation is another
         # PgGeneration with an empty cache.
         self._langs: dict[str, tuple[np.ndarray, np.ndarray, int, float]] = {}
-        self._blocks: OrderedDict[tuple[str, str], tuple | None] = OrderedDict()
+        self._blocks: OrderedDict[tuple[str, str], Block | None] = OrderedDict()
         self._cached = 0
         self._flat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._cache_lock = threading.Lock()
@@ -261,7 +261,7 @@ class PgGeneration:
                 self._flat[lang] = self.store.vectors(lang, self.manifest.dim)
             return self._flat[lang]
 
-    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, tuple | None]:
+    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, Block | None]:
         """term → (rows, float32 scores) of one language, None for a term it lacks. Terms
         not cached are fetched for every language of the library in one statement (the next
         language's search of the same question then finds them here)."""
@@ -345,14 +345,10 @@ class PgStore:
 
     def document(self, doc_id: str) -> Document | None:
         rows = self.gen.rows(
-            "SELECT doc_id, source, title, text, lang, mtime, format, encoding, page_starts"
-            " FROM {s}.documents WHERE doc_id = %s",
+            f"SELECT {DOCUMENT_COLS} FROM {{s}}.documents WHERE doc_id = %s",
             (doc_id,),
         )
-        if not rows:
-            return None
-        *head, pages = rows[0]
-        return Document(*head, page_starts=tuple(json.loads(pages)))
+        return document_of(rows[0]) if rows else None
 
     def file_hashes(self) -> dict[str, tuple[str, str]]:
         rows = self.gen.rows("SELECT path, file_hash, doc_id FROM {s}.documents")

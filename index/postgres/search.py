@@ -17,6 +17,8 @@ from index.embedded.lexical import SPARSE_SHARE, top_k
 from index.embedded.vectors import FLAT_MAX
 from index.manifest import Manifest
 
+Block = tuple[np.ndarray, np.ndarray]  # a term's rows and their float32 BM25 scores
+
 
 class Snapshot(Protocol):
     """What a search reads of its generation (`index.postgres.generation.PgGeneration`)."""
@@ -34,7 +36,7 @@ class Snapshot(Protocol):
 
     def lang_arrays(self, lang: str) -> tuple[np.ndarray, np.ndarray, int, float]: ...
 
-    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, tuple[Any, ...] | None]: ...
+    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, Block | None]: ...
 
 
 class PgDense:
@@ -111,14 +113,13 @@ class PgLexical:
         if not tokens or k <= 0:
             return []
         blocks = self.gen.term_blocks(self.lang, tokens)
-        known = [t for t in tokens if blocks.get(t) is not None]
-        if not known:
+        parts = [b for b in (blocks.get(t) for t in tokens) if b is not None]
+        if not parts:
             return []
         ids = self.gen.lang_arrays(self.lang)[0]
         # A repeated query token counts once per repetition, in query order, with bm25s's
         # float32 additions (index.embedded.lexical.SavedBM25): the same sums, bit for bit. Few
         # postings (a name check) are summed on those rows only, as SavedBM25 does.
-        parts = [blocks[t] for t in known]
         if sum(len(r) for r, _ in parts) * SPARSE_SHARE < len(ids):
             rows, where = np.unique(np.concatenate([r for r, _ in parts]), return_inverse=True)
             acc = np.zeros(len(rows), dtype=np.float32)

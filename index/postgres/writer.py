@@ -197,7 +197,7 @@ class PgWriter(Planner):
 
         embedder = self.lib.ingest_embedder if fresh else None
         old = read_meta(conn, self.schema)
-        if old is not None and fresh and old.dim != embedder.dim:
+        if old is not None and embedder is not None and old.dim != embedder.dim:
             conn.execute(q("DROP SCHEMA {s} CASCADE"))  # a new model: new vector columns
             old_gen, old = old.generation, None
         else:
@@ -228,7 +228,11 @@ class PgWriter(Planner):
             conn.execute(q("DELETE FROM {s}.documents"))
         return self._fresh_manifest(generation=old_gen)
 
-    def _add(self, conn: Any, q: Any, plan: Plan, vecs: np.ndarray) -> None:  # noqa: ANN401
+    def _add(
+        self, conn: Any, q: Any, plan: Plan, vecs: np.ndarray
+    ) -> dict[str, list[tuple[int, list[str]]]]:
+        """The plan's documents and chunks, in; (chunk id, terms) of the added chunks by
+        language."""
         now = time.time()
         with conn.cursor() as cur:
             cur.executemany(
@@ -307,14 +311,16 @@ class PgWriter(Planner):
         got = conn.execute(q("SELECT ids, dl FROM {s}.lang_stats WHERE lang = %s"), (lang,))
         row = got.fetchone()
         if row is None:
-            return self._build(conn, q, lang, None)
+            self._build(conn, q, lang, None)
+            return
         upd = pgterms.Update(np.frombuffer(row[0], "<i8"), np.frombuffer(row[1], "<i4"))
         upd.remove([i for i, _ in removed], [t for _, t in removed])
         for chunk_id, terms in added:
             upd.add(chunk_id, terms)
         ids, dl = upd.arrays()
         if int((ids < 0).sum()) > int((ids >= 0).sum()):
-            return self._build(conn, q, lang, None)
+            self._build(conn, q, lang, None)
+            return
         touched = sorted(upd.touched)
         old = conn.execute(
             q("SELECT term, rows, tf FROM {s}.terms WHERE lang = %s AND term = ANY(%s)"),
@@ -326,7 +332,6 @@ class PgWriter(Planner):
         self._blocks(conn, q, lang, blocks)
         if (ids >= 0).any():
             self._stats(conn, q, lang, ids, dl)
-        return None
 
     def _blocks(self, conn: Any, q: Any, lang: str, blocks: list[tuple]) -> None:  # noqa: ANN401
         with conn.cursor().copy(q("COPY {s}.terms FROM STDIN (FORMAT BINARY)")) as copy:
