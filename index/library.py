@@ -8,7 +8,7 @@ protocol, and written by their writer (`index.plan.Planner`'s plan, published by
 Nothing heavy is imported until needed: an unchanged re-ingest hashes files, compares, and
 returns.
 
-Why one module of ~400 lines: it is the one library class (reading, following the published
+Why one module of ~450 lines: it is the one library class (reading, following the published
 generation across processes, the model check, the search primitives); what a write does lives
 in index/plan.py and the stores' writers.
 """

@@ -166,7 +166,7 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
 
     config = library_config(args, rebuild=args.rebuild)
     library = Library.open(config, create=True, fresh=args.rebuild)
-    if library.stale_vectors and not config.postgres:
+    if library.stale_vectors and library.storage.reembeds_in_place:
         from index.model.embedder import expected_name
 
         was = library.manifest.embedder if library.manifest else "?"
