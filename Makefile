@@ -59,16 +59,17 @@ ifneq ($(wildcard $(STAMPS)/test-$(KEY)),)
 	@echo "== dependencies up to date since the last install (rm -r $(STAMPS) to redo it)"
 endif
 	ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 # The fast layer: no real model, browser, LLM server or PostgreSQL server. Measured once,
 # 2026-12-07 21:19-21:49 UTC, `nice -n 10 make test-fast` while a model trained and other
 # tests ran (load average 15 at the start, 14-18 during, 4 at the end): 1,836 s (pytest
 # 1,664 s: 398 passed, 1 failed, 85 deselected). Not the 90 s target; an idle run is to say.
-FAST = not model and not browser and not llm and not postgres
+FAST = not model and not browser and not llm and not postgres and not ocr and not serve
 test-fast:
 	ruff check .
 	$(PY) -m pytest -q -m "$(FAST)"
 
 lint:
-	ruff check . && ruff format --check .
+	ruff check . && ruff format --check . && $(PY) -m mypy

@@ -19,6 +19,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from assistant.ranker import score as rank
 from assistant.reading import reading_aid
 from assistant.records import Answer, Citation, Hit, Library, Retrieval, Sentence
 from assistant.sentences import display, line_spans, split
+from ingest.errors import LibraryError
 from ingest.text import FENCE, HAN, identifiers, is_code_name, terms, text_lang
 
 if TYPE_CHECKING:
@@ -304,15 +306,17 @@ class ExtractiveAnswerer:
         self.embedder = embedder if embedder is not None else library.embedder
         self.ranker = default_ranker() if ranker == "default" else ranker
         self.own_first: float | None = None  # None: OWN_FIRST (`eval --compare` turns it off)
-        self._texts: dict[str, str] = {}
-
-    def text_of(self, doc_id: str) -> str:
         # doc_id is a content hash, so a cached text can never be stale.
-        if doc_id not in self._texts:
-            if len(self._texts) > 16:
-                self._texts.clear()
-            self._texts[doc_id] = self.library.document(doc_id).text
-        return self._texts[doc_id]
+        self.text_of: Callable[[str], str] = lru_cache(maxsize=16)(self._document_text)
+
+    def _document_text(self, doc_id: str) -> str:
+        doc = self.library.document(doc_id)
+        if doc is None:  # deleted since the search: the question is asked again
+            raise LibraryError(
+                f"A document was removed from the library while answering ({doc_id}).",
+                hint="ask again",
+            )
+        return doc.text
 
     def similarity(self, query: str) -> Callable[[list[str]], np.ndarray] | None:
         """Calibrated cosines of texts with `query`: the retriever's language directions

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.config import LLMSettings
 from ingest.errors import LLMError
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 CONNECT_TIMEOUT = 5.0
 MAX_TOKENS = 400
@@ -105,7 +109,7 @@ def stream_chat(
     try:
         stream = client.chat.completions.create(
             model=settings.model or "default",
-            messages=msgs,  # type: ignore[arg-type]
+            messages=cast("list[ChatCompletionMessageParam]", msgs),  # OpenAI's message dicts
             stream=True,
             temperature=0.2,
             max_tokens=MAX_TOKENS,

@@ -19,8 +19,10 @@ So the query shown stays one readable question, and the follow-up's own words le
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
+from assistant.records import Citation
 from assistant.sentences import display
 from ingest.text import (
     HAN,
@@ -34,8 +36,22 @@ from ingest.text import (
     zipf,
 )
 
-if TYPE_CHECKING:
-    from assistant.conversation import Turn
+
+class Said(Protocol):
+    """The previous turn as a follow-up reads it (`assistant.conversation.Turn` is one)."""
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def query(self) -> str: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def citations(self) -> Sequence[Citation]: ...
+
 
 ZH_PRONOUNS = frozenset(
     "它 它们 它的 这 那 这个 那个 这些 那些 此 该 其 上述 上面 前面 刚才 这种 那种 这样 那样 后者 前者".split()  # noqa: SIM905
@@ -116,7 +132,7 @@ def names(text: str, zh: bool | None = None) -> list[str]:
     return out
 
 
-def subject(turn: Turn) -> str:
+def subject(turn: Said) -> str:
     """What a turn was about, as few words as name it (see the module docstring); a resolved
     follow-up passes on the subject it was resolved to."""
     if turn.topic:
@@ -150,12 +166,12 @@ def subject(turn: Turn) -> str:
     return "".join(f" {t} " if t.isascii() else t for t in terms).strip().replace("  ", " ")
 
 
-def rewrite(question: str, previous: Turn | None) -> str:
+def rewrite(question: str, previous: Said | None) -> str:
     """The query to search for `question`, a follow-up of `previous` resolved (or as asked)."""
     return resolved(question, previous)[0]
 
 
-def resolved(question: str, previous: Turn | None) -> tuple[str, str]:
+def resolved(question: str, previous: Said | None) -> tuple[str, str]:
     """(query, topic): the query to search, and the subject it resolved to ("" when the
     question was searched as asked), which the next follow-up inherits."""
     question = question.strip()

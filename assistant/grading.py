@@ -111,7 +111,7 @@ def summarize_answers(outcomes: Sequence[AnswerOutcome]) -> dict:
     for o in outcomes:
         if o.question.answerable:
             by_kind.setdefault(o.question.kind, []).append(o)
-    out = {kind: _rates(by_kind[kind]) for kind in KINDS if kind in by_kind}
+    out: dict[str, object] = {kind: _rates(by_kind[kind]) for kind in KINDS if kind in by_kind}
     out.update({kind: _rates(rows) for kind, rows in by_kind.items() if kind not in out})
     out["all"] = _rates([o for rows in by_kind.values() for o in rows])
     none = [o for o in outcomes if not o.question.answerable]

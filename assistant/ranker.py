@@ -25,6 +25,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -126,7 +127,7 @@ def cues(question: str) -> Cues:
     )
 
 
-def idf_overlap(wanted: set[str], found: list[frozenset[str]], own: list[frozenset[str]]):
+def idf_overlap(wanted: AbstractSet[str], found: list[frozenset[str]], own: list[frozenset[str]]):
     """Shared terms weighted by rarity among the candidates: every candidate names the topic;
     the terms that tell the answer apart are the rare ones. Context-only matches count half."""
     q = [t for t in wanted if any(t in f for f in found)]
@@ -237,8 +238,8 @@ class Model:
 
     @classmethod
     def from_json(cls, d: dict) -> Model:
-        arr = [np.asarray(d[k], dtype=np.float32) for k in ("mean", "scale", "coef")]
-        return cls(tuple(d["features"]), *arr, float(d["intercept"]))
+        mean, scale, coef = (np.asarray(d[k], dtype=np.float32) for k in ("mean", "scale", "coef"))
+        return cls(tuple(d["features"]), mean, scale, coef, float(d["intercept"]))
 
 
 def fit(

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ingest.records import Chunk, Document
@@ -14,9 +15,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.config import LibraryConfig
-    from index.embedded.store import DocumentInfo
-    from index.embedded.writer import IngestReport
+    from index.manifest import Manifest
     from index.model.embedder import Embedder
+    from index.protocol import DocumentInfo, IngestReport, Progress
 
 
 class Library(Protocol):
@@ -33,6 +34,12 @@ class Library(Protocol):
 
     @property
     def stale_tokens(self) -> bool: ...
+
+    @property
+    def manifest(self) -> Manifest | None: ...
+
+    @property
+    def generation(self) -> int: ...
 
     def langs(self) -> dict[str, int]: ...
 
@@ -52,7 +59,13 @@ class Library(Protocol):
 
     def chunks(self, doc_id: str) -> list[Chunk]: ...
 
-    def ingest(self, paths, prune: bool = False, progress=None) -> IngestReport: ...
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        prune: bool = False,
+        *,
+        progress: Progress | None = None,
+    ) -> IngestReport: ...
 
     def delete(self, doc_id: str) -> bool: ...
 

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from assistant.answer import ExtractiveAnswerer
     from assistant.conversation import Conversation
     from assistant.retrieve import Retriever
-    from index.embedded.store import DocumentInfo
-    from index.embedded.writer import IngestReport
+    from index.protocol import DocumentInfo, IngestReport
 
 Progress = Callable[[str, int, int], None]
 
@@ -99,9 +98,9 @@ class Assistant:
     def _bounded(self, text: str) -> str:
         limit = self.config.max_query_chars
         if len(text) > limit:
-            from ingest.errors import InputError
+            from ingest.errors import TooLargeError
 
-            raise InputError(
+            raise TooLargeError(
                 f"The question is {len(text):,} characters long; the limit is {limit:,}.",
                 hint="ask a shorter question (ASKDOCS_MAX_QUERY_CHARS sets the limit)",
             )

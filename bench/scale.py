@@ -123,7 +123,7 @@ def measure(index, qs: np.ndarray, exact: np.ndarray, times: list | None = None)
 
 def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per chunk)
     from index.config import LibraryConfig
-    from index.embedded.writer import lexical_text
+    from index.plan import lexical_text
     from ingest.chunking import chunk_document
     from ingest.loading import load_paths
     from ingest.text import tokenize
@@ -140,14 +140,14 @@ def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per
 
 
 def plan_for(n: int):  # noqa: ANN201 - (writer plan, base vectors, rows, tokenize chunks/s)
-    from index.embedded.writer import _Addition, _Plan, passage_text
+    from index.plan import Addition, Plan, passage_text
     from ingest.records import Chunk, content_hash
 
     docs, chunks, tokens, tok_per_s = base_chunks()
     flat = [(d, c) for d in docs for c in chunks[d.doc_id]]
     fake = SyntheticEmbedder().fake
     base = fake.embed([passage_text(c, d.title) for d, c in flat], "passage")
-    plan, rows, copy = _Plan(), [], 0
+    plan, rows, copy = Plan(), [], 0
     while len(rows) < n:
         for d in docs:
             if len(rows) >= n:
@@ -161,7 +161,7 @@ def plan_for(n: int):  # noqa: ANN201 - (writer plan, base vectors, rows, tokeni
             ]  # fmt: skip
             toks = [tokens[c.chunk_id] for c in chunks[d.doc_id][: len(cs)]]
             path = f"/synthetic/{doc.source}"
-            plan.additions.append(_Addition(doc, path, doc_id, cs, toks))
+            plan.additions.append(Addition(doc, path, doc_id, cs, toks))
             start = next(i for i, (dd, _) in enumerate(flat) if dd.doc_id == d.doc_id)
             rows += range(start, start + len(cs))
         copy += 1

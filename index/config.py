@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest import settings
 from ingest.chunking import ChunkSettings
 from ingest.errors import InputError
 
@@ -17,12 +17,12 @@ ADAPTED_MODEL = "multilingual-e5-small-askdocs"
 
 def default_store() -> str:
     """$ASKDOCS_STORE: a postgresql:// URL, or empty for the embedded store (files in home)."""
-    return os.environ.get("ASKDOCS_STORE", "").strip()
+    return settings.STORE.get()
 
 
 def default_home() -> Path:
     """$ASKDOCS_HOME, else the user data directory."""
-    env = os.environ.get("ASKDOCS_HOME")
+    env = settings.HOME.get()
     if env:
         return Path(env).expanduser()
     from platformdirs import user_data_dir

@@ -1,39 +1,62 @@
 """A library on disk: open, read, search primitives, and atomic incremental writes.
 
-Reading opens the generation named by CURRENT (see index/manifest.py) and loads each FAISS
-and bm25s index lazily on first use; with a postgresql:// store (`LibraryConfig.store`) the
-generation is a pinned snapshot of the database instead (index/postgres/generation.py), written by
-index/postgres/writer.py, behind the same methods. Writing (`ingest`, `delete`) builds the next generation
-from a copy of the current store and publishes it with one atomic rename. Nothing heavy is
-imported until needed: an unchanged re-ingest hashes files, compares, and returns.
+Where the library lives is picked once, by `storage_of`: a directory of generations
+(`index.embedded.storage.Files`: CURRENT names the published one, FAISS and bm25s indexes load
+lazily on first use) or a PostgreSQL schema (`index.postgres.storage.Database`: a generation
+is a pinned snapshot of the database). Both are read through the `index.protocol.Generation`
+protocol, and written by their writer (`index.plan.Planner`'s plan, published by each store).
+Nothing heavy is imported until needed: an unchanged re-ingest hashes files, compares, and
+returns.
 
-Why one module of ~350 lines: it is the one library class (reading, following CURRENT across
-processes, the search primitives); what a write does lives in index/embedded/writer.py.
+Why one module of ~450 lines: it is the one library class (reading, following the published
+generation across processes, the model check, the search primitives); what a write does lives
+in index/plan.py and the stores' writers.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypeVar
 
 import numpy as np
 
-from index import manifest as layout
 from index.config import DEFAULT_MODEL, LibraryConfig
-from index.embedded.generation import Generation
-from index.embedded.lexical import TOKENIZER_VERSION
-from index.embedded.store import DocumentInfo, Store
-from index.embedded.writer import IngestReport, Progress, Writer
 from index.manifest import Manifest
 from index.model.embedder import Embedder
+from index.plan import TOKENIZER_VERSION
+from index.protocol import (
+    DocumentInfo,
+    Generation,
+    IngestReport,
+    Progress,
+    Storage,
+    StoreReader,
+    Writes,
+)
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk, Document
 from ingest.text import index_lang, tokenize
+
+T = TypeVar("T")
+log = logging.getLogger(f"askdocs.{__name__}")
+
+
+def storage_of(config: LibraryConfig) -> Storage:
+    """Where the library of `config` lives: the one place the store is chosen."""
+    if config.postgres:
+        from index.postgres.storage import Database
+
+        return Database(config)
+    from index.embedded.storage import Files
+
+    return Files(config)
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,7 @@ class Library:
     def __init__(self, config: LibraryConfig, embedder: Embedder | None, fresh: bool) -> None:
         self.config = config
         self.path = config.path
+        self.storage = storage_of(config)
         self._embedder = embedder
         self._given = embedder is not None
         self._ingest_embedder: Embedder | None = None
@@ -85,8 +109,7 @@ class Library:
         lib = cls(config, embedder, fresh)
         if fresh:
             return lib
-        if not config.postgres and config.path.is_dir():
-            layout.tidy(config.path)  # what a killed writer left, unless one is writing now
+        lib.storage.tidy()  # what a killed writer left, unless one is writing now
         lib._load()
         if lib._gen is None and not create:
             raise LibraryError(
@@ -94,39 +117,30 @@ class Library:
                 hint=f"run askdocs ingest PATH --library {config.name} to create it",
             )
         lib._check_model()
+        log.debug(
+            "library %r: %s, generation %s (%s)",
+            config.name,
+            type(lib.storage).__name__,
+            lib.generation,
+            lib._gen.where if lib._gen else "empty",
+        )
         return lib
-
-    @staticmethod
-    def _on_disk(config: LibraryConfig) -> Manifest | None:
-        """The published manifest of an embedded library; None if never written."""
-        gen_dir = layout.current(config.path) if config.path.is_dir() else None
-        return Manifest.read(gen_dir) if gen_dir else None
 
     @staticmethod
     def built_embedder(config: LibraryConfig) -> str | None:
         """The embedder whose vectors the library holds; None if never written."""
-        m = None if config.postgres else Library._on_disk(config)
-        return m.embedder if m else None
+        return storage_of(config).built_embedder()
 
     @staticmethod
     def built_model(config: LibraryConfig) -> str | None:
         """The model the library was built with (from its manifest); None if never written."""
-        if config.postgres:
-            from index.postgres.generation import built_model
-
-            return built_model(config)
-        m = Library._on_disk(config)
-        return m.model if m else None
+        return storage_of(config).built_model()
 
     @staticmethod
     def watch(config: LibraryConfig) -> Callable[[], object]:
         """A cheap reading of which generation is published now (one small file, or one row
         of the database), to compare with `Library.key`."""
-        if config.postgres:
-            from index.postgres.generation import Watch
-
-            return Watch(config)
-        return lambda: layout.current(config.path) if config.path.is_dir() else None
+        return storage_of(config).watch()
 
     @property
     def key(self) -> object:
@@ -136,27 +150,12 @@ class Library:
 
     def _now(self) -> object:
         if self._watch is None:
-            self._watch = Library.watch(self.config)
+            self._watch = self.storage.watch()
         return self._watch()
 
     def _load(self) -> None:
-        """(Re)open the published generation; retried once if a writer swept it meanwhile."""
-        if self.config.postgres:
-            from index.postgres.generation import PgGeneration
-
-            self._set_gen(PgGeneration.open(self.config))
-            return
-        for attempt in range(3):
-            gen_dir = layout.current(self.path) if self.path.is_dir() else None
-            if gen_dir is None:
-                self._set_gen(None)
-                return
-            try:
-                self._set_gen(Generation(gen_dir))
-                return
-            except LibraryError:
-                if attempt == 2 or layout.current(self.path) == gen_dir:
-                    raise  # damage of the published generation, not a writer's sweep
+        """(Re)open the published generation."""
+        self._set_gen(self.storage.open())
 
     def _set_gen(self, gen: Generation | None) -> None:
         # The old generation is not closed here: another thread may be reading it this very
@@ -197,9 +196,10 @@ class Library:
         if self.stale_vectors:
             # The same model name with new weights (a new shipped adapter, or askdocs tune):
             # an ingest re-embeds every chunk; until then the old vectors cannot be searched.
-            if purpose == "ingest" and not self.config.postgres:
+            in_place = self.storage.reembeds_in_place
+            if purpose == "ingest" and in_place:
                 return
-            how = "askdocs ingest --rebuild" if self.config.postgres else "askdocs ingest"
+            how = "askdocs ingest" if in_place else "askdocs ingest --rebuild"
             raise ModelMismatchError(
                 f"The library {name!r} was embedded by {want!r}; this askdocs uses {got!r}.",
                 hint=f"re-embed it once: {how} PATH... --library {name} "
@@ -280,17 +280,21 @@ class Library:
             self._ingest_embedder = self._load_embedder("ingest")
         return self._ingest_embedder
 
-    def _load_embedder(self, purpose: str) -> Embedder:
+    def _load_embedder(self, purpose: Literal["query", "ingest"]) -> Embedder:
         from index.model.embedder import load_embedder
 
         # stdout may be JSON (askdocs search --json): a one-time model build talks on stderr
+        started = time.perf_counter()
         loaded = load_embedder(
             self.config, lambda msg: print(msg, file=sys.stderr), purpose=purpose
+        )
+        log.debug(
+            "%s model %s loaded in %.2f s", purpose, loaded.name, time.perf_counter() - started
         )
         self._check_model(loaded, purpose)
         return loaded
 
-    def _store(self) -> Store | None:
+    def _store(self) -> StoreReader | None:
         gen = self.published()
         return gen.store if gen else None
 
@@ -326,8 +330,8 @@ class Library:
             return list(present)
         return [index_lang(lang)] if index_lang(lang) in present else []
 
-    def _with_gen(self, fn: Callable[[Generation], Any]) -> Any:
-        """Run a lazy index load; if a writer swept our generation meanwhile, follow it.
+    def _with_gen(self, fn: Callable[[Generation, str], T], lang: str) -> T | None:
+        """Run a lazy index load of `lang`; if a writer swept our generation meanwhile, follow it.
 
         A sweep may be under way (the directory half gone), so what decides is whether CURRENT
         still names the generation: if it does, the failure is damage and is raised."""
@@ -336,9 +340,9 @@ class Library:
             if gen is None or self._fresh:
                 return None
             try:
-                return fn(gen)
+                return fn(gen, lang)
             except LibraryError:
-                if attempt == 2 or self.config.postgres or self._now() == gen.key:
+                if attempt == 2 or not self.storage.swept or self._now() == gen.key:
                     raise
                 if self._gen is gen:  # another thread may have moved on already
                     self.refresh()
@@ -348,7 +352,7 @@ class Library:
         """Top-k (chunk_id, cosine) for a query vector; lang None merges all languages by score."""
         hits: list[tuple[int, float]] = []
         for code in self._langs_for(lang):
-            index = self._with_gen(lambda g, c=code: g.vectors(c))
+            index = self._with_gen(lambda g, c: g.vectors(c), code)
             if index is not None:
                 hits += index.search(np.asarray(qvec, dtype=np.float32), k)[0]
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
@@ -356,7 +360,7 @@ class Library:
     def vectors(self, ids: list[int], lang: str) -> np.ndarray:
         """Stored vectors of chunks of one language, rows in the order of `ids`."""
         codes = self._langs_for(lang)
-        index = self._with_gen(lambda g: g.vectors(codes[0])) if codes else None
+        index = self._with_gen(lambda g, c: g.vectors(c), codes[0]) if codes else None
         if index is None or not ids:
             return np.zeros((0, self.manifest.dim if self.manifest else 0), dtype=np.float32)
         return index.vectors(ids)
@@ -366,7 +370,7 @@ class Library:
         tokens = tokenize(query)
         hits: list[tuple[int, float]] = []
         for code in self._langs_for(lang):
-            index = self._with_gen(lambda g, c=code: g.lexical(c))
+            index = self._with_gen(lambda g, c: g.lexical(c), code)
             if index is not None:
                 hits += index.search(tokens, k)
         return sorted(hits, key=lambda h: (-h[1], h[0]))[:k]
@@ -381,13 +385,13 @@ class Library:
     def reembed(self, embedder: Embedder, progress: Progress | None = None) -> None:
         """Embed every chunk again with `embedder` (weights of this library's model that
         changed: `askdocs tune`) and publish that as the next generation."""
-        if self.config.postgres:
+        if not self.storage.reembeds_in_place:
             raise LibraryError(
                 "re-embedding a PostgreSQL library in place is not supported",
                 hint="askdocs ingest --rebuild PATH...",
             )
         self._ingest_embedder = embedder
-        Writer(self, progress).reembed()
+        self._writer(progress).reembed()
 
     def stats(self) -> LibraryStats:
         m = self.manifest
@@ -451,13 +455,8 @@ class Library:
             yield
         except Exception as exc:
             if is_disk_full(exc):
-                where = "the PostgreSQL server" if self.config.postgres else self.config.home
-                raise disk_full(where) from None
+                raise disk_full(self.storage.where) from None
             raise
 
-    def _writer(self, progress: Progress | None) -> Writer:
-        if self.config.postgres:
-            from index.postgres.writer import PgWriter
-
-            return PgWriter(self, progress)
-        return Writer(self, progress)
+    def _writer(self, progress: Progress | None) -> Writes:
+        return self.storage.writer(self, progress)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import posixpath
 import warnings
+from collections.abc import Iterable
 
 from ingest.errors import InputError
 from ingest.markup import html_blocks
@@ -53,7 +54,7 @@ def _norm(href: str) -> str:
     return posixpath.normpath(href.split("#", 1)[0])
 
 
-def _toc_paths(toc: object) -> dict[str, tuple[str, ...]]:
+def _toc_paths(toc: Iterable[object]) -> dict[str, tuple[str, ...]]:
     """File name → the titles leading to its first table-of-contents entry (iteratively)."""
     paths: dict[str, tuple[str, ...]] = {}
     stack: list[tuple[object, tuple[str, ...]]] = [(e, ()) for e in reversed(list(toc))]

@@ -29,6 +29,10 @@ class InputError(AskdocsError):
     """A file or argument given by the user cannot be used."""
 
 
+class TooLargeError(InputError):
+    """A question or file over a size limit (the HTTP API answers 413)."""
+
+
 class LibraryError(AskdocsError):
     """The library on disk is missing, corrupt, locked or of another model."""
 

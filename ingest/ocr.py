@@ -21,8 +21,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ingest.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOW_CONFIDENCE = 0.85  # below this mean recognition score a page is flagged for a human look
 
@@ -145,7 +149,7 @@ def read_picture(image: object, page: int, deadline: float) -> PageText:
     return PageText(page, text, round(confidence, 4), clock() - started, complete)
 
 
-def _paper(bgr: object) -> object:
+def _paper(bgr: np.ndarray) -> np.ndarray:
     """A page of dark text on light paper, binarised (Otsu's threshold); anything else as it
     is. JPEG's ringing around letters makes the recogniser drop the spaces between English
     words ("afunctionthatreturns"); on a clean black-and-white page it keeps them (measured

@@ -43,13 +43,14 @@ def read_pdf(data: bytes) -> tuple[str, str, tuple[int, ...], str, tuple[str, ..
         raise InputError(
             f"broken PDF ({type(exc).__name__}: {exc})", hint="re-export or repair the PDF"
         ) from exc
-    encoding, notes = "pdf", ()
+    encoding, notes = "pdf", list[str]()
     if scanned:
         from ingest import ocr
 
         if not ocr.available():
             missing = f"{len(scanned)} of {len(pages)} pages have no text layer (scans?)"
-            return *_join(pages), title, "pdf", (f"{missing} and OCR is not installed",)
+            text, starts = _join(pages)  # (the title came second: mypy found them swapped)
+            return text, title, starts, "pdf", (f"{missing} and OCR is not installed",)
         read, notes = ocr.read_pdf_pages(data, scanned)
         for page in read:
             if len(page.text.strip()) > len(pages[page.page - 1].strip()):

@@ -676,13 +676,13 @@ def test_empty_library_ingests_sample_first(app_env: Path, monkeypatch, tmp_path
 def test_library_of_an_older_tokenizer_is_updated_on_start(
     app_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import index.embedded.writer
-    from index.embedded.lexical import TOKENIZER_VERSION
+    import index.plan
+    from index.plan import TOKENIZER_VERSION
 
     sample = _tiny_sample(monkeypatch, tmp_path, "frobnicator.en.md")
     with monkeypatch.context() as old:  # written by an askdocs with a cruder tokenizer
-        old.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
-        old.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
+        old.setattr(index.plan, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+        old.setattr(index.plan, "tokenize", lambda text: text.lower().split())
         _library(app_env, "uitest-old").ingest([sample])
     assert _library(app_env, "uitest-old").library.stale_tokens
     monkeypatch.setenv("ASKDOCS_LIBRARY", "uitest-old")

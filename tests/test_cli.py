@@ -95,3 +95,21 @@ def test_not_covered_prints_one_sentence_then_the_nearest_sections(capsys) -> No
         "The library does not cover this question. The nearest sections:",
         "  [1] Files › Reading — notes/files.md, line 7",
     ]
+
+
+def test_verbose_shows_the_diagnostics_on_stderr_and_only_then(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    import index.model.embedder
+
+    monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    assert main(["--verbose", "ingest", str(_files(tmp_path / "docs")), "--library", "v"]) == 0
+    err = capsys.readouterr().err
+    assert "askdocs.index.plan: plan: 2 files hashed, 2 new or changed" in err
+    assert main(["--verbose", "docs", "--library", "v"]) == 0
+    out = capsys.readouterr()
+    assert "askdocs.index.library: library 'v': Files, generation 1" in out.err
+    assert "askdocs." not in out.out  # stdout stays the listing
+    assert main(["docs", "--library", "v"]) == 0
+    assert "askdocs.index" not in capsys.readouterr().err

@@ -345,6 +345,7 @@ uvicorn.run(app, host="127.0.0.1", port={port}, **uvicorn_settings())
 """
 
 
+@pytest.mark.serve
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl+C"])
 def test_sigterm_stops_serve_during_a_write_and_the_library_is_unchanged(
     home: Path, stop: signal.Signals

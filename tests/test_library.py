@@ -16,8 +16,8 @@ import pytest
 from index import manifest as layout
 from index.config import LibraryConfig
 from index.embedded.lexical import LexicalIndex
-from index.embedded.writer import passage_text
 from index.library import Library
+from index.plan import passage_text
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk
 from tests.helpers import FakeEmbedder
@@ -191,14 +191,14 @@ def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
 def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, again: str
 ) -> None:
-    import index.embedded.writer
-    from index.embedded.lexical import TOKENIZER_VERSION
+    import index.plan
+    from index.plan import TOKENIZER_VERSION
 
     docs = _write(tmp_path / "docs", DOCS)
     cfg = _config(tmp_path)
     # a library written by an askdocs whose tokenizer only split on white space
-    monkeypatch.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
-    monkeypatch.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
+    monkeypatch.setattr(index.plan, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+    monkeypatch.setattr(index.plan, "tokenize", lambda text: text.lower().split())
     Library.open(cfg, FakeEmbedder(), create=True).ingest([docs])
     monkeypatch.undo()
     emb = CountingEmbedder()
@@ -225,17 +225,17 @@ def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
 def test_cli_names_the_one_command_that_updates_an_old_keyword_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import index.embedded.writer
     import index.model.embedder
-    from index.embedded.lexical import TOKENIZER_VERSION
+    import index.plan
+    from index.plan import TOKENIZER_VERSION
     from ui.cli import main
 
     docs = _write(tmp_path / "docs", DOCS)
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     with monkeypatch.context() as old:
-        old.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
-        old.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
+        old.setattr(index.plan, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+        old.setattr(index.plan, "tokenize", lambda text: text.lower().split())
         assert main(["ingest", str(docs), "--library", "cli"]) == 0
     capsys.readouterr()
     assert main(["search", "moving", "--library", "cli"]) == 0
@@ -741,8 +741,8 @@ def test_chunks_per_document_are_capped_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 19 MB file of one repeated letter became 59,375 chunks; now at most
-    ASKDOCS_MAX_CHUNKS (default index.embedded.writer.MAX_CHUNKS) are indexed, with a warning."""
-    from index.embedded.writer import MAX_CHUNKS
+    ASKDOCS_MAX_CHUNKS (default index.plan.MAX_CHUNKS) are indexed, with a warning."""
+    from index.plan import MAX_CHUNKS
 
     assert MAX_CHUNKS == 20_000
     monkeypatch.setenv("ASKDOCS_MAX_CHUNKS", "5")

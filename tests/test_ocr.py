@@ -16,9 +16,12 @@ from ingest.loading import load_paths, parse
 from tests.scans import accuracy, font_path, known_text, render_pages
 from tests.test_ingest import _pdf
 
-pytestmark = pytest.mark.skipif(
-    font_path() is None, reason="needs fonts-noto-cjk (make system-deps installs it)"
-)
+pytestmark = [
+    pytest.mark.ocr,
+    pytest.mark.skipif(
+        font_path() is None, reason="needs fonts-noto-cjk (make system-deps installs it)"
+    ),
+]
 
 
 def _png(image) -> bytes:

@@ -28,7 +28,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AliasChoices, BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingest.errors import AskdocsError, DiskFullError, InputError, LibraryError, LLMError
+from ingest import settings
+from ingest.errors import (
+    AskdocsError,
+    DiskFullError,
+    InputError,
+    LibraryError,
+    LLMError,
+    TooLargeError,
+)
 from ingest.text import printable
 from ui.guard import BrowserGuard, Policy
 from ui.serving import Served
@@ -41,10 +49,12 @@ from ui.upload import (
 )
 
 log = logging.getLogger("askdocs.api")
-TOKEN_ENV = "ASKDOCS_API_TOKEN"
+TOKEN_ENV = settings.API_TOKEN.name
 # what `askdocs serve` hands its workers for ui.guard: the --host, --allowed-host, --cors-origin
 HARD_STOP_S = 2.0  # after uvicorn's graceful shutdown: a process still alive then is ended
-BOUND_ENV, HOSTS_ENV, CORS_ENV = "ASKDOCS_BOUND_HOST", "ASKDOCS_ALLOWED_HOSTS", "ASKDOCS_CORS"
+BOUND_ENV, HOSTS_ENV, CORS_ENV = (
+    s.name for s in (settings.BOUND_HOST, settings.ALLOWED_HOSTS, settings.CORS)
+)
 # module level: the annotations are strings (__future__), resolved in this module's globals
 _BEARER = HTTPBearer(auto_error=False)
 UPLOAD_HELP = (
@@ -77,20 +87,20 @@ class AskRequest(BaseModel):
     conversation: dict | None = None
 
 
+# The HTTP status of each error class; a subclass answers as its nearest listed ancestor.
+STATUS: dict[type[AskdocsError], int] = {
+    Unauthorized: 401,
+    NotFound: 404,
+    TooLargeError: 413,  # a question or an upload over its limit
+    InputError: 400,
+    LibraryError: 409,  # locked by another writer, built by another model, damaged
+    LLMError: 502,
+    DiskFullError: 507,  # Insufficient Storage
+}
+
+
 def _status(exc: AskdocsError) -> int:
-    if isinstance(exc, Unauthorized):
-        return 401
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, InputError):
-        return 413 if "the limit is" in exc.message else 400
-    if isinstance(exc, LibraryError):
-        return 409  # locked by another writer, built by another model, damaged
-    if isinstance(exc, LLMError):
-        return 502
-    if isinstance(exc, DiskFullError):
-        return 507  # Insufficient Storage
-    return 500
+    return next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
 
 
 def _error_body(exc: AskdocsError) -> dict:
@@ -101,6 +111,11 @@ def _question(text: str) -> str:
     if not text.strip():
         raise InputError("The question is empty.", hint="send a question in Chinese or English")
     return printable(text)  # a lone surrogate ("\ud800" in JSON) becomes U+FFFD
+
+
+def _clean_object(value: dict[str, object]) -> dict[str, object]:
+    """A JSON object with its strings cleaned (`_clean`)."""
+    return {printable(str(k)): _clean(v) for k, v in value.items()}
 
 
 def _clean(value: object) -> object:
@@ -229,7 +244,7 @@ def create_app(
         question = _question(req.question)
         assistant = served.reader()
         try:
-            conversation = Conversation.from_json(_clean(req.conversation or {}))
+            conversation = Conversation.from_json(_clean_object(req.conversation or {}))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(
                 f"The conversation cannot be read ({exc}).",
@@ -384,14 +399,14 @@ def app_from_env() -> FastAPI:
     from index.config import DEFAULT_MODEL, LibraryConfig
 
     library = LibraryConfig(
-        name=os.environ.get("ASKDOCS_LIBRARY", "default"),
-        model=os.environ.get("ASKDOCS_MODEL") or DEFAULT_MODEL,
+        name=settings.LIBRARY.get(),
+        model=settings.MODEL.get() or DEFAULT_MODEL,
     )
     served = Served(AssistantConfig(library=library))
     policy = Policy.make(
-        bound=os.environ.get(BOUND_ENV, "127.0.0.1"),
-        allowed=os.environ.get(HOSTS_ENV, "").split(","),
-        cors=os.environ.get(CORS_ENV, "").split(","),
+        bound=settings.BOUND_HOST.get(),
+        allowed=settings.ALLOWED_HOSTS.items(),
+        cors=settings.CORS.items(),
     )
-    token = os.environ.get(TOKEN_ENV) or None
+    token = settings.API_TOKEN.get() or None
     return create_app(served, token=token, policy=policy, hard_stop=True)

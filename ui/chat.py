@@ -144,7 +144,7 @@ def _ask(question: str, settings: Settings, conversation: Conversation) -> Answe
 
     try:
         assistant = session_assistant(settings)
-        answer = assistant.ask(
+        answer: Answer | AskdocsError = assistant.ask(
             question,
             conversation=conversation,
             mode=settings.mode,

@@ -10,6 +10,7 @@ here. Handlers import what they need when they run, so `askdocs --help` stays in
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="askdocs",
         description="Ask questions in Chinese or English over your documents, with citations.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="diagnostics on stderr (the log, debug level)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -194,8 +198,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr(verbose: bool) -> None:
+    """askdocs's log on stderr: warnings only, or every diagnostic with --verbose (which store
+    and generation a library reads, the model loaded and how long it took, what a write
+    planned). Messages for people (progress, warnings, errors) are printed, not logged."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("askdocs: %(name)s: %(message)s"))
+    root = logging.getLogger("askdocs")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _log_to_stderr(args.verbose)
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit as "Exception ignored"

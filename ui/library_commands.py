@@ -166,7 +166,7 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
 
     config = library_config(args, rebuild=args.rebuild)
     library = Library.open(config, create=True, fresh=args.rebuild)
-    if library.stale_vectors and not config.postgres:
+    if library.stale_vectors and library.storage.reembeds_in_place:
         from index.model.embedder import expected_name
 
         was = library.manifest.embedder if library.manifest else "?"
@@ -238,7 +238,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"library": args.library, "documents": rows}, ensure_ascii=False))
         return 0
-    listing = [("SOURCE", "LANG", "CHUNKS", "INGESTED", "OCR")]
+    listing: list[tuple[str, ...]] = [("SOURCE", "LANG", "CHUNKS", "INGESTED", "OCR")]
     listing += [
         (d.source, d.lang, str(d.chunks), _when(d.ingested_at), summary(d.encoding)) for d in docs
     ]
@@ -307,7 +307,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     config = library_config(args)
     used = adapters.for_library(config.path, config.model)
     own = used is not None and used is adapters.read(config.path / adapters.TUNED)
-    info = {
+    info: dict[str, object] = {
         "model": config.model,
         "uses": expected_name(config) or config.model,
         "adapter": used and {"name": used.name, "digest": used.digest, "own": own},

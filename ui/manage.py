@@ -163,7 +163,7 @@ def page(settings: Settings) -> None:
     _table(infos, lang)
     titles = {i.doc_id: f"{i.title} — {i.source}" for i in infos}
     st.selectbox(
-        label("manage_pick", lang), list(titles), format_func=titles.get, key="manage_pick"
+        label("manage_pick", lang), list(titles), format_func=titles.__getitem__, key="manage_pick"
     )
     cols = st.columns([1, 1, 4])
     cols[0].button(label("delete", lang), key="doc_delete", on_click=_ask_delete)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ingest.errors import AskdocsError
 from ui.library_commands import open_assistant
+
+if TYPE_CHECKING:
+    from assistant.records import Answer
 
 
 def _question(text: str) -> str:
@@ -58,7 +62,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             mode=args.mode,
             on_progress=writing.update,
         )
-    if args.conversation:
+    if conversation is not None:  # loaded from args.conversation: saved back there
         conversation.save(args.conversation)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
@@ -134,7 +138,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     print(f" ready ({time.perf_counter() - started:.1f} s).")
     mode = args.mode or assistant.config.mode
     conversation = Conversation()
-    last = None
+    last: Answer | None = None
     mark = ("\033[7m", "\033[0m") if sys.stdout.isatty() else ("«", "»")
     print("Ask in Chinese or English. Commands: /sources  /open N  /save FILE  /clear  /quit")
 

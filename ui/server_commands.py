@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ingest import settings
+
 STOP_GRACE_S = 5  # `serve` ends within this (and a few seconds more) of a SIGTERM
 
 
@@ -18,11 +20,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from ui.upload import MAX_UPLOAD_MB
 
     app = Path(__file__).resolve().with_name("app.py")
-    env = dict(os.environ, ASKDOCS_LIBRARY=args.library)
+    env = {**os.environ, settings.LIBRARY.name: args.library}
     if args.model:
-        env["ASKDOCS_MODEL"] = args.model
+        env[settings.MODEL.name] = args.model
     if args.store is not None:
-        env["ASKDOCS_STORE"] = args.store
+        env[settings.STORE.name] = args.store
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.address", "127.0.0.1",
@@ -78,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not os.environ.get(TOKEN_ENV) and not args.allow_remote:
+    if not loopback and not settings.API_TOKEN.get() and not args.allow_remote:
         raise InputError(
             f"Refusing to serve the library on {args.host} without a token: anyone who can "
             "reach it could read, add and delete documents.",
@@ -88,9 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError("--workers must be at least 1.", hint="e.g. --workers 2")
     config = library_config(args)  # a library of another model is refused here, not per worker
-    os.environ["ASKDOCS_LIBRARY"] = config.name
-    os.environ["ASKDOCS_MODEL"] = config.model
-    os.environ["ASKDOCS_STORE"] = config.store
+    os.environ[settings.LIBRARY.name] = config.name  # for the worker: ui.api.app_from_env
+    os.environ[settings.MODEL.name] = config.model
+    os.environ[settings.STORE.name] = config.store
     os.environ[BOUND_ENV] = args.host
     os.environ[HOSTS_ENV] = ",".join(args.allowed_host)
     os.environ[CORS_ENV] = ",".join(args.cors_origin)

@@ -8,7 +8,6 @@ and shared by every browser session; conversations and settings live only in
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import streamlit as st
 from assistant.config import AssistantConfig, LLMSettings
 from assistant.service import Assistant
 from index.config import DEFAULT_MODEL, LibraryConfig, default_home
+from ingest import settings
 from ingest.errors import AskdocsError
 from ui.highlight import md_escape
 from ui.labels import label, stage_name
@@ -52,8 +52,8 @@ class Target:
 def target() -> Target:
     return Target(
         home=default_home(),
-        library=os.environ.get("ASKDOCS_LIBRARY", "default"),
-        model=os.environ.get("ASKDOCS_MODEL") or DEFAULT_MODEL,
+        library=settings.LIBRARY.get(),
+        model=settings.MODEL.get() or DEFAULT_MODEL,
     )
 
 
@@ -114,12 +114,12 @@ def session_assistant(settings: Settings) -> Assistant:
 def progress_bar(lang: str) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
     """A `(stage, done, total)` callback feeding an `st.progress` bar, and a way to remove it."""
     bar = st.progress(0.0, text=label("thinking", lang))
-    last = [0.0, ""]
+    last: list[float | str] = [0.0, ""]  # when the bar last moved, and its stage
 
     def update(stage: str, done: int, total: int) -> None:
         now = time.monotonic()
         # a delta per chunk would flood the socket; a new stage always shows
-        if done < total and now - last[0] < 0.1 and stage == last[1]:
+        if done < total and now - float(last[0]) < 0.1 and stage == last[1]:
             return
         last[:] = [now, stage]
         frac = min(max(done / total, 0.0), 1.0) if total else 0.0
@@ -131,7 +131,10 @@ def progress_bar(lang: str) -> tuple[Callable[[str, int, int], None], Callable[[
             text=label("progress", lang, stage=stage_name(stage, lang), done=done, total=total),
         )
 
-    return update, bar.empty
+    def remove() -> None:
+        bar.empty()
+
+    return update, remove
 
 
 def ensure_sample(lang: str) -> None:

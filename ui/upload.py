@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ingest.disk import disk_full, is_disk_full, write_atomic
-from ingest.errors import InputError
+from ingest.errors import InputError, TooLargeError
 from ingest.loading import FORMATS, key_path, path_key
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
-    from index.embedded.store import DocumentInfo
-    from index.embedded.writer import IngestReport
+    from index.protocol import DocumentInfo, IngestReport
 
 ALLOWED_SUFFIXES = tuple(FORMATS)  # what ingest reads
 MAX_UPLOAD_MB = 20
@@ -75,7 +74,7 @@ def check_upload(name: str, size: int) -> None:
             hint="upload " + ", ".join(ALLOWED_SUFFIXES) + " files",
         )
     if size > MAX_UPLOAD_BYTES:
-        raise InputError(
+        raise TooLargeError(
             f"{name} is {size / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB.",
             hint="split the file, or add it from the command line with `askdocs ingest PATH`",
         )
@@ -189,7 +188,7 @@ def sweep_uploads(folder: Path, kept: Collection[str], min_age_s: float) -> list
     """Remove saved uploads the library does not hold (`kept`: its document keys), left by a
     server killed between saving a copy and publishing it; a copy younger than `min_age_s`
     may belong to an upload in flight elsewhere and stays. The paths removed."""
-    removed = []
+    removed: list[Path] = []
     now = time.time()
     try:
         entries = list(folder.iterdir())

@@ -16,11 +16,6 @@ import numpy as np
 from ingest.disk import fsync
 from ingest.errors import LibraryError
 
-# The version of `ingest.text.tokenize`. Bump it when tokens change: `askdocs ingest` (and the
-# app on start) then re-tokenizes the cached tokens of older libraries (no re-embedding),
-# whose lexical index no longer matches the queries' tokens.
-# 3: one stop-word list for BM25 and answer terms.
-TOKENIZER_VERSION = 3
 # A query whose tokens' postings hold under 1/8 of the documents is scored on those only.
 SPARSE_SHARE = 8
 
@@ -105,11 +100,11 @@ class SavedBM25:
         vocab = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
         # memory-mapped: a query reads only its tokens' columns, so opening a library of a
         # million chunks does not read the whole matrix (published files never change)
-        arrays = [
+        data, indices, indptr = (
             np.load(directory / f"{n}.csc.index.npy", mmap_mode="r")
             for n in ("data", "indices", "indptr")
-        ]
-        return cls(vocab, *arrays, {"num_docs": int(params["num_docs"])})
+        )
+        return cls(vocab, data, indices, indptr, {"num_docs": int(params["num_docs"])})
 
     def candidate_scores(self, tokens: list[str]) -> tuple[np.ndarray | None, np.ndarray]:
         """(rows, scores) of the documents holding a token, or (None, every document's

@@ -13,11 +13,11 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from index.protocol import CHUNK_COLS, DOCUMENT_COLS, DocumentInfo, document_of
 from ingest.disk import disk_full, is_disk_full
 from ingest.errors import LibraryError
 from ingest.records import Chunk, Document
@@ -53,26 +53,6 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, start);
 CREATE INDEX IF NOT EXISTS chunks_lang ON chunks(lang);
 """
-
-_CHUNK_COLS = 'chunk_id, doc_id, source, start, "end", text, heading, lang, hash'
-
-
-@dataclass(frozen=True)
-class DocumentInfo:
-    """A stored document without its text: what listings and change detection need."""
-
-    doc_id: str
-    path: str
-    source: str
-    title: str
-    lang: str
-    format: str
-    mtime: float
-    file_hash: str
-    ingested_at: float
-    chars: int
-    chunks: int
-    encoding: str = ""  # how the text was read; which pages were OCR'd (ingest.ocr)
 
 
 def _chunk(row: tuple) -> Chunk:
@@ -144,14 +124,10 @@ class Store:
 
     def document(self, doc_id: str) -> Document | None:
         rows = self._rows(
-            "SELECT doc_id, source, title, text, lang, mtime, format, encoding, page_starts"
-            " FROM documents WHERE doc_id = ?",
+            f"SELECT {DOCUMENT_COLS} FROM documents WHERE doc_id = ?",
             (doc_id,),
         )
-        if not rows:
-            return None
-        *head, pages = rows[0]
-        return Document(*head, page_starts=tuple(json.loads(pages)))
+        return document_of(rows[0]) if rows else None
 
     def file_hashes(self) -> dict[str, tuple[str, str]]:
         """Absolute path → (file hash, doc_id) of every stored document."""
@@ -159,7 +135,7 @@ class Store:
         return {path: (h, doc_id) for path, h, doc_id in rows}
 
     def chunks(self, doc_id: str) -> list[Chunk]:
-        sql = f"SELECT {_CHUNK_COLS} FROM chunks WHERE doc_id = ? ORDER BY start, chunk_id"
+        sql = f"SELECT {CHUNK_COLS} FROM chunks WHERE doc_id = ? ORDER BY start, chunk_id"
         return [_chunk(row) for row in self._rows(sql, (doc_id,))]
 
     def get_chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
@@ -168,7 +144,7 @@ class Store:
         for i in range(0, len(ids), 500):  # stay below SQLite's bound-parameter limit
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
-            sql = f"SELECT {_CHUNK_COLS} FROM chunks WHERE chunk_id IN ({marks})"
+            sql = f"SELECT {CHUNK_COLS} FROM chunks WHERE chunk_id IN ({marks})"
             out.update((row[0], _chunk(row)) for row in self._rows(sql, part))
         return out
 
@@ -206,9 +182,7 @@ class Store:
             yield chunk_id, list(map(sys.intern, tokens.split()))
 
     def all_chunks(self) -> list[Chunk]:
-        return [
-            _chunk(r) for r in self._rows(f"SELECT {_CHUNK_COLS} FROM chunks ORDER BY chunk_id")
-        ]
+        return [_chunk(r) for r in self._rows(f"SELECT {CHUNK_COLS} FROM chunks ORDER BY chunk_id")]
 
     def passage_sources(self) -> list[tuple[int, str, str, str]]:
         """(chunk_id, heading, text, document title) of every chunk: what its vector is
@@ -267,7 +241,7 @@ class Store:
             ),
         )
         self._write_many(
-            f"INSERT OR REPLACE INTO chunks ({_CHUNK_COLS}, tokens) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO chunks ({CHUNK_COLS}, tokens) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 (
                     c.chunk_id,

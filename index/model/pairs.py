@@ -14,7 +14,7 @@ every kind also crosses languages:
 - "answer": a question or heading → the first sentence of its section, alone (what the answer
   path compares a question with is one sentence, not a passage).
 
-Passages are written as askdocs embeds a chunk (`index.embedded.writer.passage_text`): "Title > Heading"
+Passages are written as askdocs embeds a chunk (`index.plan.passage_text`): "Title > Heading"
 then the text. Pages are split into train and held-out by a hash of their name, so validation
 never sees a trained page. `library_pairs` makes the same kinds from a library's own chunks
 (`askdocs tune`).
@@ -26,7 +26,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,7 +176,7 @@ def library_pairs(chunks: Iterable[tuple[str, str, str, str]], seed: int = 0) ->
 
 def batches(
     pairs: Sequence[Pair], size: int, seed: int, per_group: int = 4
-) -> Iterable[list[Pair]]:
+) -> Iterator[list[Pair]]:
     """Endless batches of `size` pairs: `per_group` pairs of one page at a time (hard
     negatives: same topic, other answer), no query or passage twice in a batch."""
     rng = random.Random(seed)

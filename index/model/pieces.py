@@ -86,9 +86,9 @@ class PieceTokenizer:
         from tokenizers import Tokenizer
 
         meta = self.table.meta
-        shell = json.loads(meta["shell"])
-        self._shell = Tokenizer.from_str(meta["shell"])
-        self._added = json.loads(meta["added"])
+        shell = json.loads(str(meta["shell"]))
+        self._shell = Tokenizer.from_str(str(meta["shell"]))
+        self._added = json.loads(str(meta["added"]))
         self._longest, self._unk = int(meta["longest"]), int(meta["unk"])
         self._unk_piece = tuple(shell["model"]["vocab"][0])
         try:

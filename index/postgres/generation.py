@@ -26,18 +26,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from index.config import LibraryConfig
-from index.embedded.store import _CHUNK_COLS, DocumentInfo
 from index.manifest import Manifest
+from index.postgres.search import Block, PgDense, PgLexical
+from index.protocol import CHUNK_COLS, DOCUMENT_COLS, DocumentInfo, document_of
 from ingest.errors import InputError, LibraryError
 from ingest.records import Chunk, Document
-
-if TYPE_CHECKING:
-    from index.postgres.search import PgDense, PgLexical
 
 # Candidates an HNSW scan keeps (pgvector's hnsw.ef_search, default 40): a scan returns at
 # most this many rows, and recall grows with it. pgvector's maximum, 1000: recall@10 of the
@@ -177,7 +175,7 @@ class PgGeneration:
         # snapshot, so what is cached here never changes; the next generation is another
         # PgGeneration with an empty cache.
         self._langs: dict[str, tuple[np.ndarray, np.ndarray, int, float]] = {}
-        self._blocks: OrderedDict[tuple[str, str], tuple | None] = OrderedDict()
+        self._blocks: OrderedDict[tuple[str, str], Block | None] = OrderedDict()
         self._cached = 0
         self._flat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._cache_lock = threading.Lock()
@@ -263,7 +261,7 @@ class PgGeneration:
                 self._flat[lang] = self.store.vectors(lang, self.manifest.dim)
             return self._flat[lang]
 
-    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, tuple | None]:
+    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, Block | None]:
         """term → (rows, float32 scores) of one language, None for a term it lacks. Terms
         not cached are fetched for every language of the library in one statement (the next
         language's search of the same question then finds them here)."""
@@ -303,13 +301,9 @@ class PgGeneration:
         return out
 
     def vectors(self, lang: str) -> PgDense | None:
-        from index.postgres.search import PgDense
-
         return PgDense(self, lang) if lang in self.manifest.langs else None
 
     def lexical(self, lang: str) -> PgLexical | None:
-        from index.postgres.search import PgLexical
-
         return PgLexical(self, lang) if lang in self.manifest.langs else None
 
     def set_ef(self, k: int) -> None:
@@ -351,29 +345,29 @@ class PgStore:
 
     def document(self, doc_id: str) -> Document | None:
         rows = self.gen.rows(
-            "SELECT doc_id, source, title, text, lang, mtime, format, encoding, page_starts"
-            " FROM {s}.documents WHERE doc_id = %s",
+            f"SELECT {DOCUMENT_COLS} FROM {{s}}.documents WHERE doc_id = %s",
             (doc_id,),
         )
-        if not rows:
-            return None
-        *head, pages = rows[0]
-        return Document(*head, page_starts=tuple(json.loads(pages)))
+        return document_of(rows[0]) if rows else None
 
     def file_hashes(self) -> dict[str, tuple[str, str]]:
         rows = self.gen.rows("SELECT path, file_hash, doc_id FROM {s}.documents")
         return {path: (h, doc_id) for path, h, doc_id in rows}
 
     def chunks(self, doc_id: str) -> list[Chunk]:
-        sql = f"SELECT {_CHUNK_COLS} FROM {{s}}.chunks WHERE doc_id = %s ORDER BY start, chunk_id"
+        sql = f"SELECT {CHUNK_COLS} FROM {{s}}.chunks WHERE doc_id = %s ORDER BY start, chunk_id"
         return [Chunk(*row) for row in self.gen.rows(sql, (doc_id,))]
 
     def get_chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
-        sql = f"SELECT {_CHUNK_COLS} FROM {{s}}.chunks WHERE chunk_id = ANY(%s)"
+        sql = f"SELECT {CHUNK_COLS} FROM {{s}}.chunks WHERE chunk_id = ANY(%s)"
         return {row[0]: Chunk(*row) for row in self.gen.rows(sql, ([int(i) for i in ids],))}
 
+    def all_chunks(self) -> list[Chunk]:
+        sql = f"SELECT {CHUNK_COLS} FROM {{s}}.chunks ORDER BY chunk_id"
+        return [Chunk(*row) for row in self.gen.rows(sql)]
+
     def count(self) -> int:
-        return self.gen.rows("SELECT count(*) FROM {s}.documents")[0][0]
+        return int(self.gen.rows("SELECT count(*) FROM {s}.documents")[0][0])
 
     def vectors(self, lang: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of one language by chunk id, as `index.embedded.store.Store.vectors`."""

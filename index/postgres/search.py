@@ -8,21 +8,41 @@ formula and float types), which the generation fetches in one statement and cach
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
 from index.embedded.lexical import SPARSE_SHARE, top_k
 from index.embedded.vectors import FLAT_MAX
+from index.manifest import Manifest
 
-if TYPE_CHECKING:
-    from index.postgres.generation import PgGeneration
+Block = tuple[np.ndarray, np.ndarray]  # a term's rows and their float32 BM25 scores
+
+
+class Snapshot(Protocol):
+    """What a search reads of its generation (`index.postgres.generation.PgGeneration`)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def rows(
+        self, query: str, params: Iterable[Any] = (), **parts: Any
+    ) -> list[tuple[Any, ...]]: ...
+
+    def flat(self, lang: str) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def set_ef(self, k: int) -> None: ...
+
+    def lang_arrays(self, lang: str) -> tuple[np.ndarray, np.ndarray, int, float]: ...
+
+    def term_blocks(self, lang: str, terms: list[str]) -> dict[str, Block | None]: ...
 
 
 class PgDense:
     """One language's vectors: HNSW search (a partial index per language) and lookups."""
 
-    def __init__(self, gen: PgGeneration, lang: str) -> None:
+    def __init__(self, gen: Snapshot, lang: str) -> None:
         self.gen, self.lang = gen, lang
         info = gen.manifest.langs[lang]
         self.backend = info.get("backend", "hnsw")
@@ -85,7 +105,7 @@ class PgDense:
 class PgLexical:
     """One language's BM25 from the term blocks (index/postgres/terms.py), scored in numpy."""
 
-    def __init__(self, gen: PgGeneration, lang: str) -> None:
+    def __init__(self, gen: Snapshot, lang: str) -> None:
         self.gen, self.lang = gen, lang
 
     def search(self, query_tokens: list[str], k: int) -> list[tuple[int, float]]:
@@ -93,14 +113,13 @@ class PgLexical:
         if not tokens or k <= 0:
             return []
         blocks = self.gen.term_blocks(self.lang, tokens)
-        known = [t for t in tokens if blocks.get(t) is not None]
-        if not known:
+        parts = [b for b in (blocks.get(t) for t in tokens) if b is not None]
+        if not parts:
             return []
         ids = self.gen.lang_arrays(self.lang)[0]
         # A repeated query token counts once per repetition, in query order, with bm25s's
         # float32 additions (index.embedded.lexical.SavedBM25): the same sums, bit for bit. Few
         # postings (a name check) are summed on those rows only, as SavedBM25 does.
-        parts = [blocks[t] for t in known]
         if sum(len(r) for r, _ in parts) * SPARSE_SHARE < len(ids):
             rows, where = np.unique(np.concatenate([r for r, _ in parts]), return_inverse=True)
             acc = np.zeros(len(rows), dtype=np.float32)

@@ -1,9 +1,9 @@
 """A write to the PostgreSQL store: the embedded writer's plan, published by one transaction.
 
-`PgWriter` is `index.embedded.writer.Writer` (the same plan from file hashes, the same reports) with
-two differences: the lock is a PostgreSQL advisory lock (so writers on several machines
-exclude each other), and `_write` changes the tables of index/postgres/generation.py in one transaction
-that ends by bumping the generation in `meta`. The passages are embedded before that
+`PgWriter` publishes the plan of `index.plan.Planner` (the same plan from file hashes as the
+embedded store's writer, the same reports) under a PostgreSQL advisory lock (so writers on
+several machines exclude each other): `_write` changes the tables of
+index/postgres/generation.py in one transaction that ends by bumping the generation in `meta`. The passages are embedded before that
 transaction opens; a writer killed at any moment leaves the old generation published (the
 server rolls an unfinished transaction back). Over 300 lines because the schema it creates,
 the bulk and the incremental paths of one write, and the HNSW build's memory sizing must change
@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
 
-from index.embedded.lexical import TOKENIZER_VERSION
 from index.embedded.vectors import choose_backend
-from index.embedded.writer import EMBED_BATCH, Writer, _Plan, lexical_text, passage_text
 from index.manifest import Manifest, askdocs_version
+from index.plan import TOKENIZER_VERSION, Plan, Planner, lexical_text
 from index.postgres import terms as pgterms
 from index.postgres.generation import connect, failure, has_terms, read_meta, schema_of
+from index.protocol import Progress, Target
 from ingest.errors import AskdocsError, LibraryError
 from ingest.text import LANGS, tokenize
 
@@ -86,10 +87,10 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-class PgWriter(Writer):
+class PgWriter(Planner):
     """One write to one library in PostgreSQL, under its advisory lock."""
 
-    def __init__(self, library: Any, progress: Any) -> None:  # noqa: ANN401
+    def __init__(self, library: Target, progress: Progress | None) -> None:
         super().__init__(library, progress)
         self.url = library.config.store
         self.schema = schema_of(library.config)
@@ -97,7 +98,7 @@ class PgWriter(Writer):
         self._rebuild_lexical = False  # the library predates term blocks: build them
 
     @contextmanager
-    def _locked(self) -> Any:  # noqa: ANN401
+    def _locked(self) -> Iterator[None]:
         conn = connect(self.url)
         try:
             # A new model's rebuild drops the schema, which waits for readers' snapshots to
@@ -119,7 +120,7 @@ class PgWriter(Writer):
             self.conn = None
             conn.close()  # ends the session: the lock goes with it
 
-    def _write(self, plan: _Plan) -> int:
+    def _write(self, plan: Plan) -> int:
         from psycopg import sql
 
         base = self.lib.published()
@@ -184,20 +185,10 @@ class PgWriter(Writer):
         kind = choose_backend(n, self.lib.config.vector_backend)
         return "flat" if kind == "flat" else "hnsw"
 
-    def _embed(self, plan: _Plan) -> np.ndarray:
+    def _embed(self, plan: Plan) -> np.ndarray:
         """Every added chunk's vector, before the transaction opens (minutes on a big batch)."""
-        pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
-        if not pending:
-            return np.zeros((0, 0), dtype=np.float32)
-        self.progress("model", 0, 1)  # as index/embedded/writer.py: a first model build is a stage
-        embedder = self.lib.ingest_embedder
-        self.progress("model", 1, 1)
-        out = []
-        for i in range(0, len(pending), EMBED_BATCH):
-            batch = pending[i : i + EMBED_BATCH]
-            out.append(embedder.embed([passage_text(c, t) for c, t in batch], kind="passage"))
-            self.progress("embed", i + len(batch), len(pending))
-        return np.concatenate(out).astype(np.float32)
+        out = [vecs for _, vecs in self._embedded(plan)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
     def _prepare(self, conn: Any, q: Any, fresh: bool) -> Manifest:  # noqa: ANN401
         """The schema (created if missing, emptied for a rebuild) and the manifest to update."""
@@ -206,7 +197,7 @@ class PgWriter(Writer):
 
         embedder = self.lib.ingest_embedder if fresh else None
         old = read_meta(conn, self.schema)
-        if old is not None and fresh and old.dim != embedder.dim:
+        if old is not None and embedder is not None and old.dim != embedder.dim:
             conn.execute(q("DROP SCHEMA {s} CASCADE"))  # a new model: new vector columns
             old_gen, old = old.generation, None
         else:
@@ -237,7 +228,11 @@ class PgWriter(Writer):
             conn.execute(q("DELETE FROM {s}.documents"))
         return self._fresh_manifest(generation=old_gen)
 
-    def _add(self, conn: Any, q: Any, plan: _Plan, vecs: np.ndarray) -> None:  # noqa: ANN401
+    def _add(
+        self, conn: Any, q: Any, plan: Plan, vecs: np.ndarray
+    ) -> dict[str, list[tuple[int, list[str]]]]:
+        """The plan's documents and chunks, in; (chunk id, terms) of the added chunks by
+        language."""
         now = time.time()
         with conn.cursor() as cur:
             cur.executemany(
@@ -316,14 +311,16 @@ class PgWriter(Writer):
         got = conn.execute(q("SELECT ids, dl FROM {s}.lang_stats WHERE lang = %s"), (lang,))
         row = got.fetchone()
         if row is None:
-            return self._build(conn, q, lang, None)
+            self._build(conn, q, lang, None)
+            return
         upd = pgterms.Update(np.frombuffer(row[0], "<i8"), np.frombuffer(row[1], "<i4"))
         upd.remove([i for i, _ in removed], [t for _, t in removed])
         for chunk_id, terms in added:
             upd.add(chunk_id, terms)
         ids, dl = upd.arrays()
         if int((ids < 0).sum()) > int((ids >= 0).sum()):
-            return self._build(conn, q, lang, None)
+            self._build(conn, q, lang, None)
+            return
         touched = sorted(upd.touched)
         old = conn.execute(
             q("SELECT term, rows, tf FROM {s}.terms WHERE lang = %s AND term = ANY(%s)"),
@@ -335,7 +332,6 @@ class PgWriter(Writer):
         self._blocks(conn, q, lang, blocks)
         if (ids >= 0).any():
             self._stats(conn, q, lang, ids, dl)
-        return None
 
     def _blocks(self, conn: Any, q: Any, lang: str, blocks: list[tuple]) -> None:  # noqa: ANN401
         with conn.cursor().copy(q("COPY {s}.terms FROM STDIN (FORMAT BINARY)")) as copy:
