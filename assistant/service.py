@@ -131,14 +131,17 @@ class Assistant:
 
         conversation = conversation if conversation is not None else Conversation()
         query = conversation.resolve(self._bounded(question))
+        topic = conversation.topic(query)
         retrieval = self.search(query, k=k or max(self.config.k, 5), lang=lang)
         mode = mode or self.config.mode
 
         def extractive() -> Answer:
+            from assistant.conversation import on_subject
             from assistant.readable import with_antecedents
 
             chosen = self.extractive.answer(question, retrieval, query=query)
-            return with_antecedents(chosen, self._text_of)  # "It …" gets its antecedent
+            chosen = with_antecedents(chosen, self._text_of)  # "It …" gets its antecedent
+            return on_subject(chosen, topic)  # a follow-up the library has no answer to
 
         if mode == "llm":
             from assistant.llm import LLMAnswerer
