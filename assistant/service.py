@@ -75,6 +75,12 @@ class Assistant:
             return None
         return self.ingest([sample_corpus()], progress=progress)
 
+    def sample_files(self) -> list[Path]:
+        """The bundled sample library's files, smallest first: a first start that ingests
+        them one by one has the quick ones answerable soonest (ui.startup)."""
+        entries = [p for p in sample_corpus().iterdir() if not p.name.startswith(".")]
+        return sorted(entries, key=lambda p: (p.is_dir(), p.stat().st_size, p.name))
+
     def ingest(
         self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None
     ) -> IngestReport:

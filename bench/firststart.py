@@ -1,0 +1,144 @@
+"""First start on an empty data home: seconds to the chat box, to the first answer and to the
+whole sample library, and the peak memory of the app's process tree.
+
+    python bench/firststart.py [--question TEXT] [--runs 1] [--keep]
+
+Each run starts `askdocs ui` (this checkout: `python -m ui.cli ui`, what `make run` runs once
+installed) on a new, empty ASKDOCS_HOME: the embedding model is built there and the bundled
+sample library goes in behind the page (ui/startup.py). A real Chromium (Debian's, through
+Playwright) opens the page, asks `--question` as soon as the chat box shows and retries while
+the answer is "not in the library" (the file that holds it is not in yet), then waits for "Sample
+library added". A sampler sums the resident memory (RSS) of the app's whole process tree every
+0.2 s (psutil). The machine's load average is printed with the figures: on a shared machine
+the times are upper bounds of an idle one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+QUESTION = "What does str.join return?"
+LIMIT_S = 20 * 60
+
+
+class TreeRSS(threading.Thread):
+    """Peak summed RSS (bytes) of a process and all its descendants."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stopped = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.pid)
+        while not self.stopped.wait(0.2):
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            total = 0
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += p.memory_info().rss
+            self.peak = max(self.peak, total)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_run(question: str, keep: bool) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright
+
+    home = Path(tempfile.mkdtemp(prefix="askdocs-first-"))
+    port = free_port()
+    env = dict(os.environ, ASKDOCS_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    log = open(home.parent / f"{home.name}.log", "wb")  # noqa: SIM115 -- closed below
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "ui", "--port", str(port), "--no-browser"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    rss = TreeRSS(proc.pid)
+    rss.start()
+    out: dict[str, float] = {"load before": os.getloadavg()[0]}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            while True:  # the server takes a moment to listen
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=5_000)
+                    break
+                except Exception:  # noqa: BLE001 -- connection refused until it listens
+                    if time.monotonic() - started > 120 or proc.poll() is not None:
+                        raise
+                    time.sleep(0.5)
+            box = page.locator('[data-testid="stChatInputTextArea"]')
+            box.wait_for(timeout=LIMIT_S * 1000)
+            out["chat box"] = time.monotonic() - started
+            done = '.ad-answer, .ad-refusal, [data-testid="stChatMessage"] [data-testid="stAlert"]'
+            while True:
+                asked = page.locator(done).count()
+                box.fill(question)
+                box.press("Enter")
+                page.wait_for_function(
+                    f"document.querySelectorAll('{done}').length > {asked}",
+                    timeout=LIMIT_S * 1000,
+                )
+                if page.locator(".ad-answer").count():
+                    out["first answer"] = time.monotonic() - started
+                    break
+                time.sleep(2)  # "not in the library" yet: its file is still going in
+            page.get_by_text("Sample library added").wait_for(timeout=LIMIT_S * 1000)
+            out["whole sample library"] = time.monotonic() - started
+            browser.close()
+    finally:
+        rss.stopped.set()
+        subprocess.run(["kill", "-TERM", f"-{proc.pid}"], check=False)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            subprocess.run(["kill", "-KILL", f"-{proc.pid}"], check=False)
+            proc.wait()
+        log.close()
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+    out["peak RSS MB"] = rss.peak / 2**20
+    out["load after"] = os.getloadavg()[0]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--question", default=QUESTION)
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the data homes")
+    args = ap.parse_args()
+    rows = [one_run(args.question, args.keep) for _ in range(args.runs)]
+    print(f"first start on an empty data home, {os.cpu_count()} CPUs, question {args.question!r}")
+    keys = list(rows[0])
+    print("| run | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for i, row in enumerate(rows, 1):
+        print(f"| {i} | " + " | ".join(f"{row.get(k, float('nan')):.1f}" for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()
