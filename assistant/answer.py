@@ -36,7 +36,7 @@ from assistant.sentences import display, line_spans, split
 from ingest.text import FENCE, HAN, identifiers, is_code_name, terms, text_lang
 
 if TYPE_CHECKING:
-    from index.embedder import Embedder
+    from index.model.embedder import Embedder
 
 TextLookup = Callable[[str], str]  # doc_id -> stored document text
 

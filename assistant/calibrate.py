@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.glossary import Glossary
-from index.embedder import Embedder
+from index.model.embedder import Embedder
 from ingest.disk import write_atomic
 
 

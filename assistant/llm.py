@@ -33,7 +33,7 @@ from ingest.errors import LLMError
 from ingest.text import text_lang
 
 if TYPE_CHECKING:
-    from index.embedder import Embedder
+    from index.model.embedder import Embedder
 
 SOURCES = 5  # passages given to the model
 SOURCE_CHARS = 800  # per passage: small models have small contexts

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.config import LibraryConfig
-    from index.embedder import Embedder
-    from index.store import DocumentInfo
-    from index.writer import IngestReport
+    from index.embedded.store import DocumentInfo
+    from index.embedded.writer import IngestReport
+    from index.model.embedder import Embedder
 
 
 class Library(Protocol):

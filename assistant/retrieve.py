@@ -44,7 +44,7 @@ from assistant.align import Alignment, load_alignment
 from assistant.calibrate import LanguageAxes, language_axes
 from assistant.glossary import default_glossary, extended_glossary
 from assistant.records import Hit, Library, Retrieval
-from index.adapter import stored_setting
+from index.model.adapter import stored_setting
 from ingest.chunking import HEADING_SEPARATOR
 from ingest.text import (
     content_words,
@@ -62,7 +62,7 @@ LEXICAL_WEIGHT = 0.7
 # an estimate, so its cosines run a little lower than a native question's.
 OTHER_BONUS = 0.02
 # Abstain below this best cosine between the question and any passage: the base model's floor
-# (tuned on dev.jsonl); an adapter stores its own (`index.adapter.stored_setting`).
+# (tuned on dev.jsonl); an adapter stores its own (`index.model.adapter.stored_setting`).
 MIN_COSINE = 0.84
 # A lower-case English word rarer than this (wordfreq's Zipf scale: 3 = once per million words)
 # that the library never mentions names a tool or package ("mypy", "dotenv", "cron").

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from assistant.answer import ExtractiveAnswerer
     from assistant.conversation import Conversation
     from assistant.retrieve import Retriever
-    from index.store import DocumentInfo
-    from index.writer import IngestReport
+    from index.embedded.store import DocumentInfo
+    from index.embedded.writer import IngestReport
 
 Progress = Callable[[str, int, int], None]
 

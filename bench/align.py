@@ -91,7 +91,7 @@ def main() -> int:
     from assistant.calibrate import language_axes
     from assistant.glossary import default_glossary
     from index.config import LibraryConfig
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", default=str(PAIRS))

@@ -18,7 +18,7 @@ word frequencies, opening the library) and of the whole command.
 
 --check-tokens: the lazily read word lists give exactly what the libraries give, on every
 question of dev, dev2 and examples/questions.jsonl (with their glossary expansions) and every
-chunk of the library, and every 4th sentence pair of ../shared/parallel: the model's token ids (`index.pieces` vs tokenizer.json), jieba's words
+chunk of the library, and every 4th sentence pair of ../shared/parallel: the model's token ids (`index.model.pieces` vs tokenizer.json), jieba's words
 in both modes (`ingest.text` vs the whole dictionary) and wordfreq's Zipf values; then the
 retriever's top 10 for every dev and dev2 question with the lazy lists and with the full ones.
 
@@ -120,9 +120,9 @@ def timed(owner, name, label):
 w0, c0 = time.perf_counter(), time.process_time()
 import onnxruntime, jieba
 clock["import onnxruntime + jieba"] = [time.perf_counter() - w0, time.process_time() - c0]
-import index.onnx, index.library, ingest.text, assistant.retrieve
+import index.model.onnx, index.library, ingest.text, assistant.retrieve
 timed(onnxruntime.InferenceSession, "__init__", "ONNX session")
-timed(index.onnx.OnnxEmbedder, "__init__", "embedder (tokenizer + session)")
+timed(index.model.onnx.OnnxEmbedder, "__init__", "embedder (tokenizer + session)")
 timed(index.library.Library, "open", "library open")
 timed(jieba.Tokenizer, "initialize", "jieba dictionary")
 timed(ingest.text, "_jieba_of", "jieba dictionary")
@@ -176,7 +176,7 @@ def check_tokens(args: argparse.Namespace) -> int:
     from assistant.retrieve import Retriever
     from index.config import DEFAULT_MODEL, LibraryConfig
     from index.library import Library
-    from index.pieces import PieceTokenizer
+    from index.model.pieces import PieceTokenizer
     from ingest import text
 
     config = LibraryConfig(name=args.library)
@@ -271,9 +271,9 @@ def agree(args: argparse.Namespace) -> int:
     from assistant import evaluate
     from assistant.retrieve import Retriever
     from index.config import DEFAULT_MODEL, LibraryConfig
-    from index.embedder import SentenceTransformerEmbedder
     from index.library import Library
-    from index.onnx import OnnxEmbedder
+    from index.model.embedder import SentenceTransformerEmbedder
+    from index.model.onnx import OnnxEmbedder
 
     config = LibraryConfig(name=args.library)
     model_dir = config.models_dir / DEFAULT_MODEL

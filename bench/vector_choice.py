@@ -6,7 +6,7 @@ The English vectors of bench/scale.py's synthetic library of `--size` chunks (th
 deterministic SyntheticEmbedder, no library build) and its two query kinds: the dev
 questions through the hashing FakeEmbedder, and stored vectors plus noise (queries near the
 data). Exact top-10 by numpy over all vectors. Each candidate (wrapped in IndexIDMap2, as
-index/vectors.py files it) is built in one fresh process and searched in another, loaded
+index/embedded/vectors.py files it) is built in one fresh process and searched in another, loaded
 normally and memory-mapped (IVF lists via `IO_FLAG_MMAP`, flat codes via `IO_FLAG_MMAP_IFC`):
 build time, file size, load time, the first query after loading, p50/p95 of one query at a
 time with one OpenMP thread (as the library searches), recall@10 of both kinds, and the

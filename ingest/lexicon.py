@@ -5,7 +5,7 @@ for the embedding model's 250k-piece vocabulary, yet one question only ever look
 entries that are substrings of its own text (a few hundred). A `Lexicon` is that list stored
 in SQLite next to its source, keyed by the source's identity (`stamp`), so a question reads
 just those rows (`get_many(substrings(text, longest))`) and a changed source rebuilds it.
-Users: `ingest.text` (jieba's dictionary, English word frequencies) and `index.pieces` (the
+Users: `ingest.text` (jieba's dictionary, English word frequencies) and `index.model.pieces` (the
 model's vocabulary). A table that cannot be built or read is None to the caller, who then
 loads the source as before.
 """

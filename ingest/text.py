@@ -1,11 +1,11 @@
 """The one place that reads text: language, code fences, identifiers, tokens and terms.
 
 Everything in askdocs that looks at words calls this module, so a passage and a question are
-read the same way everywhere: chunk languages (ingest), BM25 tokens (index/lexical.py), the
+read the same way everywhere: chunk languages (ingest), BM25 tokens (index/embedded/lexical.py), the
 retriever's named terms and abstention check, answer scoring, the LLM support check,
 follow-up detection and glossary expansion (assistant/). One identifier pattern, one jieba
 tokenizer, one Snowball stemmer (PyStemmer), one stop-word list per language, one fence rule.
-`index.lexical.TOKENIZER_VERSION` covers `tokenize()`: bump it when tokens change.
+`index.embedded.lexical.TOKENIZER_VERSION` covers `tokenize()`: bump it when tokens change.
 
 It sits at the bottom of the house (ingest/) because ingest already needs the language of a
 chunk and the fence rule, and every other package may import from ingest/. It is one module of

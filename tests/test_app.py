@@ -729,13 +729,13 @@ def test_first_start_answers_from_the_files_in_while_the_rest_go_in(
 def test_library_of_an_older_tokenizer_is_updated_on_start(
     app_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import index.writer
-    from index.lexical import TOKENIZER_VERSION
+    import index.embedded.writer
+    from index.embedded.lexical import TOKENIZER_VERSION
 
     sample = _tiny_sample(monkeypatch, tmp_path, "frobnicator.en.md")
     with monkeypatch.context() as old:  # written by an askdocs with a cruder tokenizer
-        old.setattr(index.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
-        old.setattr(index.writer, "tokenize", lambda text: text.lower().split())
+        old.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+        old.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
         _library(app_env, "uitest-old").ingest([sample])
     assert _library(app_env, "uitest-old").library.stale_tokens
     monkeypatch.setenv("ASKDOCS_LIBRARY", "uitest-old")
@@ -775,7 +775,7 @@ _MARKDOWN = ("markdown", "caption", "subheader", "header", "title", "success", "
 @pytest.fixture
 def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
     """$ASKDOCS_HOME with a library built by the fake embedder, and the app pointed at it."""
-    import index.embedder
+    import index.model.embedder
     from index.config import LibraryConfig
     from index.library import Library
     from tests.helpers import FakeEmbedder
@@ -788,7 +788,7 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str
     (docs / "x :red[y] [z](https:__example.invalid).md").write_text(HOSTILE_TITLE, "utf-8")
     cfg = LibraryConfig(name=name, home=home, model="fake")
     Library.open(cfg, FakeEmbedder(), create=True).ingest([docs])
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     monkeypatch.setenv("ASKDOCS_HOME", str(home))
     monkeypatch.setenv("ASKDOCS_LIBRARY", name)
     monkeypatch.setenv("ASKDOCS_MODEL", "fake")

@@ -17,22 +17,28 @@ _LINE = re.compile(r"^- `(\w+\.py)`(.*)$")
 _NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
+def _files(pkg: str) -> list[Path]:
+    """A package's modules, its subpackages' (index/model/, ...) included."""
+    return sorted((REPO / pkg).rglob("*.py"))
+
+
 def _modules() -> set[str]:
     return {
-        f"{pkg}/{p.name}"
+        p.relative_to(REPO).as_posix()
         for pkg in PACKAGES
-        for p in (REPO / pkg).glob("*.py")
+        for p in _files(pkg)
         if p.name != "__init__.py"
     }
 
 
 def _documented() -> dict[str, str]:
-    """`pkg/module.py` → the rest of its line (continuation lines joined)."""
+    """`pkg/module.py` (`pkg/sub/module.py` under a subpackage's heading) → the rest of its
+    line (continuation lines joined)."""
     out: dict[str, str] = {}
     pkg, current = None, None
     for line in DOC.read_text(encoding="utf-8").splitlines():
         if line.startswith("## "):
-            pkg, current = line[3:].split("/")[0], None
+            pkg, current = line[3:].split(" ")[0].rstrip("/"), None
             continue
         m = _LINE.match(line)
         if m and pkg:
@@ -109,7 +115,7 @@ def test_no_package_imports_from_its_right(pkg: str) -> None:
     forbidden = (set(PACKAGES) - allowed) | {"tests", "bench"}
     wrong = {
         f"{pkg}/{p.name} imports {name}"
-        for p in (REPO / pkg).glob("*.py")
+        for p in _files(pkg)
         for name in _imports(p)
         if name in forbidden
     }

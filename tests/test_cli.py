@@ -58,10 +58,10 @@ def test_dry_run_columns_align_with_chinese_file_names(tmp_path, capsys) -> None
 
 
 def test_docs_columns_align_with_chinese_file_names(tmp_path, capsys, monkeypatch) -> None:
-    import index.embedder
+    import index.model.embedder
 
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     assert main(["ingest", str(_files(tmp_path / "docs")), "--library", "w"]) == 0
     capsys.readouterr()
     assert main(["docs", "--library", "w"]) == 0

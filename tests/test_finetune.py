@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import adapter as adapters
-from index.pairs import Pair, batches, held_out, library_pairs, page_pairs, read_parallel
+from index.model import adapter as adapters
+from index.model.pairs import Pair, batches, held_out, library_pairs, page_pairs, read_parallel
 
 PAGE = [
     {"page": "faq/x.po", "en": "Programming FAQ", "zh": "编程常见问题"},
@@ -140,7 +140,7 @@ def small_model() -> Path:
 def test_a_few_steps_lower_the_loss_and_merge_exactly(small_model: Path, tmp_path: Path) -> None:
     import torch
 
-    from index.finetune import TrainSettings, load_lora_model, train
+    from index.model.finetune import TrainSettings, load_lora_model, train
 
     pairs = [
         Pair(
@@ -163,13 +163,13 @@ def test_a_few_steps_lower_the_loss_and_merge_exactly(small_model: Path, tmp_pat
     lora, report = train(small_model, same_batch(), tmp_path / "w", settings)
     assert report.steps_done == 6 and (tmp_path / "w" / "checkpoint.pt").is_file()
     assert np.mean(report.losses[-2:]) < report.losses[0]
-    # merged in numpy (index.adapter) = peft's own merge
+    # merged in numpy (index.model.adapter) = peft's own merge
     ad = adapters.from_lora("askdocs-t", lora, settings.alpha / settings.rank, {})
     from safetensors.numpy import load_file
 
     merged = ad.merge(load_file(str(small_model / "model.safetensors")))
     model, tok = load_lora_model(small_model, settings)
-    from index.finetune import _load_lora_state
+    from index.model.finetune import _load_lora_state
 
     _load_lora_state(model, {k: torch.tensor(v.astype(np.float32)) for k, v in ad.tensors.items()})
     peft_merged = model.merge_and_unload().state_dict()

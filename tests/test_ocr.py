@@ -87,14 +87,14 @@ def test_only_pages_without_a_text_layer_are_ocrd(pages) -> None:
 
 
 def test_low_confidence_pages_are_flagged(pages, tmp_path: Path, monkeypatch, capsys) -> None:
-    import index.embedder
+    import index.model.embedder
     from tests.helpers import FakeEmbedder
     from ui.cli import main
 
     (tmp_path / "scan.pdf").write_bytes(_scan_pdf([pages["en"][0]]))
     # The threshold above any real page's confidence: the page is flagged with its figure.
     monkeypatch.setattr(ocr, "LOW_CONFIDENCE", 0.9999)
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: FakeEmbedder())
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
     assert main(["ingest", str(tmp_path / "scan.pdf"), "--model", "fake"]) == 0
     capsys.readouterr()

@@ -1,4 +1,4 @@
-"""The questions' tokenizer (index/pieces.py) gives tokenizer.json's ids exactly, and the
+"""The questions' tokenizer (index/model/pieces.py) gives tokenizer.json's ids exactly, and the
 on-disk word lists it and ingest/text.py read (ingest/lexicon.py) are built once and reused."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index import pieces
+from index.model import pieces
 from ingest import lexicon
 from tests.helpers import eval_questions
 

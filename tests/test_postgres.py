@@ -165,7 +165,7 @@ def test_a_reader_keeps_its_generation_until_refresh(tmp_path: Path, pg_url: str
 def test_a_failed_ingest_leaves_the_old_generation(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from index import transaction
+    from index.postgres import writer as transaction
 
     docs = _docs(tmp_path / "docs")
     _, lib = _pair(tmp_path, pg_url, "fail")
@@ -192,7 +192,7 @@ import sys, time
 from pathlib import Path
 from index.config import LibraryConfig
 from index.library import Library
-from index import transaction
+from index.postgres import writer as transaction
 from tests.helpers import FakeEmbedder
 
 real = transaction.PgWriter._blocks
@@ -233,7 +233,7 @@ def test_a_killed_ingest_leaves_the_old_generation(tmp_path: Path, pg_url: str) 
 
 
 def test_a_second_writer_is_refused_while_one_writes(tmp_path: Path, pg_url: str) -> None:
-    from index.postgres import connect
+    from index.postgres.generation import connect
 
     docs = _docs(tmp_path / "docs")
     _, lib = _pair(tmp_path, pg_url, "locked")
@@ -384,7 +384,7 @@ def test_hnsw_graphs_where_the_backend_asks_for_them(tmp_path: Path, pg_url: str
     language above FLAT_MAX) builds one per language, which the search then uses."""
     from dataclasses import replace
 
-    from index.postgres import connect
+    from index.postgres.generation import connect
 
     docs = _docs(tmp_path / "docs")
     exact, graph = _pair(tmp_path, pg_url, "graph")
@@ -410,7 +410,7 @@ def test_hnsw_graphs_where_the_backend_asks_for_them(tmp_path: Path, pg_url: str
 
 
 def _sql(url: str, *statements: str) -> list:
-    from index.postgres import connect
+    from index.postgres.generation import connect
 
     conn = connect(url)
     try:
@@ -452,7 +452,7 @@ def test_the_term_cache_never_serves_another_generation(
         assert reader.lexical(query, 20, lang) == embedded.lexical(query, 20, lang)
     assert reader.lexical("zebras", 5) == embedded.lexical("zebras", 5) != []
     # a cache of a few bytes drops blocks as it goes, and answers the same
-    from index import postgres
+    from index.postgres import generation as postgres
 
     monkeypatch.setattr(postgres, "TERM_CACHE", 1)
     small = Library.open(writer.config, FakeEmbedder())
@@ -523,7 +523,7 @@ def test_flat_languages_search_alike_in_the_reader_and_in_sql(
 ) -> None:
     """A flat language is searched in numpy over vectors the reader caches; one bigger than
     FLAT_MAX (`vector_backend="flat"` asked for) by an exact scan in SQL: the same hits."""
-    from index import pgsearch
+    from index.postgres import search as pgsearch
 
     docs = _docs(tmp_path / "docs")
     embedded, lib = _pair(tmp_path, pg_url, "flat")

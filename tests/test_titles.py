@@ -36,9 +36,9 @@ WRAPPER = """
 import sys
 sys.path.insert(0, {root!r})
 import runpy
-import index.embedder
+import index.model.embedder
 from tests.helpers import FakeEmbedder
-index.embedder.load_embedder = lambda *a, **k: FakeEmbedder()  # no model in this test
+index.model.embedder.load_embedder = lambda *a, **k: FakeEmbedder()  # no model in this test
 runpy.run_path({app!r}, run_name="__main__")
 """
 

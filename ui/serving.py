@@ -2,7 +2,7 @@
 
 Readers never block each other or a writer. Each request asks for the Assistant of the
 generation published now (CURRENT, one small file read; or one row of a PostgreSQL store,
-whose Library reads a pinned snapshot, index/postgres.py); when another process (or this one) has
+whose Library reads a pinned snapshot, index/postgres/generation.py); when another process (or this one) has
 published a newer generation, a new Library is opened over it with the same loaded model
 and its indexes loaded at once, and later requests use it. Requests already running keep the
 old one until they finish (the files of a generation are never modified, and an open SQLite
@@ -113,7 +113,7 @@ class Served:
             )
         try:
             if self._embedder is None:  # a first ingest into an empty library
-                from index.embedder import load_embedder
+                from index.model.embedder import load_embedder
 
                 self._embedder = load_embedder(self.config.library)
             library = Library.open(self.config.library, self._embedder, create=True)

@@ -26,8 +26,8 @@ from ingest.loading import FORMATS, key_path, path_key
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
-    from index.store import DocumentInfo
-    from index.writer import IngestReport
+    from index.embedded.store import DocumentInfo
+    from index.embedded.writer import IngestReport
 
 ALLOWED_SUFFIXES = tuple(FORMATS)  # what ingest reads
 MAX_UPLOAD_MB = 20

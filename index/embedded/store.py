@@ -212,7 +212,7 @@ class Store:
 
     def passage_sources(self) -> list[tuple[int, str, str, str]]:
         """(chunk_id, heading, text, document title) of every chunk: what its vector is
-        embedded from (`index.writer.passage_text`)."""
+        embedded from (`index.embedded.writer.passage_text`)."""
         return self._rows(
             "SELECT c.chunk_id, c.heading, c.text, d.title FROM chunks c "
             "JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.chunk_id"

@@ -1,8 +1,8 @@
 """A write to the PostgreSQL store: the embedded writer's plan, published by one transaction.
 
-`PgWriter` is `index.writer.Writer` (the same plan from file hashes, the same reports) with
+`PgWriter` is `index.embedded.writer.Writer` (the same plan from file hashes, the same reports) with
 two differences: the lock is a PostgreSQL advisory lock (so writers on several machines
-exclude each other), and `_write` changes the tables of index/postgres.py in one transaction
+exclude each other), and `_write` changes the tables of index/postgres/generation.py in one transaction
 that ends by bumping the generation in `meta`. The passages are embedded before that
 transaction opens; a writer killed at any moment leaves the old generation published (the
 server rolls an unfinished transaction back). Over 300 lines because the schema it creates,
@@ -20,18 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from index import pgterms
-from index.lexical import TOKENIZER_VERSION
+from index.embedded.lexical import TOKENIZER_VERSION
+from index.embedded.vectors import choose_backend
+from index.embedded.writer import EMBED_BATCH, Writer, _Plan, lexical_text, passage_text
 from index.manifest import Manifest, askdocs_version
-from index.postgres import connect, failure, has_terms, read_meta, schema_of
-from index.vectors import choose_backend
-from index.writer import EMBED_BATCH, Writer, _Plan, lexical_text, passage_text
+from index.postgres import terms as pgterms
+from index.postgres.generation import connect, failure, has_terms, read_meta, schema_of
 from ingest.errors import AskdocsError, LibraryError
 from ingest.text import LANGS, tokenize
 
 LOCK_WAIT = 2.0  # seconds a writer waits for another one, as the embedded store's WriteLock
 
-# BM25 (index/pgterms.py): a block of arrays per (language, term) and the chunk list of each
+# BM25 (index/postgres/terms.py): a block of arrays per (language, term) and the chunk list of each
 # language. EXTERNAL: stored out of line uncompressed, so a read does not decompress.
 LEXICAL = [
     "CREATE TABLE {s}.terms (lang text NOT NULL, term text NOT NULL, df int NOT NULL,"
@@ -63,7 +63,7 @@ CREATE INDEX ON {s}.chunks (doc_id, start);
 CREATE INDEX chunks_lang ON {s}.chunks (lang);
 """ + "\n".join(LEXICAL)
 # One HNSW graph per language: a partial index that a `WHERE lang = '..'` search uses. Built
-# only once a language needs it (above index.vectors.FLAT_MAX chunks, searched exactly below),
+# only once a language needs it (above index.embedded.vectors.FLAT_MAX chunks, searched exactly below),
 # at the end of the write, over rows already in: maintaining a graph row by row during a bulk
 # COPY ran at ~200 chunks/s (bench/scale.py, 100k chunks). CREATE INDEX does not wait for
 # readers (their snapshots only block DDL that rewrites or drops the table).
@@ -189,7 +189,7 @@ class PgWriter(Writer):
         pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
         if not pending:
             return np.zeros((0, 0), dtype=np.float32)
-        self.progress("model", 0, 1)  # as index/writer.py: a first model build is a stage
+        self.progress("model", 0, 1)  # as index/embedded/writer.py: a first model build is a stage
         embedder = self.lib.ingest_embedder
         self.progress("model", 1, 1)
         out = []

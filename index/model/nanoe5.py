@@ -32,7 +32,7 @@ import numpy as np
 from ingest.errors import ModelError
 
 if TYPE_CHECKING:
-    from index.adapter import Adapter
+    from index.model.adapter import Adapter
 
 # Bump when the output changes, so load_embedder rebuilds older directories.
 CONVERTER_VERSION = 1

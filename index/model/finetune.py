@@ -3,12 +3,12 @@
 Why LoRA: the whole encoder is 118 M parameters, 96 M of them the word-embedding matrix;
 low-rank updates of the 72 linear layers of the 12 transformer blocks (1.3 M parameters at rank
 16) train at the cost of a forward and backward pass, stay close to the base model (a small
-library's `tune` cannot wreck it), and ship as a file of under 3 MB (`index.adapter`) that
+library's `tune` cannot wreck it), and ship as a file of under 3 MB (`index.model.adapter`) that
 merges exactly into the base weights.
 
 The loss is e5's own: in-batch InfoNCE over cosines at temperature `1 / scale`, symmetric
 (query → passage and passage → query). Batches hold runs of pairs from one page
-(`index.pairs.batches`), so the in-batch negatives are on the same topic.
+(`index.model.pairs.batches`), so the in-batch negatives are on the same topic.
 
 A run is seeded and resumable: every `save_every` steps the adapter, the optimiser and the
 loss curve are written to `work_dir/checkpoint.pt` (atomically); a run started again with the
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from index.pairs import Pair
+from index.model.pairs import Pair
 
 # The linear layers LoRA adapts: every one inside the 12 transformer blocks.
 TARGETS = (
@@ -136,7 +136,7 @@ def train(
 ) -> tuple[dict, TrainReport]:
     """Train LoRA layers for `settings.steps` steps (fewer if `minutes` run out); returns the
     LoRA tensors (`lora_state`) and the report. `batches` must be the same sequence on a
-    resume (a seeded `index.pairs.batches`): the batches done are skipped."""
+    resume (a seeded `index.model.pairs.batches`): the batches done are skipped."""
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("ASKDOCS_THREADS", os.cpu_count() or 1))))
@@ -216,6 +216,6 @@ def _checkpoint(path: Path, model, opt, report: TrainReport, settings) -> None: 
 
 
 def _native_bf16() -> bool:
-    from index.embedder import native_bf16
+    from index.model.embedder import native_bf16
 
     return native_bf16()

@@ -9,9 +9,9 @@ holds the chunk list itself: `ids` (int64 chunk id per row, -1 for a row freed b
 and `dl` (int32 length in tokens per row). A search fetches its query terms' blocks in one
 statement and scores them in numpy with bm25s's formula and float types (`scores`), so the
 ids and scores equal the embedded store's; a reader caches the scored blocks of its
-generation (index/postgres.py).
+generation (index/postgres/generation.py).
 
-The writer (index/transaction.py) builds every block of a language in bulk (`build`: a numpy
+The writer (index/postgres/writer.py) builds every block of a language in bulk (`build`: a numpy
 group-by, then one COPY) for a new library, a re-tokenized one, or one whose freed rows
 outnumber its chunks; otherwise it rewrites only the blocks of the terms that the added and
 removed chunks hold (`Update`), in the write's transaction.

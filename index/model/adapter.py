@@ -69,7 +69,7 @@ class Adapter:
 
 
 def from_lora(name: str, lora: dict, scaling: float, meta: dict) -> Adapter:
-    """An adapter from `index.finetune.lora_state` tensors (torch), stored as fp16."""
+    """An adapter from `index.model.finetune.lora_state` tensors (torch), stored as fp16."""
     tensors = {k: v.numpy().astype(np.float16) for k, v in lora.items()}
     return Adapter(name, scaling, tensors, meta)
 

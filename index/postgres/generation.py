@@ -1,19 +1,19 @@
 """The PostgreSQL + pgvector store: one library in one schema of a database (reading side).
 
-Where the embedded store keeps a generation in files (index/generation.py), this one keeps the
+Where the embedded store keeps a generation in files (index/embedded/generation.py), this one keeps the
 library in tables: documents, chunks (offsets, heading path, language, lexical tokens and a
 pgvector embedding, with an HNSW index per language), BM25 term blocks with each language's
-chunk list and lengths (index/pgterms.py), and one `meta` row: the manifest and the generation
+chunk list and lengths (index/postgres/terms.py), and one `meta` row: the manifest and the generation
 number.
-A write (index/transaction.py) changes them in one transaction, so readers see the old
+A write (index/postgres/writer.py) changes them in one transaction, so readers see the old
 library or the new one, never half.
 
 A reader pins a generation, as an opened embedded generation pins its files: `PgGeneration`
 reads through one connection held in a REPEATABLE READ, READ ONLY transaction, so every query
 of a search sees one snapshot; `Library.refresh` (or, in `askdocs serve`, a new Library)
 moves on. Its search (dense, and BM25 over term blocks cached per generation) is
-index/pgsearch.py. psycopg and pgvector are imported only in these modules and
-index/transaction.py, only for a postgresql:// store. Over 300 lines because connecting (with
+index/postgres/search.py. psycopg and pgvector are imported only in these modules and
+index/postgres/writer.py, only for a postgresql:// store. Over 300 lines because connecting (with
 its error messages), the schema's versions, the pinned snapshot and its per-generation caches
 all belong to reading one library and share its connection.
 """
@@ -31,19 +31,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.config import LibraryConfig
+from index.embedded.store import _CHUNK_COLS, DocumentInfo
 from index.manifest import Manifest
-from index.store import _CHUNK_COLS, DocumentInfo
 from ingest.errors import InputError, LibraryError
 from ingest.records import Chunk, Document
 
 if TYPE_CHECKING:
-    from index.pgsearch import PgDense, PgLexical
+    from index.postgres.search import PgDense, PgLexical
 
 # Candidates an HNSW scan keeps (pgvector's hnsw.ef_search, default 40): a scan returns at
 # most this many rows, and recall grows with it. pgvector's maximum, 1000: recall@10 of the
 # bench's question vectors kept rising up to it (1M chunks: 0.45 at 512, 0.59 at 1000 with
 # m 16; docs/results.md) while a search stayed within the latency budget. A language of at
-# most index.vectors.FLAT_MAX chunks is searched exactly, as the embedded store's flat index
+# most index.embedded.vectors.FLAT_MAX chunks is searched exactly, as the embedded store's flat index
 # does: on the bundled library the HNSW graph missed some of the top 50 of the retriever's
 # calibrated query vectors.
 EF_SEARCH = 1000
@@ -172,7 +172,7 @@ class PgGeneration:
         self._lock = threading.Lock()
         self._ef = EF_SEARCH
         self.ef_search = EF_SEARCH  # hnsw.ef_search of a search (at least its k)
-        # BM25 of this generation (index/pgterms.py): each language's chunk list, and scored
+        # BM25 of this generation (index/postgres/terms.py): each language's chunk list, and scored
         # term blocks, least recently used dropped past TERM_CACHE bytes. A generation is one
         # snapshot, so what is cached here never changes; the next generation is another
         # PgGeneration with an empty cache.
@@ -257,7 +257,7 @@ class PgGeneration:
 
     def flat(self, lang: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids ascending, vectors) of a language searched exactly, loaded once per generation
-        (at most index.vectors.FLAT_MAX chunks: 77 MB at dim 384)."""
+        (at most index.embedded.vectors.FLAT_MAX chunks: 77 MB at dim 384)."""
         with self._cache_lock:
             if lang not in self._flat:
                 self._flat[lang] = self.store.vectors(lang, self.manifest.dim)
@@ -267,7 +267,7 @@ class PgGeneration:
         """term → (rows, float32 scores) of one language, None for a term it lacks. Terms
         not cached are fetched for every language of the library in one statement (the next
         language's search of the same question then finds them here)."""
-        from index import pgterms
+        from index.postgres import terms as pgterms
 
         langs = sorted(self.manifest.langs)
         for code in langs:
@@ -303,12 +303,12 @@ class PgGeneration:
         return out
 
     def vectors(self, lang: str) -> PgDense | None:
-        from index.pgsearch import PgDense
+        from index.postgres.search import PgDense
 
         return PgDense(self, lang) if lang in self.manifest.langs else None
 
     def lexical(self, lang: str) -> PgLexical | None:
-        from index.pgsearch import PgLexical
+        from index.postgres.search import PgLexical
 
         return PgLexical(self, lang) if lang in self.manifest.langs else None
 
@@ -335,7 +335,7 @@ class PgGeneration:
 
 
 class PgStore:
-    """The reading methods of index.store.Store, over the pinned snapshot."""
+    """The reading methods of index.embedded.store.Store, over the pinned snapshot."""
 
     def __init__(self, gen: PgGeneration) -> None:
         self.gen = gen
@@ -376,7 +376,7 @@ class PgStore:
         return self.gen.rows("SELECT count(*) FROM {s}.documents")[0][0]
 
     def vectors(self, lang: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of one language by chunk id, as `index.store.Store.vectors`."""
+        """(ids, vectors) of one language by chunk id, as `index.embedded.store.Store.vectors`."""
         rows = self.gen.rows(
             "SELECT chunk_id, embedding FROM {s}.chunks WHERE lang = %s ORDER BY chunk_id", (lang,)
         )

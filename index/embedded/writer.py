@@ -29,12 +29,12 @@ import numpy as np
 
 from index import manifest as layout
 from index.config import LibraryConfig
-from index.embedder import Embedder
-from index.generation import STORE, Generation, lexical_dir, vector_file
-from index.lexical import TOKENIZER_VERSION, LexicalIndex
+from index.embedded.generation import STORE, Generation, lexical_dir, vector_file
+from index.embedded.lexical import TOKENIZER_VERSION, LexicalIndex
+from index.embedded.store import Store
+from index.embedded.vectors import VectorIndex, choose_backend
 from index.manifest import Manifest
-from index.store import Store
-from index.vectors import VectorIndex, choose_backend
+from index.model.embedder import Embedder
 from ingest.errors import InputError
 from ingest.records import Chunk, Document
 from ingest.text import LANGS, tokenize
@@ -172,7 +172,7 @@ class Writer:
         self.progress = progress or (lambda stage, done, total: None)
 
     def _locked(self) -> AbstractContextManager:
-        """The library's one-writer lock (index/transaction.py: PostgreSQL's instead)."""
+        """The library's one-writer lock (index/postgres/writer.py: PostgreSQL's instead)."""
         return layout.WriteLock(self.path, self.lib.config.name)
 
     # ---- ingest --------------------------------------------------------------------------

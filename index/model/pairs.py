@@ -14,7 +14,7 @@ every kind also crosses languages:
 - "answer": a question or heading → the first sentence of its section, alone (what the answer
   path compares a question with is one sentence, not a passage).
 
-Passages are written as askdocs embeds a chunk (`index.writer.passage_text`): "Title > Heading"
+Passages are written as askdocs embeds a chunk (`index.embedded.writer.passage_text`): "Title > Heading"
 then the text. Pages are split into train and held-out by a hash of their name, so validation
 never sees a trained page. `library_pairs` makes the same kinds from a library's own chunks
 (`askdocs tune`).

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import Kind, Progress, _threads, group_by_length
-from index.pieces import TABLE
+from index.model.embedder import Kind, Progress, _threads, group_by_length
+from index.model.pieces import TABLE
 
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"
@@ -94,7 +94,7 @@ def export(model_dir: Path) -> Path:
         _split_weights(tmp, model_dir)
     finally:
         tmp.unlink(missing_ok=True)
-    from index.pieces import prepare
+    from index.model.pieces import prepare
 
     prepare(model_dir)  # the questions' tokenizer table, built at the same moment
     marker = {"export_version": EXPORT_VERSION, "torch": torch.__version__, "dtype": "float32"}
@@ -136,7 +136,7 @@ def _split_weights(exported: Path, model_dir: Path) -> None:
 
 
 class OnnxEmbedder:
-    """`Embedder` over an exported graph: `index.pieces` for the ids, onnxruntime for the rest.
+    """`Embedder` over an exported graph: `index.model.pieces` for the ids, onnxruntime for the rest.
 
     Tokenises exactly as the sentence-transformers path does (the same tokenizer.json, prompt
     from the model's config, truncation at its max_seq_length)."""
@@ -146,7 +146,7 @@ class OnnxEmbedder:
     ) -> None:
         import onnxruntime as ort
 
-        from index.pieces import PieceTokenizer
+        from index.model.pieces import PieceTokenizer
 
         model_dir = Path(model_dir)
         path = onnx_path(model_dir)
