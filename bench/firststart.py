@@ -1,7 +1,7 @@
 """First start on an empty data home: seconds to the chat box, to the first answer and to the
 whole sample library, and the peak memory of the app's process tree.
 
-    python bench/firststart.py [--question TEXT] [--runs 1] [--keep]
+    python bench/firststart.py [--question TEXT] [--runs 1] [--keep] [--shots DIR]
 
 Each run starts `askdocs ui` (this checkout: `python -m ui.cli ui`, what `make run` runs once
 installed) on a new, empty ASKDOCS_HOME: the embedding model is built there and the bundled
@@ -63,7 +63,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def one_run(question: str, keep: bool) -> dict[str, float]:
+def one_run(question: str, keep: bool, shots: Path | None = None) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     home = Path(tempfile.mkdtemp(prefix="askdocs-first-"))
@@ -104,6 +104,8 @@ def one_run(question: str, keep: bool) -> dict[str, float]:
                 )
                 if page.locator(".ad-answer").count():
                     out["first answer"] = time.monotonic() - started
+                    if shots:  # the answer with the rest of the library still going in
+                        page.screenshot(path=str(shots / "first-answer-while-ingesting.png"))
                     break
                 time.sleep(2)  # "not in the library" yet: its file is still going in
             page.get_by_text("Sample library added").wait_for(timeout=LIMIT_S * 1000)
@@ -130,8 +132,11 @@ def main() -> None:
     ap.add_argument("--question", default=QUESTION)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the data homes")
+    ap.add_argument("--shots", type=Path, help="save a screenshot of the first answer here")
     args = ap.parse_args()
-    rows = [one_run(args.question, args.keep) for _ in range(args.runs)]
+    if args.shots:
+        args.shots.mkdir(parents=True, exist_ok=True)
+    rows = [one_run(args.question, args.keep, args.shots) for _ in range(args.runs)]
     print(f"first start on an empty data home, {os.cpu_count()} CPUs, question {args.question!r}")
     keys = list(rows[0])
     print("| run | " + " | ".join(keys) + " |")

@@ -586,8 +586,14 @@ def test_document_filter_and_pick(app_env: Path) -> None:
 def test_interface_language_switch(app_env: Path) -> None:
     at = _app()
     assert at.chat_input(key="chat_input").placeholder == label("chat_placeholder", "en")
+    at.slider(key="k").set_value(3).run()
+    at.selectbox(key="lang_filter").set_value("en").run()
     at.radio(key="ui_lang").set_value("zh").run()
     _ok(at)
+    # every control keeps its state across the switch (issue 24)
+    assert at.radio(key="nav").value == "chat" and at.radio(key="mode").value == "extractive"
+    assert at.slider(key="k").value == 3 and at.selectbox(key="lang_filter").value == "en"
+    assert at.radio(key="mode").label == label("mode", "zh")
     assert at.chat_input(key="chat_input").placeholder == label("chat_placeholder", "zh")
     assert at.button(key="clear_chat").label == label("clear", "zh")
     # The uploader's own button and size line are Streamlit's English; CSS puts ours over them
