@@ -7,6 +7,7 @@ The backend is a sentence-transformers model (tests bring a deterministic fake,
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,11 @@ import numpy as np
 
 from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
 from ingest.errors import ModelError
+
+# One build or export at a time in a process: the app's first start builds the model on its
+# ingest thread while the first question may ask for it (ui/startup.py); the second waits and
+# finds it built instead of writing the same directory at the same time.
+_BUILDING = threading.Lock()
 
 Kind = Literal["query", "passage"]
 # Called after each batch with (texts done, texts in all).
@@ -204,8 +210,10 @@ def load_embedder(
     explicit `precision` get the torch model, faster on large batches."""
     model = config.model
     if model in (DEFAULT_MODEL, ADAPTED_MODEL):
-        path, name = default_model(config, progress)
-        if precision is None and _ensure_onnx(path, progress) and purpose == "query":
+        with _BUILDING:
+            path, name = default_model(config, progress)
+            onnx_ready = precision is None and _ensure_onnx(path, progress)
+        if onnx_ready and purpose == "query":
             from index.model.onnx import OnnxEmbedder
 
             return OnnxEmbedder(path, name)
