@@ -9,7 +9,7 @@ sample library goes in behind the page (ui/startup.py). A real Chromium (Debian'
 Playwright) opens the page, asks `--question` as soon as the chat box shows and retries while
 the answer is "not in the library" (the file that holds it is not in yet), then waits for "Sample
 library added". A sampler sums the resident memory (RSS) of the app's whole process tree every
-0.2 s (psutil). The machine's load average is printed with the figures: on a shared machine
+0.2 s (psutil), and its CPU seconds, given beside each time (wall s, then CPU s). The machine's load average is printed with the figures: on a shared machine
 the times are upper bounds of an idle one's.
 """
 
@@ -33,11 +33,14 @@ LIMIT_S = 20 * 60
 
 
 class TreeRSS(threading.Thread):
-    """Peak summed RSS (bytes) of a process and all its descendants."""
+    """Peak summed RSS (bytes) of a process and all its descendants, and the CPU seconds
+    (user + system) they have used so far: on a busy machine closer to what an idle one's
+    wall time would be than the wall time."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak, self.stopped = pid, 0, threading.Event()
+        self.pid, self.peak, self.cpu, self.stopped = pid, 0, 0.0, threading.Event()
+        self._cpu: dict[int, float] = {}  # per process, kept after it exits
 
     def run(self) -> None:
         import psutil
@@ -52,7 +55,10 @@ class TreeRSS(threading.Thread):
             for p in procs:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     total += p.memory_info().rss
+                    t = p.cpu_times()
+                    self._cpu[p.pid] = t.user + t.system
             self.peak = max(self.peak, total)
+            self.cpu = sum(self._cpu.values())
 
 
 def free_port() -> int:
@@ -93,6 +99,7 @@ def one_run(question: str, keep: bool, shots: Path | None = None) -> dict[str, f
             box = page.locator('[data-testid="stChatInputTextArea"]')
             box.wait_for(timeout=LIMIT_S * 1000)
             out["chat box"] = time.monotonic() - started
+            out["chat box CPU"] = rss.cpu
             done = '.ad-answer, .ad-refusal, [data-testid="stChatMessage"] [data-testid="stAlert"]'
             while True:
                 asked = page.locator(done).count()
@@ -104,12 +111,14 @@ def one_run(question: str, keep: bool, shots: Path | None = None) -> dict[str, f
                 )
                 if page.locator(".ad-answer").count():
                     out["first answer"] = time.monotonic() - started
+                    out["first answer CPU"] = rss.cpu
                     if shots:  # the answer with the rest of the library still going in
                         page.screenshot(path=str(shots / "first-answer-while-ingesting.png"))
                     break
                 time.sleep(2)  # "not in the library" yet: its file is still going in
             page.get_by_text("Sample library added").wait_for(timeout=LIMIT_S * 1000)
             out["whole sample library"] = time.monotonic() - started
+            out["whole library CPU"] = rss.cpu
             browser.close()
     finally:
         rss.stopped.set()
