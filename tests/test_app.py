@@ -705,7 +705,7 @@ def test_first_start_answers_from_the_files_in_while_the_rest_go_in(
     try:
         at = _app()
         _ok(at)
-        assert at.info[0].value.startswith("The library is empty: adding the bundled sample")
+        assert at.info[0].value.startswith("First start on an empty library: adding the bundled")
         assert at.chat_input(key="chat_input") and not at.success
         assert second_started.wait(TIMEOUT)  # tea.zh.md is in, frobnicator.en.md under way
         at.run()

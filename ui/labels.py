@@ -43,8 +43,8 @@ LABELS: dict[str, dict[str, str]] = {
         "chat_delete": "Delete this chat",
         "writing": "The model is writing… {chars} characters (shown once checked against the sources)",
         "loading": "Loading the library and the model…",
-        "sample_ingest": "The library is empty: adding the bundled sample library in the "
-        "background, {done} of {total} files in. Ask away: answers come from the files in.",
+        "sample_ingest": "First start on an empty library: adding the bundled sample library in "
+        "the background, {done} of {total} files in. Ask away: answers come from the files in.",
         "sample_file": "File {i} of {n}: {name}",
         "sample_ready": "Ready: {names}",
         "sample_failed": "The sample library stopped part way: {error}",
@@ -132,7 +132,7 @@ LABELS: dict[str, dict[str, str]] = {
         "chat_delete": "删除这段对话",
         "writing": "模型正在撰写……已写 {chars} 个字符（对照资料核实后才显示）",
         "loading": "正在加载文档库和模型…",
-        "sample_ingest": "文档库为空：正在后台导入自带的示例文档，已完成 {done} / {total} 个文件。"
+        "sample_ingest": "首次启动，文档库为空：正在后台导入自带的示例文档，已完成 {done} / {total} 个文件。"
         "现在就可以提问：回答来自已导入的文件。",
         "sample_file": "第 {i} / {n} 个文件：{name}",
         "sample_ready": "已可查询：{names}",
