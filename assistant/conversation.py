@@ -2,20 +2,38 @@
 
 How a follow-up is rewritten (its pronoun or ellipsis resolved to the previous turn's subject)
 is `assistant.followup`; the rewritten query is kept in the turn, so the subject carries through
-a chain of follow-ups.
+a chain of follow-ups. A follow-up's answer that holds nothing of what it asked about its subject
+keeps its sentences under a notice (`on_subject`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from assistant.followup import is_follow_up, key_terms, resolved, rewrite
+from assistant.followup import (
+    EN_PRONOUNS,
+    GENERIC,
+    ZH_PRONOUNS,
+    is_follow_up,
+    key_terms,
+    resolved,
+    rewrite,
+)
 from assistant.records import Answer, Citation
 from ingest.disk import write_atomic
+from ingest.text import terms, text_lang
 
-__all__ = ["Conversation", "Turn", "is_follow_up", "key_terms", "resolve"]
+__all__ = [
+    "Conversation",
+    "Turn",
+    "is_follow_up",
+    "key_terms",
+    "on_subject",
+    "resolve",
+    "uncovered",
+]
 
 
 def resolve(question: str, previous: Turn | str | None) -> str:
@@ -102,6 +120,10 @@ class Conversation:
         self._topics[query] = topic  # read by `add` when the answer to it comes back
         return query
 
+    def topic(self, query: str) -> str:
+        """The subject `resolve` resolved `query` to ("" when it was searched as asked)."""
+        return self._topics.get(query, "")
+
     def add(self, answer: Answer) -> Turn:
         turn = Turn.of(answer, self._topics.pop(answer.query, ""))
         self._topics.clear()
@@ -159,3 +181,35 @@ class Conversation:
                 f"{path} is not an askdocs conversation file ({exc}).",
                 "Give another --conversation file, or delete this one to start afresh.",
             ) from exc
+
+
+def uncovered(question: str, topic: str, said: str) -> bool:
+    """Whether what a resolved follow-up asks of its subject ("怎么清空它？": 清空) is in none
+    of the answer's sentences `said`, as written, as part of a word ("size" in "maxsize") or
+    through the word-translation table (清空 → clear, empty)."""
+    from assistant.crossing import crossing
+
+    pronouns = {p.lower() for p in EN_PRONOUNS | ZH_PRONOUNS}
+    asked = {t for t in terms(question) - terms(topic) - pronouns if t.lower() not in GENERIC}
+    if not asked:
+        return False
+    table = crossing()
+    forms = asked | {w for t in asked for w in table.translations(t)}
+    low = said.lower()
+    return not any(f.lower() in low for f in forms)
+
+
+def on_subject(answer: Answer, topic: str) -> Answer:
+    """A follow-up's answer that says nothing of what was asked about its subject (the library
+    names `lru_cache` but never how to clear it) keeps its sentences under the near-miss
+    notice (assistant.detail): the reader sees it is what the library has, not the answer."""
+    if not topic or not answer.answered or answer.near_miss:
+        return answer
+    if not uncovered(answer.question, topic, " ".join(s.text for s in answer.sentences)):
+        return answer
+    from assistant.detail import NOTICE
+
+    lang = "zh" if text_lang(answer.question) == "zh" else "en"
+    near = NOTICE[lang][1].format(names=topic)
+    notice = f"{near}\n{answer.notice}" if answer.notice else near
+    return replace(answer, notice=notice, near_miss=True)

@@ -7,13 +7,14 @@ question. The query searched is then the follow-up itself, rewritten (`rewrite`)
 
 - a pronoun ("it", "its", "它", "这个") is replaced by the previous turn's *subject*
   (`subject`): the code name its question named (`heapq`, `str.split`), else the one its answer
-  led with (a question about caching results is answered by `lru_cache`), else the words its
-  question was about;
+  led with, else the module its answer names, else the words its question was about; a plain
+  word is made the API name the answer gave for it (`specific`: "cache" → `lru_cache`);
 - an ellipsis that brings its own term ("And str.join?", "那 Unicode 呢？") takes the previous
   question and puts that term in place of the previous subject ("What does str.join return?");
 - a follow-up without either is prefixed by the subject ("heapq: how do I find …").
 
-So the query shown stays one readable question, and the follow-up's own words lead.
+So the query shown stays one readable question, and the follow-up's own words lead. An
+answer that holds none of what the follow-up asks of its subject says so (`on_subject`).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ EN_CLOSERS = ("then", "too", "instead", "as well")  # "How do I delete a whole t
 MAX_TOPIC_TERMS = 6
 GENERIC = frozenset("python module modules 模块 除了 哪些 什么 怎么".split())  # noqa: SIM905 - never a subject
 IDENT_PATTERN = f"(?:{IDENT.pattern})"
+MODULE = re.compile(r"(?<![.\w])([a-z_][a-z0-9_.]*)\s?(?:module|模块)\b")  # "the pickle module"
 RARE = 2.3  # an English word rarer than this (zipf) is a name: heapq, bisect, tempfile
 
 
@@ -136,10 +138,10 @@ def subject(turn: Said) -> str:
     """What a turn was about, as few words as name it (see the module docstring); a resolved
     follow-up passes on the subject it was resolved to."""
     if turn.topic:
-        return turn.topic
+        return specific(turn.topic, turn)
     own = names(turn.query)
     if own:
-        return own[0]
+        return specific(own[0], turn)
     # The name the answer's first cited sentence leads with ("lru_cache memoizes a function")
     # is what a vague question was about, or else the first code name in that sentence
     # ("偏函数 >functools.partial 帮助我们…"); names further down the answer are only mentioned.
@@ -151,19 +153,50 @@ def subject(turn: Said) -> str:
         and word.lower() not in STOPWORDS_EN | GENERIC
         and (is_code_name(word) or re.search(rf"\b{re.escape(word)}\b", turn.query, re.IGNORECASE))
     ):
-        return word  # a name, or the question's own word in subject place
+        return specific(word, turn)  # a name, or the question's own word in subject place
     code = [n for n in names(first) if is_code_name(n)]
     if code:
         return code[0]
+    # Else the module the answer goes on to name ("The pickle module allows …"): what a
+    # question put in plain words ("序列化成字节流") is done with.
+    modules = [m.group(1) for c in turn.citations for m in MODULE.finditer(display(c.text))]
+    if modules:
+        return modules[0]
+    return _question_topic(turn)
+
+
+def _question_topic(turn: Said) -> str:
+    """The words a question was about, when it names nothing: an English question ends with
+    its object ("FIFO queues"), a Chinese one leads with its topic."""
     terms = [
         t
         for t in key_terms(turn.query)
         if len(t) > (2 if t.isascii() else 1) and t.lower() not in GENERIC
     ]
-    if text_lang(turn.query) != "zh":  # an English question ends with its object
+    if text_lang(turn.query) != "zh":
         return " ".join(terms[-2:])
     terms = terms[:1]
     return "".join(f" {t} " if t.isascii() else t for t in terms).strip().replace("  ", " ")
+
+
+def specific(word: str, turn: Said) -> str:
+    """The API name the turn's answer gave for a plain `word`: the first code name cited that
+    has it as one of its parts ("cache" → `lru_cache`, "LIFO" → `LifoQueue`), else `word`.
+    A follow-up asks more about what the answer named ("how do I limit its size?"), and the
+    plain word alone finds whatever else shares it (`linecache`, a `Repr` size limit)."""
+    if not re.fullmatch(r"[A-Za-z]+", word):
+        return word
+    for c in turn.citations:
+        for name in names(display(c.text), zh=False):
+            if is_code_name(name) and name != word and word.lower() in _parts(name):
+                return name.removesuffix("()")
+    return word
+
+
+def _parts(name: str) -> list[str]:
+    """The lower-cased parts of a code name: `lru_cache` → lru, cache; `LifoQueue` → lifo, queue."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name.removesuffix("()"))
+    return [p.lower() for p in re.split(r"[\s_.]+", spaced) if p]
 
 
 def rewrite(question: str, previous: Said | None) -> str:
@@ -194,11 +227,18 @@ def resolved(question: str, previous: Said | None) -> tuple[str, str]:
     body = re.sub(r"呢$", "", body).strip()
     rest = body.replace(own[0], "") if own else body
     bare = len(re.sub(r"\s", "", rest)) <= 2 if zh else len(rest.split()) <= 2
-    if own and bare and topic in previous.question:
-        # "And str.join?" after "What does str.split return?": the same question, new term.
-        return previous.question.replace(topic, own[0], 1), own[0]
+    # "And str.join?" after "What does str.split return?": the same question, new term, put
+    # in place of the words the question had (a subject from its answer may not be there).
+    said = [t for t in (topic, _question_topic(previous)) if t and _whole(t, previous.question)]
+    if own and bare and said:
+        return previous.question.replace(said[0], own[0], 1), own[0]
     sep = "：" if zh else ": "
     return f"{topic}{sep}{question}", topic
+
+
+def _whole(term: str, text: str) -> bool:
+    """Whether `term` is in `text` as whole words ("queue" is not in "queues")."""
+    return re.search(rf"(?<![\w.]){re.escape(term)}(?![\w])", text) is not None
 
 
 def _strip_opener(question: str, zh: bool) -> str:

@@ -74,6 +74,12 @@ class Assistant:
             return None
         return self.ingest([sample_corpus()], progress=progress)
 
+    def sample_files(self) -> list[Path]:
+        """The bundled sample library's files, smallest first: a first start that ingests
+        them one by one has the quick ones answerable soonest (ui.startup)."""
+        entries = [p for p in sample_corpus().iterdir() if not p.name.startswith(".")]
+        return sorted(entries, key=lambda p: (p.is_dir(), p.stat().st_size, p.name))
+
     def ingest(
         self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None
     ) -> IngestReport:
@@ -130,14 +136,17 @@ class Assistant:
 
         conversation = conversation if conversation is not None else Conversation()
         query = conversation.resolve(self._bounded(question))
+        topic = conversation.topic(query)
         retrieval = self.search(query, k=k or max(self.config.k, 5), lang=lang)
         mode = mode or self.config.mode
 
         def extractive() -> Answer:
+            from assistant.conversation import on_subject
             from assistant.readable import with_antecedents
 
             chosen = self.extractive.answer(question, retrieval, query=query)
-            return with_antecedents(chosen, self._text_of)  # "It …" gets its antecedent
+            chosen = with_antecedents(chosen, self._text_of)  # "It …" gets its antecedent
+            return on_subject(chosen, topic)  # a follow-up the library has no answer to
 
         if mode == "llm":
             from assistant.llm import LLMAnswerer

@@ -7,13 +7,14 @@ that an LLM sentence is backed by the span it cites (llm.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.sentences import display, split
-from ingest.text import terms
+from ingest.text import identifiers, is_code_name, terms
 
 
 def weight(term: str) -> float:
@@ -87,8 +88,32 @@ class SupportChecker:
             # A number or version the sources never state ("removed in Python 2.7") is made up,
             # however close the rest of the sentence is.
             ok = ok and not {t for t in terms(claim) if t[0].isdigit()} - found
+            # So is an API the sources never name (`lru_cache.setrlimit()` over a page on
+            # lru_cache scored 0.83 and passed on shared words): a code name must be there.
+            ok = ok and not unnamed(claim, " ".join(evidence[i]))
             out.append(Support(ok, dense, lex, group[best]))
         return out
+
+
+def unnamed(claim: str, sources: str) -> list[str]:
+    """The code names of `claim` (`ingest.text.is_code_name`: dotted, underscored, a call,
+    capitals inside) that `sources` never write. A dotted name counts by its last part, what
+    it names (`functools.lru_cache` over a span that says `lru_cache`), in any case and spacing
+    (`JSON` over "json", `macOS` over "Mac OS"); a dunder name by its core (`__str__` over
+    Markdown's "**str**"), a prefix by what it starts (`PyInit_` over "PyInit_spam")."""
+    squeezed = re.sub(r"\s+", "", sources).lower()
+    out = []
+    for word in identifiers(claim):
+        parts = word.removesuffix("()").split(".")
+        if not is_code_name(word) or all(len(p) <= 1 for p in parts):  # "e.g", "i.e"
+            continue
+        last = parts[-1].strip("_") if parts[-1].startswith("__") else parts[-1]
+        tail = "" if last.endswith("_") else r"(?!\w)"
+        pattern = rf"(?<![^\W_]){re.escape(last)}{tail}"
+        found = re.search(pattern, sources, re.IGNORECASE) or last.lower() in squeezed
+        if last and not found:
+            out.append(word)
+    return out
 
 
 def units(text: str) -> list[str]:

@@ -131,13 +131,17 @@ def flow(server: str, question: str, source: str, word: str, ingests: bool) -> l
         try:
             page = context.new_page()
             page.goto(server)
-            if ingests:  # an empty library: the bundled corpus goes in first, with progress
-                expect(page.get_by_text("The library is empty", exact=False)).to_be_visible(
-                    timeout=120_000
-                )
-                expect(page.locator('[data-testid="stProgress"]').first).to_be_visible()
-                page.screenshot(path=str(ARTIFACTS / "ingest.png"))
             chat_box = page.locator('[data-testid="stChatInputTextArea"]')
+            if ingests:  # an empty library: the bundled corpus goes in behind the page
+                expect(
+                    page.get_by_text("adding the bundled sample library", exact=False)
+                ).to_be_visible(timeout=120_000)
+                expect(page.locator('[data-testid="stProgress"]').first).to_be_visible()
+                expect(chat_box).to_be_visible()  # usable while the files go in
+                page.screenshot(path=str(ARTIFACTS / "ingest.png"))
+                expect(page.get_by_text("Sample library added", exact=False)).to_be_visible(
+                    timeout=INGEST_TIMEOUT_MS
+                )
             expect(chat_box).to_be_visible(timeout=INGEST_TIMEOUT_MS)
 
             # Upload the hostile document on the library page.

@@ -97,9 +97,13 @@ def test_a_chat_survives_an_app_restart(tmp_path: Path, e5, e5_dir: Path) -> Non
                 expect(fresh.locator(".ad-answer").first).to_contain_text(
                     "80 degrees", timeout=ANSWER_MS
                 )
-                # The language switch kept the answer mode's selection (issue 24).
-                mode = sidebar.locator('[data-testid="stRadio"]').filter(has_text="回答方式")
-                expect(mode.locator("input:checked")).to_have_count(1)
+                # The language switch kept every control's selection, shown in Chinese at once
+                # (issue 24: the page and mode radios showed none, the source language "All").
+                for name in ("页面", "回答方式"):
+                    radio = sidebar.locator('[data-testid="stRadio"]').filter(has_text=name)
+                    expect(radio.locator("input:checked")).to_have_count(1)
+                source = sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="来源语言")
+                expect(source.locator("input")).to_have_value("全部")  # the shown choice
                 fresh.screenshot(path=str(ARTIFACTS / "chat-sidebar-zh.png"))
                 browser.close()
         finally:

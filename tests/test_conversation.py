@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -241,3 +242,96 @@ def test_the_conversation_set_quotes_the_bundled_library():
             assert turn["gold"]
             for g in turn["gold"]:
                 assert fold(g["quote"]) in corpus[g["doc"]], g
+
+
+def _turn(question: str, *cited: str, query: str = "") -> Answer:
+    cites = tuple(
+        Citation(n, "docs.en.txt", "d", 0, len(t), t, "", "en") for n, t in enumerate(cited, 1)
+    )
+    return Answer(question, True, tuple(Sentence(t, (1,)) for t in cited), cites, (), query)
+
+
+def test_a_plain_subject_becomes_the_api_name_the_answer_gave_for_it():
+    """The library's real first answer to the issue's chat leads with `cache` (unbounded) and
+    lists lru_cache: "its size" is the size of the cache the answer named, lru_cache."""
+    conv = Conversation()
+    conv.add(
+        _turn(
+            "How do I cache a function's results?",
+            "cache is a simple unbounded function cache, often called memoize.",
+            "cached_property transforms a method into a cached property.",
+            "The module provides several functions including cache, cached_property, "
+            "cmp_to_key, lru_cache, partial and wraps.",
+        )
+    )
+    assert conv.resolve("and how do I limit its size?") == "How do I limit lru_cache's size?"
+
+
+def test_a_question_word_becomes_the_class_the_answer_named():
+    conv = Conversation()
+    conv.add(
+        _turn(
+            "What about a LIFO one?",
+            "The queue module also provides LifoQueue for last in, first out (LIFO) behavior.",
+            query="Which module has thread-safe LIFO?",
+        )
+    )
+    conv.turns[-1] = replace(conv.turns[-1], topic="LIFO")  # as "What about a LIFO one?" left it
+    assert (
+        conv.resolve("How do I wait until all its items are processed?")
+        == "How do I wait until all LifoQueue's items are processed?"
+    )
+
+
+def test_a_question_in_plain_words_resolves_to_the_module_its_answer_names():
+    conv = Conversation()
+    conv.add(
+        _turn(
+            "怎么把 Python 对象序列化成字节流？",
+            "把变量从内存中变成可存储或传输的过程称之为序列化。",
+            "The pickle module allows Python objects to be serialized into a byte stream.",
+        )
+    )
+    assert conv.resolve("那怎么反序列化回来？") == "pickle：那怎么反序列化回来？"
+
+
+def test_an_ellipsis_replaces_the_words_the_question_had_not_part_of_one():
+    """The subject from the answer ("queue") is inside "queues": the new term replaces what the
+    question said ("FIFO queues"), never half a word."""
+    conv = Conversation()
+    conv.add(
+        _turn(
+            "Which module has thread-safe FIFO queues?",
+            "The queue module implements thread-safe first in, first out (FIFO) queues.",
+        )
+    )
+    assert conv.resolve("What about a LIFO one?") == "Which module has thread-safe LIFO?"
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "said", "missing"),
+    [
+        ("怎么清空它？", "lru_cache", "lru_cache memoizes a function, caching up to maxsize", True),
+        ("and how do I limit its size?", "lru_cache", "caching up to maxsize recent calls", False),
+        ("Is it threadsafe?", "lru_cache", "The cache is threadsafe.", False),
+        ("怎么清空它？", "linecache", "linecache has clearcache() to clear the cache", False),
+        ("用完以后它会删除吗？", "TemporaryFile", "a file that is deleted when closed", False),
+        ("What about it?", "heapq", "heapq implements a heap queue", False),  # nothing asked
+    ],
+)
+def test_a_follow_up_whose_asked_words_no_sentence_holds_is_uncovered(
+    question, topic, said, missing
+):
+    from assistant.conversation import uncovered
+
+    assert uncovered(question, topic, said) is missing
+
+
+def test_an_uncovered_follow_up_keeps_its_sentences_under_a_notice():
+    from assistant.conversation import on_subject
+
+    answer = _turn("怎么清空它？", "lru_cache memoizes a function, caching up to maxsize calls.")
+    shown = on_subject(answer, "lru_cache")
+    assert shown.near_miss and shown.notice.startswith("文档库没有说明所问的 lru_cache 的细节")
+    assert shown.sentences == answer.sentences and shown.answered
+    assert on_subject(answer, "") is answer  # a first turn is not read this way

@@ -20,7 +20,7 @@ from assistant.answer import compose_extractive
 from assistant.config import LLMSettings
 from assistant.llm import LLMAnswerer, held_to_bar, messages, parse_citations
 from assistant.records import Hit
-from assistant.support import THRESHOLDS, SupportChecker, Thresholds
+from assistant.support import THRESHOLDS, SupportChecker, Thresholds, unnamed
 from ingest.records import Chunk
 from tests.helpers import FakeEmbedder, free_port, retrieval, start_llama_server, wait_for_model
 
@@ -319,3 +319,50 @@ def test_stopped_server_gives_the_extractive_answer(llm_server, tmp_path):
     assert answer.mode == "extractive" and answer.answered
     assert "could not answer" in answer.notice and "extractive" in answer.notice
     assert any("Py_False" in s.text for s in answer.sentences)
+
+
+LRU_CACHE = (  # corpus/python-docs-summaries.en.txt, as the library cites it
+    "lru_cache memoizes a function, caching up to maxsize recent calls. It can speed up "
+    "functions called repeatedly with the same arguments. The cache is threadsafe. Args and "
+    "keywords to the wrapped function must be hashable."
+)
+
+
+@pytest.mark.model
+def test_an_api_the_sources_never_name_fails_the_check(e5):
+    """The issue's invented sentence shares enough with the lru_cache page to pass on
+    similarity and shared words; the method it names is on no page, so it is refused."""
+    checker = SupportChecker(e5)
+    claims = [
+        "You can use the `lru_cache.setrlimit()` method to limit the size of the cache.",
+        "functools.lru_cache caches up to maxsize recent calls.",
+    ]
+    invented, kept = checker.check(claims, [[LRU_CACHE]] * 2)
+    th = checker.thresholds
+    assert invented.dense >= th.dense or invented.lexical >= th.lexical  # passed before
+    assert not invented.supported
+    assert kept.supported
+
+
+@pytest.mark.parametrize(
+    ("claim", "source", "missing"),
+    [
+        ("Use lru_cache.setrlimit() to limit it.", LRU_CACHE, ["lru_cache.setrlimit()"]),
+        ("Call cache_clear() to empty it.", LRU_CACHE, ["cache_clear()"]),
+        ("functools.lru_cache(maxsize=128) bounds it.", LRU_CACHE, []),  # named by its last part
+        ("json.dumps returns a JSON string.", "json.dumps serializes to json", []),
+        ("__str__ 返回给用户看的字符串。", "**str**() 返回用户看到的字符串", []),  # Markdown's bold
+        ("macOS 10.8 includes Python.", "Python comes on Mac OS 10.8", []),
+        ("It must be named PyInit_<name>.", "named PyInit_modulename", []),
+        ("Wrap it, e.g. tqdm(range(9)).", "for i in tqdm(range(9)):", []),
+        ("os.fsync is available on Unix.", "Availability: Unix.", ["os.fsync"]),
+    ],
+)
+def test_code_names_a_claim_adds_to_its_sources(claim, source, missing):
+    assert unnamed(claim, source) == missing
+
+
+def test_a_claim_naming_an_unstated_api_is_unsupported_whatever_it_shares():
+    checker = SupportChecker(FakeEmbedder(), Thresholds(dense=2.0, lexical=0.2))
+    got = checker.check(["lru_cache.setrlimit() limits the lru_cache size."], [[LRU_CACHE]])
+    assert got[0].lexical >= 0.2 and not got[0].supported

@@ -19,12 +19,11 @@ import streamlit as st  # noqa: E402
 
 from assistant.config import LLMSettings  # noqa: E402
 from ingest.errors import AskdocsError  # noqa: E402
-from ui import chat, manage, reader  # noqa: E402
+from ui import chat, manage, reader, startup  # noqa: E402
 from ui.highlight import CSS, md_escape  # noqa: E402
 from ui.labels import LANG_NAMES, UI_LANGS, label  # noqa: E402
 from ui.session import (  # noqa: E402
     Settings,
-    ensure_sample,
     follow_library,
     shared,
     show_error,
@@ -134,7 +133,8 @@ def main() -> None:
         with st.spinner(label("loading", lang)):
             shared()
         follow_library()
-        ensure_sample(lang)
+        startup.begin(lang)  # an empty library: the sample library goes in behind the page
+        startup.status(lang)
         page = st.session_state["nav"]
         if page == "doc":
             reader.page(settings)

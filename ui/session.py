@@ -63,7 +63,7 @@ def _shared(home: str, library: str, model: str) -> tuple[Assistant, threading.L
     config = AssistantConfig(library=LibraryConfig(name=library, home=Path(home), model=model))
     assistant = Assistant(config)
     assistant.library  # noqa: B018 -- open now, inside the cache's own lock, not per session
-    return assistant, threading.Lock(), {"sample_checked": False}
+    return assistant, threading.Lock(), {"sample_checked": False, "startup": None}
 
 
 def shared() -> tuple[Assistant, threading.Lock, dict]:
@@ -98,8 +98,14 @@ def writing() -> Iterator[Assistant]:
 def session_assistant(settings: Settings) -> Assistant:
     """The shared library and model with this session's answer settings."""
     base, lock, _ = shared()
-    with lock:  # one retriever per library version, built by whichever session comes first
-        base.retriever  # noqa: B018
+    # One retriever per library version, built by whichever session comes first; while a write
+    # holds the lock (the first start's ingest, an upload) a question is answered from the
+    # library as published, never kept waiting for the write (ui.startup).
+    if lock.acquire(blocking=False):
+        try:
+            base.retriever  # noqa: B018
+        finally:
+            lock.release()
     llm = LLMSettings(
         base_url=settings.base_url,
         model=settings.model,
@@ -135,32 +141,6 @@ def progress_bar(lang: str) -> tuple[Callable[[str, int, int], None], Callable[[
         bar.empty()
 
     return update, remove
-
-
-def ensure_sample(lang: str) -> None:
-    """Ingest the bundled sample library once, if this process starts on an empty library."""
-    assistant, lock, flags = shared()
-    if flags["sample_checked"]:
-        return
-    with lock:
-        if flags["sample_checked"]:
-            return
-        if assistant.is_empty():
-            note = st.empty()
-            note.info(label("sample_ingest", lang))
-            update, done = progress_bar(lang)
-            try:
-                assistant.ensure_sample_library(progress=update)
-            finally:
-                done()
-            note.success(label("sample_done", lang, n=len(assistant.documents())))
-        elif assistant.library.stale_tokens:  # built by an older askdocs: seconds, no model
-            update, done = progress_bar(lang)
-            try:
-                assistant.ingest([], progress=update)
-            finally:
-                done()
-        flags["sample_checked"] = True
 
 
 def show_error(exc: AskdocsError, lang: str) -> None:

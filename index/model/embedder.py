@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,10 @@ from ingest import settings
 from ingest.errors import ModelError
 
 log = logging.getLogger(f"askdocs.{__name__}")
+# One build or export at a time in a process: the app's first start builds the model on its
+# ingest thread while the first question may ask for it (ui/startup.py); the second waits and
+# finds it built instead of writing the same directory at the same time.
+_BUILDING = threading.Lock()
 
 Precision = Literal["auto", "fp32", "bf16", "int8"]
 # "auto" = bf16 where the CPU computes bf16 natively (AVX512-BF16 / AMX), else fp32. On 2 cores
@@ -183,8 +188,10 @@ def load_embedder(
     explicit `precision` get the torch model, faster on large batches."""
     model = config.model
     if model in (DEFAULT_MODEL, ADAPTED_MODEL):
-        path, name = default_model(config, progress)
-        if precision is None and _ensure_onnx(path, progress) and purpose == "query":
+        with _BUILDING:
+            path, name = default_model(config, progress)
+            onnx_ready = precision is None and _ensure_onnx(path, progress)
+        if onnx_ready and purpose == "query":
             from index.model.onnx import OnnxEmbedder
 
             log.debug("%s: %s under ONNX Runtime (%s)", purpose, name, path)
