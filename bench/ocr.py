@@ -2,8 +2,10 @@
 Noto Sans CJK, PIL): per language and kind of picture, 1 − normalised edit distance with and
 without white space, mean confidence, and wall and CPU seconds a page.
 
-    python bench/ocr.py [--pages 3] [--dpi 150] [--tesseract]
+    python bench/ocr.py [--pages 3] [--dpi 150] [--points 11] [--det-side 1120] [--tesseract]
 
+--det-side sets the long side of the copy lines are detected on (ingest.ocr.DET_SIDE), to
+compare settings on the same pages.
 --tesseract adds Debian's tesseract (`apt-get install tesseract-ocr tesseract-ocr-chi-sim`,
 `-l chi_sim+eng`, one thread) on the same PNG pages, for comparison.
 
@@ -72,8 +74,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=3, help="pages per language")
     parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--points", type=int, default=11, help="font size of the text")
+    parser.add_argument("--det-side", type=int, default=ocr.DET_SIDE)
     parser.add_argument("--tesseract", action="store_true", help="compare with tesseract")
     args = parser.parse_args()
+    ocr.DET_SIDE = args.det_side
     if font_path() is None:
         print("needs fonts-noto-cjk (make system-deps)", file=sys.stderr)
         return 2
@@ -81,7 +86,7 @@ def main() -> int:
     load_before = os.getloadavg()
     rows = []
     for lang in ("zh", "en"):
-        pages = render_pages(known_text(lang), dpi=args.dpi)[: args.pages]
+        pages = render_pages(known_text(lang), dpi=args.dpi, points=args.points)[: args.pages]
         for kind in ("png", "jpeg q75", "pdf"):
             acc, acc_sp, conf, wall, cpu = [], [], [], [], []
             for image, text in pages:
@@ -104,7 +109,8 @@ def main() -> int:
     load_after = os.getloadavg()
     print(
         f"OCR on {os.cpu_count()} cores, engine on 1 thread; load average "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; A4 at {args.dpi} dpi"
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; A4 at {args.dpi} dpi, "
+        f"{args.points} pt; lines detected on a copy ≤ {args.det_side} px"
     )
     print()
     print(

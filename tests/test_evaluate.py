@@ -108,3 +108,26 @@ def test_explain_names_the_parts_of_each_top_hit() -> None:
     assert "q1 [zh-en]" in text and "answered; first relevant at 2" in text
     assert "* 2 [en] dense 0.910 (mapped question) z +1.50 + 0.7 x lexical z +2.00" in text
     assert "    1 [en] score 1.000" in text
+
+
+def test_ocr_bench_rule_forgives_what_ocr_changes_and_nothing_else() -> None:
+    """bench/ocr_retrieval.py's second rule (tests.scans.holds_quote): on letters and digits,
+    ≤10% of the quote misread. OCR's line break inside a Chinese sentence, its full-width
+    punctuation and a lost backtick break the project's rule but not this one."""
+    from tests.scans import holds_quote
+
+    ocr_zh = "布尔值可以用 and、or 和 not 运算（请注\n意大小写）。"
+    zh_quote = "可以直接用 True、False 表示布尔值(请注意大小写)"
+    assert matched_quote("True、False 表示布尔值（请注\n意大小写）", [zh_quote]) is None
+    assert not holds_quote(ocr_zh, zh_quote)  # another sentence sharing its end: not it
+    assert holds_quote("可以直接用 True、False 表示布尔值（请注\n意大小写）。", zh_quote)
+    quote = "flag tells the kernel to reuse a local socket in `TIME_WAIT` state"
+    ocr_en = "The SO_REUSEADDR flag tells the kernel to reuse a local socket in TIME WAIT state,"
+    assert matched_quote(ocr_en, [quote]) is None
+    assert holds_quote(ocr_en, quote)
+    assert holds_quote(ocr_en.replace("kernel", "kemel"), quote)  # one misread letter
+    assert not holds_quote(ocr_en.replace("kernel to reuse", "system to use"), quote)
+    # a chunk boundary: ≥60% of the quote starting the passage counts, less does not
+    assert holds_quote("to reuse a local socket in TIME WAIT state. Next", quote)
+    assert not holds_quote("in TIME WAIT state. Next paragraph", quote)
+    assert not holds_quote("", quote) and not holds_quote(ocr_en, "``")

@@ -133,3 +133,29 @@ def test_a_long_scan_stops_at_the_file_cap_with_a_partial_result(pages, monkeypa
     assert len(doc.page_starts) == 60  # unread pages are empty, numbering holds
     (note,) = [n for n in doc.notes if "scanned pages not read" in n]
     assert "time cap" in note and f"{60 - tried} of 60 scanned pages not read" in note
+
+
+def test_gold_quotes_on_a_scanned_page_are_in_its_chunks() -> None:
+    """What bench/ocr_retrieval.py measures, on one page: the second page of the bundled
+    stdlib notes, printed and scanned, holds the gold quotes of six dev questions; after OCR
+    and chunking each is in a chunk (letters and digits, ≤10% misread), and the project's
+    own rule still finds most of them."""
+    from assistant.evaluate import matched_quote
+    from tests.scans import REPO, holds_quote, printed, render_lines
+
+    lines = printed((REPO / "corpus" / "stdlib-notes.en.md").read_text(encoding="utf-8"))
+    image, text = render_lines(lines)[1]
+    quotes = [  # dev.jsonl and dev2.jsonl, as written there
+        "Return the file descriptor for the newly opened file.",
+        "has been reached, an empty string is returned",
+        "`SEEK_END` or `2` to set it relative to the end of the file",
+        "Availability: Unix, and Windows starting in 2.2.3.",
+        "Read at most *n* bytes from file descriptor *fd*. Return a string containing the bytes read.",
+        "On Unix, this calls the native `fsync()` function.",
+    ]
+    assert all(holds_quote(text, q) for q in quotes)  # the page holds them
+    doc = parse(_scan_pdf([image]), "notes.pdf", "notes.pdf")
+    chunks = [c.text for c in chunk_document(doc)]
+    assert all(any(holds_quote(c, q) for c in chunks) for q in quotes)
+    strict = sum(any(matched_quote(c, [q]) is not None for c in chunks) for q in quotes)
+    assert strict >= 3  # those with backticks lose them on paper
