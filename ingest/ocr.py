@@ -164,10 +164,10 @@ def _paper(bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(binary, cv2.COLOR_GRAY2BGR)
 
 
-# Pixels: the long side of the copy lines are detected on. 1120 rather than 1400 saves 0.4-0.8
-# CPU s of a 2.5-4 s A4 page at the same Chinese accuracy; English at 8 pt and 150 dpi reads
-# 0.3 points worse, at 11 pt the same (bench/ocr.py --det-side, docs/results.md).
-DET_SIDE = 1120
+# Pixels: the long side of the copy lines are detected on. 1280 keeps the accuracy of 1400 (8 pt
+# English too) at up to 0.5 CPU s less a small-print page; 1120 saved 0.2-0.7 s more but read
+# 8 pt English 0.6 points worse (bench/ocr.py --det-side, docs/results.md).
+DET_SIDE = 1280
 _LATIN = re.compile(r"[A-Za-z0-9.,;:!?)\]}%'\"-]$")
 
 
