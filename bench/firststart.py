@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -158,11 +159,11 @@ def one_run(question: str, keep: bool, shots: Path | None = None) -> dict[str, f
             browser.close()
     finally:
         rss.stopped.set()
-        subprocess.run(["kill", "-TERM", f"-{proc.pid}"], check=False)
+        os.killpg(proc.pid, signal.SIGTERM)  # the app's process group: server and Streamlit
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            subprocess.run(["kill", "-KILL", f"-{proc.pid}"], check=False)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
         if not keep:
