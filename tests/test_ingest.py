@@ -586,3 +586,17 @@ def test_html_chunks_hold_only_the_main_content(tmp_path):
     for c in chunks:
         assert doc.text[c.start : c.end] == c.text
         assert not any(w in c.text for w in ("Home", "Pricing", "Privacy", "newsletter"))
+
+
+def test_a_scan_without_ocr_installed_keeps_title_and_page_starts_apart(monkeypatch) -> None:
+    """mypy found these two swapped on this path (the title came back as the page starts)."""
+    from ingest import ocr, pdf
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    monkeypatch.setattr(pdf, "_has_images", lambda page: True)  # the empty page is a scan
+    text, title, starts, encoding, notes = pdf.read_pdf(
+        _pdf(["", "The second page has its own text layer."], title="Scanned notes")
+    )
+    assert title == "Scanned notes" and encoding == "pdf"
+    assert starts == (0, 2) and text.endswith("its own text layer.")
+    assert notes == ("1 of 2 pages have no text layer (scans?) and OCR is not installed",)
