@@ -191,6 +191,7 @@ def test_no_model_is_loaded_when_nothing_changed(built, monkeypatch) -> None:
 def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, again: str
 ) -> None:
+    import index.embedded.reading
     import index.embedded.writer
     from index.embedded.lexical import TOKENIZER_VERSION
 
@@ -199,6 +200,7 @@ def test_older_tokenizer_is_redone_on_ingest_without_reembedding(
     # a library written by an askdocs whose tokenizer only split on white space
     monkeypatch.setattr(index.embedded.writer, "TOKENIZER_VERSION", TOKENIZER_VERSION - 1)
     monkeypatch.setattr(index.embedded.writer, "tokenize", lambda text: text.lower().split())
+    monkeypatch.setattr(index.embedded.reading, "tokenize", lambda text: text.lower().split())
     Library.open(cfg, FakeEmbedder(), create=True).ingest([docs])
     monkeypatch.undo()
     emb = CountingEmbedder()

@@ -41,6 +41,7 @@ from ingest.text import LANGS, tokenize
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 EMBED_BATCH = 64
+LOCK_WAIT = 2.0  # seconds a write waits for another writer's commit, then is refused
 # Bump when passage_text changes: libraries record it, and ingest warns on a mismatch.
 PASSAGE_VERSION = 1
 
@@ -136,6 +137,7 @@ class _Addition:
     file_hash: str
     chunks: list[Chunk]
     tokens: list[list[str]]
+    vectors: np.ndarray | None = None  # embedded before the lock (index/embedded/reading.py)
 
 
 @dataclass
@@ -170,10 +172,11 @@ class Writer:
         self.lib = library
         self.path = library.config.path
         self.progress = progress or (lambda stage, done, total: None)
+        self.lock_wait = LOCK_WAIT
 
     def _locked(self) -> AbstractContextManager:
         """The library's one-writer lock (index/postgres/writer.py: PostgreSQL's instead)."""
-        return layout.WriteLock(self.path, self.lib.config.name)
+        return layout.WriteLock(self.path, self.lib.config.name, wait=self.lock_wait)
 
     # ---- ingest --------------------------------------------------------------------------
 
@@ -254,10 +257,22 @@ class Writer:
                 files=len(files),
                 failed=unreadable,
             )
+        from index.embedded import reading
+
+        # Read and embed before the lock: other writers commit meanwhile (see reading.py).
+        known = {doc_id for _, doc_id in stored.values()}
+        prepared = reading.read_files(
+            loading,
+            {key: given[key] for key in todo},
+            self.lib.config.chunk,
+            known,
+            lambda: self.lib.ingest_embedder,
+            self.progress,
+        )
         with self._locked():
-            if self.lib.refresh():  # another writer published since we looked
-                stored, todo, gone, dups = diff()
-            plan = self._plan(loading, given, hashes, stored, todo)
+            if self.lib.refresh():  # another writer published since we looked: what it
+                stored, todo, gone, dups = diff()  # committed is unchanged now, and skipped
+            plan = self._plan(loading, given, hashes, stored, todo, prepared)
             for doc_id in gone:
                 plan.removals.setdefault(doc_id, "gone")
             plan.retokenize = self.lib.stale_tokens
@@ -286,17 +301,23 @@ class Writer:
         hashes: dict[str, str],
         stored: dict[str, tuple[str, str]],
         todo: list[str],
+        prepared: dict | None = None,
     ) -> _Plan:
-        """Parse and chunk the new and changed files (by key); decide what to remove and add."""
+        """Decide what to remove and add for the new and changed files (by key), from what
+        `prepared` read of them (`index.embedded.reading.Read`), reading the others now."""
+        from index.embedded.reading import Read, chunked
+
         plan = _Plan()
         path_of = {doc_id: path for path, (_, doc_id) in stored.items()}
         seen: dict[str, str] = {}  # doc_id → key, in this batch
-        settings = self.lib.config.chunk
-        from ingest.chunking import chunk_document
-
-        for i, key in enumerate(todo, 1):
-            self.progress("load", i, len(todo))
-            doc = loading.load_or_warn(given[key], plan.warnings)
+        prepared = prepared or {}
+        for key in todo:
+            read = prepared.get(key)
+            if read is None:  # not read before the lock (another writer changed its state)
+                warned: list[str] = []
+                read = Read(loading.load_or_warn(given[key], warned), warned)
+            plan.warnings += read.warnings
+            doc = read.doc
             if doc is None:  # one bad file is a warning; its old version stays
                 plan.failed += 1
                 continue
@@ -314,16 +335,10 @@ class Writer:
                 plan.removals[old[1]] = "changed"
             plan.updated += 1 if old or twin else 0
             plan.added += 0 if old or twin else 1
-            chunks = chunk_document(doc, settings)
-            limit = max_chunks()
-            if len(chunks) > limit:  # the work of one file stays bounded (embedding is slow)
-                plan.warnings.append(
-                    f"{doc.source}: {len(chunks):,} chunks; only the first {limit:,} are "
-                    f"indexed (ASKDOCS_MAX_CHUNKS raises the limit)"
-                )
-                chunks = chunks[:limit]
-            tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
-            plan.additions.append(_Addition(doc, key, hashes[key], chunks, tokens))
+            if read.chunks is None:  # a likely duplicate, not chunked before: it is not one
+                read = chunked(doc, self.lib.config.chunk, plan.warnings)
+            add = _Addition(doc, key, hashes[key], read.chunks, read.tokens, read.vectors)
+            plan.additions.append(add)
             seen[doc.doc_id] = key
         return plan
 
@@ -413,20 +428,38 @@ class Writer:
         now = time.time()
         for add in plan.additions:
             store.add_document(add.doc, add.path, add.file_hash, now, add.chunks, add.tokens)
-        pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
-        if pending:
-            # Loaded here, and only when there is work: the first time, building the model
-            # takes ~15 s, which the app shows as a stage of its own.
-            self.progress("model", 0, 1)
-            embedder = self.lib.ingest_embedder
-            self.progress("model", 1, 1)
-            for i in range(0, len(pending), EMBED_BATCH):
-                batch = pending[i : i + EMBED_BATCH]
-                vecs = embedder.embed([passage_text(c, t) for c, t in batch], kind="passage")
-                store.set_vectors([c.chunk_id for c, _ in batch], vecs)
-                self.progress("embed", i + len(batch), len(pending))
+        self._embed_rest(plan)
+        for add in plan.additions:
+            if add.chunks:
+                store.set_vectors([c.chunk_id for c in add.chunks], add.vectors)
         added = {lang for a in plan.additions for lang in store.chunk_langs(a.doc.doc_id)}
         return removed, added
+
+    def _embed_rest(self, plan: _Plan) -> None:
+        """Embed the additions that were not embedded before the lock (a file another
+        writer changed meanwhile, a moved file thought a duplicate)."""
+        pending = [
+            (a, i, passage_text(c, a.doc.title))
+            for a in plan.additions
+            if a.vectors is None
+            for i, c in enumerate(a.chunks)
+        ]
+        if not pending:
+            return
+        # Loaded here, and only when there is work: the first time, building the model
+        # takes ~15 s, which the app shows as a stage of its own.
+        self.progress("model", 0, 1)
+        embedder = self.lib.ingest_embedder
+        self.progress("model", 1, 1)
+        for a in plan.additions:
+            if a.vectors is None:
+                a.vectors = np.zeros((len(a.chunks), embedder.dim), dtype=np.float32)
+        for i in range(0, len(pending), EMBED_BATCH):
+            batch = pending[i : i + EMBED_BATCH]
+            vecs = embedder.embed([text for _, _, text in batch], kind="passage")
+            for (a, j, _), vec in zip(batch, vecs, strict=True):
+                a.vectors[j] = vec
+            self.progress("embed", i + len(batch), len(pending))
 
     def _reembed(self, store: Store, skip: set[int]) -> None:
         """Embed every stored chunk again with this library's model (its weights changed:

@@ -22,14 +22,12 @@ import numpy as np
 
 from index.embedded.lexical import TOKENIZER_VERSION
 from index.embedded.vectors import choose_backend
-from index.embedded.writer import EMBED_BATCH, Writer, _Plan, lexical_text, passage_text
+from index.embedded.writer import Writer, _Plan, lexical_text
 from index.manifest import Manifest, askdocs_version
 from index.postgres import terms as pgterms
 from index.postgres.generation import connect, failure, has_terms, read_meta, schema_of
 from ingest.errors import AskdocsError, LibraryError
 from ingest.text import LANGS, tokenize
-
-LOCK_WAIT = 2.0  # seconds a writer waits for another one, as the embedded store's WriteLock
 
 # BM25 (index/postgres/terms.py): a block of arrays per (language, term) and the chunk list of each
 # language. EXTERNAL: stored out of line uncompressed, so a read does not decompress.
@@ -103,7 +101,7 @@ class PgWriter(Writer):
             # A new model's rebuild drops the schema, which waits for readers' snapshots to
             # end (they hold the tables); fail with a message rather than wait for ever.
             conn.execute("SET lock_timeout = '60s'")
-            deadline = time.monotonic() + LOCK_WAIT
+            deadline = time.monotonic() + self.lock_wait
             key = "SELECT pg_try_advisory_lock(hashtext(%s))"
             while not conn.execute(key, (self.schema,)).fetchone()[0]:
                 if time.monotonic() > deadline:
@@ -185,18 +183,12 @@ class PgWriter(Writer):
         return "flat" if kind == "flat" else "hnsw"
 
     def _embed(self, plan: _Plan) -> np.ndarray:
-        """Every added chunk's vector, before the transaction opens (minutes on a big batch)."""
-        pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
-        if not pending:
+        """Every added chunk's vector, before the transaction opens (most were embedded
+        before the lock, index/embedded/reading.py)."""
+        self._embed_rest(plan)
+        out = [a.vectors for a in plan.additions if a.chunks]
+        if not out:
             return np.zeros((0, 0), dtype=np.float32)
-        self.progress("model", 0, 1)  # as index/embedded/writer.py: a first model build is a stage
-        embedder = self.lib.ingest_embedder
-        self.progress("model", 1, 1)
-        out = []
-        for i in range(0, len(pending), EMBED_BATCH):
-            batch = pending[i : i + EMBED_BATCH]
-            out.append(embedder.embed([passage_text(c, t) for c, t in batch], kind="passage"))
-            self.progress("embed", i + len(batch), len(pending))
         return np.concatenate(out).astype(np.float32)
 
     def _prepare(self, conn: Any, q: Any, fresh: bool) -> Manifest:  # noqa: ANN401

@@ -1,0 +1,98 @@
+"""Which numeric path embeds passages at ingest, chosen per machine from what the CPU has.
+
+Paths: "onnx-int8" (`index.model.int8`'s graph under ONNX Runtime), "onnx-fp32" (the
+questions' graph, `index.model.onnx`), "torch-bf16", "torch-fp32", "torch-int8" (the
+sentence-transformers model, `index.model.embedder`). $ASKDOCS_PASSAGE_PATH names one;
+"auto" (the default) chooses:
+
+- onnx-int8 on any x86 CPU with AVX2 and on ARM64: ONNX Runtime's int8 kernels use VNNI,
+  AMX-INT8 or the AVX2 / NEON dot products, and int8 passes the parity bar (cosine to fp32
+  ≥ 0.995 on every chunk of the bundled library, retrieval unchanged: docs/results.md);
+- else torch bf16 where the CPU computes bf16 natively, else torch fp32 (no onnxruntime, or
+  an old CPU where int8 has no fast kernel).
+
+Questions stay on the fp32 ONNX graph whatever embedded the passages: every path's passage
+vectors agree with fp32's within the bar above, so one library may hold chunks of several
+paths (an ingest on another machine) and still be searched as one.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+PATHS = ("onnx-int8", "onnx-fp32", "torch-bf16", "torch-fp32", "torch-int8")
+ENV = "ASKDOCS_PASSAGE_PATH"
+INT8_FLAGS = frozenset({"avx2", "avx512_vnni", "avx_vnni", "amx_int8", "asimd"})
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; an ARM64 machine elsewhere gets
+    "asimd", which every ARM64 CPU has)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("flags", "Features"):
+                return frozenset(value.split())
+    except OSError:
+        pass
+    return (
+        frozenset({"asimd"}) if platform.machine().lower() in ("arm64", "aarch64") else frozenset()
+    )
+
+
+def choose(flags: frozenset[str], onnx: bool) -> str:
+    """The passage path for a CPU with `flags` ("auto"); `onnx`: onnxruntime is installed."""
+    if onnx and flags & INT8_FLAGS:
+        return "onnx-int8"
+    native_bf16 = bool(flags & {"avx512_bf16", "amx_bf16"})
+    return "torch-bf16" if native_bf16 else "torch-fp32"
+
+
+def chosen() -> str:
+    """The path this machine uses: $ASKDOCS_PASSAGE_PATH if it names one, else `choose`."""
+    from index.model import onnx
+
+    wanted = os.environ.get(ENV, "auto").strip().lower()
+    if wanted in PATHS:
+        return wanted
+    return choose(cpu_flags(), onnx.available())
+
+
+def load(model_dir: Path, name: str, progress: Callable[[str], None] = print):  # noqa: ANN201
+    """The passage embedder of the default model on this machine's path. A graph that cannot
+    be built (an exporter or quantizer error) falls back to torch, with a message."""
+    from index.model import embedder, onnx
+
+    path = chosen()
+    if path.startswith("onnx"):
+        graph = prepare(model_dir, progress, path)
+        if graph is not None:
+            precision = path.removeprefix("onnx-")
+            return onnx.OnnxEmbedder(model_dir, name, graph=graph, precision=precision, bulk=True)
+        path = "torch-fp32" if path == "onnx-fp32" else f"torch-{embedder.PRECISION_DEFAULT}"
+    precision = path.removeprefix("torch-")
+    return embedder.SentenceTransformerEmbedder(model_dir, name, precision=precision)
+
+
+def prepare(model_dir: Path, progress: Callable[[str], None], path: str | None = None):  # noqa: ANN201
+    """Build what `path` (default: this machine's) needs next to the model, once; the graph's
+    path, or None when it cannot be built (the caller falls back to torch)."""
+    from index.model import embedder, int8, onnx
+
+    path = path or chosen()
+    if not path.startswith("onnx") or not embedder._ensure_onnx(model_dir, progress):
+        return None
+    if path == "onnx-fp32":
+        return onnx.onnx_path(model_dir)
+    found = int8.int8_path(model_dir)
+    if found is not None:
+        return found
+    progress("Building the int8 passage model (once, ~1 min)…")
+    try:
+        return int8.build(model_dir)
+    except Exception as exc:  # exporter and quantizer errors have many types; torch works
+        progress(f"int8 build failed ({type(exc).__name__}: {exc}); using torch for passages")
+        return None
