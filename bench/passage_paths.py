@@ -38,14 +38,11 @@ def passages(paths: list[str]) -> list[str]:
 
 
 def embedder(path: str, model_dir: Path):  # noqa: ANN201
-    from index.model import embedder as torch_path
-    from index.model import onnx, passages
+    """The embedder an ingest on `path` uses (its batch size included)."""
+    from index.model import passages
 
-    if path.startswith("torch"):
-        precision = path.removeprefix("torch-")
-        return torch_path.SentenceTransformerEmbedder(model_dir, "x", precision=precision)
-    graph = passages.prepare(model_dir, print, path)
-    return onnx.OnnxEmbedder(model_dir, "x", graph=graph, precision=path, bulk=True)
+    os.environ[passages.ENV] = path
+    return passages.load(model_dir, "x")
 
 
 def main() -> None:

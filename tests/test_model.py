@@ -440,7 +440,7 @@ def test_int8_passages_agree_with_fp32_on_the_bundled_library(e5_dir: Path) -> N
     fp32 = SentenceTransformerEmbedder(e5_dir, "x", precision="fp32").embed(texts)
     graph = int8.int8_path(e5_dir)
     assert graph is not None
-    quantized = onnx.OnnxEmbedder(e5_dir, "x", graph=graph, precision="int8", bulk=True)
+    quantized = onnx.OnnxEmbedder(e5_dir, "x", graph=graph, precision="int8", batch_size=1)
     cos = (quantized.embed(texts) * fp32).sum(1)
     assert cos.min() >= 0.995, sorted(cos)[:5]
     # and the ingest of a folder on this path never imports torch (its peak memory)
