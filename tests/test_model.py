@@ -410,11 +410,11 @@ def test_a_question_imports_no_torch(e5_onnx: Path, home: Path, tmp_path: Path) 
 def test_the_passage_path_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     from index.model import passages
 
-    assert passages.choose(frozenset({"avx2", "fma"}), onnx=True) == "onnx-int8"
-    assert passages.choose(frozenset({"avx512_vnni", "avx512_bf16"}), onnx=True) == "onnx-int8"
-    assert passages.choose(frozenset({"asimd"}), onnx=True) == "onnx-int8"
-    assert passages.choose(frozenset({"avx512_bf16", "avx2"}), onnx=False) == "torch-bf16"
-    assert passages.choose(frozenset({"sse4_2"}), onnx=True) == "torch-fp32"
+    assert passages.choose(frozenset({"avx512_bf16", "avx2"})) == "torch-bf16"
+    assert passages.choose(frozenset({"amx_bf16", "amx_tile"})) == "torch-bf16"
+    assert passages.choose(frozenset({"avx2", "avx512_vnni"})) == "torch-fp32"
+    monkeypatch.setenv(passages.ENV, "onnx-int8")
+    assert passages.chosen() == "onnx-int8"
     monkeypatch.setenv(passages.ENV, "torch-bf16")
     assert passages.chosen() == "torch-bf16"
     monkeypatch.setenv(passages.ENV, "no-such-path")  # an unknown name: the CPU decides

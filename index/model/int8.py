@@ -1,7 +1,8 @@
-"""The passage graph in int8: the default model for bulk ingest under ONNX Runtime.
+"""The passage graph in int8 under ONNX Runtime: an ingest option (index/model/passages.py).
 
-Why: on a CPU without AMX, torch's bf16 ran at ~33 ms of CPU per 400-character passage and
-fp32 at ~56; an ingest is almost all of that. This graph is built once, next to the model
+Why: an ingest without torch (430 MB less peak memory for the bundled library) at about
+bf16's speed on the 2-core EPYC (45 ms of CPU a passage on one thread against bf16's 40 and
+fp32's 70; docs/results.md). This graph is built once, next to the model
 (`build`, which needs torch for the export, like `index.model.onnx.export`):
 
 1. exported with eager attention, so that ONNX Runtime's transformer optimizer can fuse
