@@ -6,14 +6,15 @@ sentence-transformers model, `index.model.embedder`). $ASKDOCS_PASSAGE_PATH name
 "auto" (the default) chooses from the CPU's flags what passed the parity bar and measured
 fastest (docs/results.md, issue 25):
 
-- torch bf16 where the CPU computes bf16 natively (AVX512-BF16, AMX): 40 ms of CPU a passage
-  on one thread against int8 ONNX's 45 and fp32's 70 on the 2-core EPYC, at cosine 0.99997;
+- torch bf16 where the CPU computes bf16 natively (AVX512-BF16, AMX), at cosine 0.99997 to
+  fp32 (40 ms of CPU a passage on one thread on the busy 2-core EPYC, fp32 70);
 - else torch fp32.
 
-"onnx-int8" is an option, not a default: 430 MB less peak memory at ingest (no torch), every
-chunk of the bundled library within cosine 0.9985 of fp32 and R@5 within 0.012, but half
-the dev questions' top 10 differ from the bf16 library's (near-ties reorder), short of the
-bar of 99% unchanged; it has not been measured on a CPU without AVX-512 or with AMX.
+"onnx-int8" is an option, not a default: near idle its ingest of the bundled library took
+51.7 s and 869 MB peak against bf16's 58.5 s and 1,705 MB (no torch import), every chunk
+within cosine 0.9985 of fp32 and R@5 within 0.012, but about half the dev questions' top 10
+differ from the fp32 library's (near-ties reorder; bf16: 2–8%), short of the bar of 99%
+unchanged; it has not been measured on a CPU without AVX-512 or with AMX.
 
 Questions stay on the fp32 ONNX graph whatever embedded the passages: every path's passage
 vectors agree with fp32's within cosine 0.995, so one library may hold chunks of several
