@@ -255,8 +255,11 @@ class Library:
         """The model for questions, loaded on first use: the ONNX Runtime one for the default
         model (no torch import), else the torch one; an ingest's model once it is loaded."""
         if self._embedder is None:
-            if self._ingest_embedder is not None:
-                return self._ingest_embedder
+            # an ingest's model serves questions too, unless it is the int8 passage graph:
+            # questions stay on fp32 (index/model/passages.py)
+            ingest = self._ingest_embedder
+            if ingest is not None and getattr(ingest, "precision", "") != "int8":
+                return ingest
             self._embedder = self._load_embedder("query")
         return self._embedder
 
@@ -427,15 +430,19 @@ class Library:
         exclude: Sequence[str] = (),
         progress: Progress | None = None,
         follow_symlinks: bool = False,
+        wait: float | None = None,
     ) -> IngestReport:
         """Add new files, re-embed changed ones, skip unchanged ones unparsed; prune if asked.
 
         prune makes the documents under `paths` mirror what is taken from them now: files
         gone, excluded or behind a refused symbolic link are forgotten. Every path must exist.
         follow_symlinks: take links that point outside the folder they are in.
+        wait: seconds to wait for another writer's commit (default: a moment, then refused).
         """
         with self._space():
-            report = self._writer(progress).ingest(paths, prune, include, exclude, follow_symlinks)
+            writer = self._writer(progress)
+            writer.lock_wait = wait or writer.lock_wait
+            report = writer.ingest(paths, prune, include, exclude, follow_symlinks)
         self._fresh = False  # even when nothing was written, what is on disk is current
         return report
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from index.manifest import Manifest
 from index.protocol import IngestReport, Progress, Target
+from index.reading import Read, read_files
 from ingest import settings
 from ingest.errors import InputError
 from ingest.records import Chunk, Document
@@ -36,6 +37,7 @@ from ingest.text import tokenize
 
 log = logging.getLogger(f"askdocs.{__name__}")
 EMBED_BATCH = 64
+LOCK_WAIT = 2.0  # seconds a write waits for another writer's commit, then is refused
 # The version of `ingest.text.tokenize` (and of `lexical_text`). Bump it when tokens change:
 # `askdocs ingest` (and the app on start) then re-tokenizes the cached tokens of older
 # libraries (no re-embedding), whose lexical index no longer matches the queries' tokens.
@@ -80,6 +82,7 @@ class Addition:
     file_hash: str
     chunks: list[Chunk]
     tokens: list[list[str]]
+    vectors: np.ndarray | None = None  # embedded before the lock (index/reading.py)
 
 
 @dataclass
@@ -95,6 +98,22 @@ class Plan:
 
     def empty(self) -> bool:
         return not (self.removals or self.additions or self.retokenize or self.reembed)
+
+
+def chunked(doc: Document, settings: Any, warnings: list[str]) -> Read:  # noqa: ANN401
+    """A document's chunks (at most `max_chunks`, with a warning) and their BM25 tokens."""
+    from ingest.chunking import chunk_document
+
+    chunks = chunk_document(doc, settings)
+    limit = max_chunks()
+    if len(chunks) > limit:  # the work of one file stays bounded (embedding is slow)
+        warnings.append(
+            f"{doc.source}: {len(chunks):,} chunks; only the first {limit:,} are "
+            f"indexed (ASKDOCS_MAX_CHUNKS raises the limit)"
+        )
+        chunks = chunks[:limit]
+    tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
+    return Read(doc, warnings, chunks, tokens)
 
 
 def _under(path: Path, roots: list[Path]) -> bool:
@@ -115,6 +134,7 @@ class Planner(ABC):
         self.lib = library
         self.path = library.config.path
         self.progress = progress or (lambda stage, done, total: None)
+        self.lock_wait = LOCK_WAIT
 
     @abstractmethod
     def _locked(self) -> AbstractContextManager[Any]:
@@ -211,10 +231,21 @@ class Planner(ABC):
                 files=len(files),
                 failed=unreadable,
             )
+        # Read and embed before the lock: other writers commit meanwhile (index/reading.py).
+        settings = self.lib.config.chunk
+        prepared = read_files(
+            loading,
+            {key: given[key] for key in todo},
+            lambda doc, warned: chunked(doc, settings, warned),
+            passage_text,
+            {doc_id for _, doc_id in stored.values()},
+            lambda: self.lib.ingest_embedder,
+            self.progress,
+        )
         with self._locked():
-            if self.lib.refresh():  # another writer published since we looked
-                stored, todo, gone, dups = diff()
-            plan = self._plan(loading, given, hashes, stored, todo)
+            if self.lib.refresh():  # another writer published since we looked: what it
+                stored, todo, gone, dups = diff()  # committed is unchanged now, and skipped
+            plan = self._plan(loading, given, hashes, stored, todo, prepared)
             for doc_id in gone:
                 plan.removals.setdefault(doc_id, "gone")
             plan.retokenize = self.lib.stale_tokens
@@ -251,17 +282,20 @@ class Planner(ABC):
         hashes: dict[str, str],
         stored: dict[str, tuple[str, str]],
         todo: list[str],
+        prepared: dict[str, Read],
     ) -> Plan:
-        """Parse and chunk the new and changed files (by key); decide what to remove and add."""
+        """Decide what to remove and add for the new and changed files (by key), from what
+        `prepared` read of them before the lock, reading the others now."""
         plan = Plan()
         path_of = {doc_id: path for path, (_, doc_id) in stored.items()}
         seen: dict[str, str] = {}  # doc_id → key, in this batch
-        settings = self.lib.config.chunk
-        from ingest.chunking import chunk_document
-
-        for i, key in enumerate(todo, 1):
-            self.progress("load", i, len(todo))
-            doc = loading.load_or_warn(given[key], plan.warnings)
+        for key in todo:
+            read = prepared.get(key)
+            if read is None:  # not read before the lock (another writer changed its state)
+                warned: list[str] = []
+                read = Read(loading.load_or_warn(given[key], warned), warned)
+            plan.warnings += read.warnings
+            doc = read.doc
             if doc is None:  # one bad file is a warning; its old version stays
                 plan.failed += 1
                 continue
@@ -279,16 +313,12 @@ class Planner(ABC):
                 plan.removals[old[1]] = "changed"
             plan.updated += 1 if old or twin else 0
             plan.added += 0 if old or twin else 1
-            chunks = chunk_document(doc, settings)
-            limit = max_chunks()
-            if len(chunks) > limit:  # the work of one file stays bounded (embedding is slow)
-                plan.warnings.append(
-                    f"{doc.source}: {len(chunks):,} chunks; only the first {limit:,} are "
-                    f"indexed (ASKDOCS_MAX_CHUNKS raises the limit)"
-                )
-                chunks = chunks[:limit]
-            tokens = [tokenize(lexical_text(c.heading, c.text)) for c in chunks]
-            plan.additions.append(Addition(doc, key, hashes[key], chunks, tokens))
+            if read.chunks is None or read.tokens is None:  # a likely duplicate, not chunked
+                read = chunked(doc, self.lib.config.chunk, plan.warnings)
+            assert read.chunks is not None and read.tokens is not None
+            plan.additions.append(
+                Addition(doc, key, hashes[key], read.chunks, read.tokens, read.vectors)
+            )
             seen[doc.doc_id] = key
         return plan
 
@@ -335,8 +365,13 @@ class Planner(ABC):
     # ---- what both stores' writes share -----------------------------------------------------
 
     def _embedded(self, plan: Plan) -> Iterator[tuple[list[int], np.ndarray]]:
-        """The added chunks' vectors, EMBED_BATCH at a time: (chunk ids, rows)."""
-        pending = [(c, a.doc.title) for a in plan.additions for c in a.chunks]
+        """The added chunks' vectors, EMBED_BATCH at a time: (chunk ids, rows). Most were
+        embedded before the lock; the rest (a file another writer changed meanwhile, a moved
+        file first thought a duplicate) are embedded now."""
+        for a in plan.additions:
+            if a.vectors is not None and a.chunks:
+                yield [c.chunk_id for c in a.chunks], a.vectors
+        pending = [(c, a.doc.title) for a in plan.additions if a.vectors is None for c in a.chunks]
         if not pending:
             return
         # Loaded here, and only when there is work: the first time, building the model

@@ -181,6 +181,8 @@ class Target(Protocol):
 class Writes(Protocol):
     """One write to one library (`index.plan.Planner`: each store's writer is one)."""
 
+    lock_wait: float  # seconds to wait for another writer's commit before refusing
+
     def ingest(
         self,
         paths: Sequence[str | Path],

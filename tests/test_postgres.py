@@ -557,3 +557,103 @@ def test_a_library_name_that_needs_quoting(tmp_path: Path, pg_url: str, name: st
     assert again.ingest([docs]).added == 1 and again.generation == 2
     other = LibraryConfig(name="plain", home=tmp_path / "home", model="fake", store=pg_url)
     assert Library.open(other, FakeEmbedder(), create=True).documents() == []  # apart
+
+
+# One ingest process of the test below: embeds only once the other process is embedding too
+# (a barrier of marker files), so both must embed outside the writer lock to finish at all.
+MEETING = """
+import json, sys, time
+from pathlib import Path
+from index.config import LibraryConfig
+from index.library import Library
+from tests.helpers import FakeEmbedder
+
+me, other, meet = sys.argv[3], sys.argv[4], Path(sys.argv[5])
+
+class Meeting(FakeEmbedder):
+    met = False
+
+    def embed(self, texts, kind="passage", progress=None):
+        if kind == "passage" and not self.met:
+            (meet / me).touch()
+            deadline = time.monotonic() + 120
+            while not (meet / other).exists():
+                assert time.monotonic() < deadline, "the other ingest never embedded"
+                time.sleep(0.05)
+            self.met = True
+        return super().embed(texts, kind, progress)
+
+config = LibraryConfig(name=sys.argv[2], home=meet / ("home-" + me), store=sys.argv[1])
+lib = Library.open(config, Meeting(), create=True)
+report = lib.ingest(sys.argv[6:], wait=120)
+print(json.dumps({"added": report.added, "unchanged": report.unchanged,
+                  "failed": report.failed, "chunks": report.chunks_added}))
+"""
+
+
+def _folders(root: Path) -> dict[str, Path]:
+    """Three folders of slices of the bundled corpus (both languages): 2, 2 and 3 files."""
+    parts = {}
+    files = sorted(CORPUS.iterdir())
+    for name, chosen, offset in (("x", files[:2], 0), ("y", files[2:], 0), ("z", files[1:], 8000)):
+        folder = parts[name] = root / name
+        folder.mkdir(parents=True)
+        for f in chosen:
+            text = f.read_text(encoding="utf-8")[offset : offset + 5000]
+            (folder / f"{name}-{f.name}").write_text(text, encoding="utf-8")
+    return parts
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["disjoint", "overlapping"])
+def test_two_ingest_processes_embed_side_by_side_and_commit_each_file_once(
+    tmp_path: Path, pg_url: str, overlap: bool
+) -> None:
+    import json
+
+    folders = _folders(tmp_path / "docs")
+    x, y, z = (str(folders[k]) for k in "xyz")
+    name = f"two-{'overlap' if overlap else 'disjoint'}"
+    given = ([x, y], [y, z]) if overlap else ([x], [y, z])
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MEETING, pg_url, name, me, other, str(meet), *paths],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+            text=True,
+        )
+        for me, other, paths in (("a", "b", given[0]), ("b", "a", given[1]))
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert all(r["failed"] == 0 for r in reports), reports
+    # every file committed once: the overlap's two files by exactly one of the processes
+    assert sum(r["added"] for r in reports) == 7
+    assert sum(r["unchanged"] for r in reports) == (2 if overlap else 0)
+
+    both = Library.open(LibraryConfig(name=name, home=tmp_path / "h", store=pg_url), FakeEmbedder())
+    one = Library.open(
+        LibraryConfig(name=f"{name}-one", home=tmp_path / "h1", store=pg_url),
+        FakeEmbedder(),
+        create=True,
+    )
+    assert one.ingest([x, y, z]).added == 7
+    assert both.generation == 2 and one.generation == 1  # two commits, one each
+    paths = sorted(d.path for d in both.documents())
+    assert paths == sorted(d.path for d in one.documents()) and len(set(paths)) == 7
+    ids = {lang: sorted(c.chunk_id for d in one.documents() for c in one.chunks(d.doc_id)
+                        if c.lang == lang) for lang in one.langs()}  # fmt: skip
+    assert {
+        lang: sorted(c.chunk_id for d in both.documents() for c in both.chunks(d.doc_id)
+                     if c.lang == lang) for lang in both.langs()
+    } == ids  # fmt: skip
+    for lang, chunk_ids in ids.items():
+        cos = (both.vectors(chunk_ids, lang) * one.vectors(chunk_ids, lang)).sum(1)
+        assert cos.min() > 0.9999
+    for query in QUERIES:
+        assert both.lexical(query, 5) == one.lexical(query, 5)

@@ -56,6 +56,11 @@ def table(rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> str:
     return "\n".join(lines)
 
 
+# Seconds a command-line ingest waits for another writer's commit (several ingests of one
+# library embed side by side and commit one at a time); the app and the API refuse at once.
+COMMIT_WAIT = 600.0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _ingest_dry_run(args)
@@ -184,6 +189,8 @@ def _ingest_into_library(args: argparse.Namespace) -> int:
             exclude=args.exclude,
             progress=progress,
             follow_symlinks=args.follow_symlinks,
+            # the lock is held for a commit only: waiting beats losing the embedding done
+            wait=COMMIT_WAIT,
         )
     for warning in report.warnings:
         print(f"askdocs: warning: {warning}", file=sys.stderr)

@@ -36,7 +36,7 @@ class Writer(Planner):
 
     def _locked(self) -> AbstractContextManager[Any]:
         """The library's one-writer lock (a lock file beside its generations)."""
-        return layout.WriteLock(self.path, self.lib.config.name)
+        return layout.WriteLock(self.path, self.lib.config.name, wait=self.lock_wait)
 
     def _published(self) -> Generation | None:
         base = self.lib.published()

@@ -184,12 +184,17 @@ def load_embedder(
     `config.models_dir`), a local sentence-transformers directory, or a hub id.
 
     purpose "query" (questions, answer sentences: a few texts per call) gets the default
-    model under ONNX Runtime, which loads without torch (`index.model.onnx`); "ingest" and an
-    explicit `precision` get the torch model, faster on large batches."""
+    model under ONNX Runtime in fp32, which loads without torch (`index.model.onnx`);
+    "ingest" gets this machine's passage path (`index.model.passages`: int8 ONNX on most
+    CPUs, also without torch); an explicit `precision` gets the torch model."""
     model = config.model
     if model in (DEFAULT_MODEL, ADAPTED_MODEL):
         with _BUILDING:
             path, name = default_model(config, progress)
+            if precision is None and purpose == "ingest":
+                from index.model import passages
+
+                return passages.load(path, name, progress)
             onnx_ready = precision is None and _ensure_onnx(path, progress)
         if onnx_ready and purpose == "query":
             from index.model.onnx import OnnxEmbedder

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +62,6 @@ def export(model_dir: Path) -> Path:
     hf_logging.disable_progress_bar()
     encoder = AutoModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
 
-    class Pooled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, input_ids, attention_mask):  # noqa: ANN001, ANN202
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
-
     ids = torch.tensor([[0, 1000, 2000, 2], [0, 3000, 2, 1]], dtype=torch.long)
     mask = (ids != 1).long()
     tmp = model_dir / f".{ONNX_FILE}.tmp-{os.getpid()}"
@@ -79,7 +69,7 @@ def export(model_dir: Path) -> Path:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # the exporter's tracing notes
             torch.onnx.export(
-                Pooled().eval(),
+                pooled(encoder),
                 (ids, mask),
                 str(tmp),
                 input_names=["input_ids", "attention_mask"],
@@ -101,6 +91,24 @@ def export(model_dir: Path) -> Path:
     marker = {"export_version": EXPORT_VERSION, "torch": torch.__version__, "dtype": "float32"}
     (model_dir / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return model_dir / ONNX_FILE
+
+
+def pooled(encoder):  # noqa: ANN001, ANN201 - a transformers encoder -> a torch module
+    """The encoder with sentence-transformers' mean pooling and L2 normalisation."""
+    import torch
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids, attention_mask):  # noqa: ANN001, ANN202
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    return Pooled().eval()
 
 
 def _split_weights(exported: Path, model_dir: Path) -> None:
@@ -143,14 +151,25 @@ class OnnxEmbedder:
     from the model's config, truncation at its max_seq_length)."""
 
     def __init__(
-        self, model_dir: Path, name: str, *, batch_size: int = 32, threads: int | None = None
+        self,
+        model_dir: Path,
+        name: str,
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+        graph: Path | None = None,
+        precision: str = "fp32",
+        bulk: bool = False,
     ) -> None:
+        """graph: another graph of the same model (`index.model.int8`), `precision` its
+        label. bulk (passages at ingest): one thread per batch, batches side by side, as
+        the torch path does; questions: every thread on one small batch."""
         import onnxruntime as ort
 
         from index.model.pieces import PieceTokenizer
 
         model_dir = Path(model_dir)
-        path = onnx_path(model_dir)
+        path = graph or onnx_path(model_dir)
         if path is None:
             raise FileNotFoundError(f"{model_dir / ONNX_FILE} is missing or outdated")
         st_config = _read_json(model_dir / "config_sentence_transformers.json")
@@ -161,7 +180,8 @@ class OnnxEmbedder:
         self.pad_id = int(config.get("pad_token_id", 1))
         self.tokenizer = PieceTokenizer(model_dir, limit)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or cores()
+        self.workers = (threads or cores()) if bulk else 1
+        options.intra_op_num_threads = 1 if bulk else threads or cores()
         options.inter_op_num_threads = 1
         # Workers spin between ops (ORT's default) unless ASKDOCS_ORT_SPIN=0: on an idle
         # 2-core machine warm search p50 is 25 ms spinning vs 32 ms sleeping; on a saturated
@@ -173,7 +193,7 @@ class OnnxEmbedder:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.name = name
-        self.precision = "fp32"
+        self.precision = precision
         self.batch_size = batch_size
 
     def embed(
@@ -184,20 +204,26 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         batches = group_by_length([len(e) for e in encodings], self.batch_size)
         done = 0
-        for idx in batches:
-            width = max(len(encodings[i]) for i in idx)
-            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encodings[i])
-                ids[row, :n] = encodings[i]
-                mask[row, :n] = 1
-            out[idx] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            done += len(idx)
-            if progress is not None:
-                progress(done, len(texts))
+        with ThreadPoolExecutor(self.workers) as pool:  # onnxruntime runs without the GIL
+            for idx, vecs in zip(
+                batches, pool.map(lambda b: self._run(b, encodings), batches), strict=True
+            ):
+                out[idx] = vecs
+                done += len(idx)
+                if progress is not None:
+                    progress(done, len(texts))
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out
+
+    def _run(self, idx: list[int], encodings: list[list[int]]) -> np.ndarray:
+        width = max(len(encodings[i]) for i in idx)
+        ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            n = len(encodings[i])
+            ids[row, :n] = encodings[i]
+            mask[row, :n] = 1
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
 
 def _read_json(path: Path) -> dict:

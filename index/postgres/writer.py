@@ -30,8 +30,6 @@ from index.protocol import Progress, Target
 from ingest.errors import AskdocsError, LibraryError
 from ingest.text import LANGS, tokenize
 
-LOCK_WAIT = 2.0  # seconds a writer waits for another one, as the embedded store's WriteLock
-
 # BM25 (index/postgres/terms.py): a block of arrays per (language, term) and the chunk list of each
 # language. EXTERNAL: stored out of line uncompressed, so a read does not decompress.
 LEXICAL = [
@@ -104,7 +102,7 @@ class PgWriter(Planner):
             # A new model's rebuild drops the schema, which waits for readers' snapshots to
             # end (they hold the tables); fail with a message rather than wait for ever.
             conn.execute("SET lock_timeout = '60s'")
-            deadline = time.monotonic() + LOCK_WAIT
+            deadline = time.monotonic() + self.lock_wait
             key = "SELECT pg_try_advisory_lock(hashtext(%s))"
             while not conn.execute(key, (self.schema,)).fetchone()[0]:
                 if time.monotonic() > deadline:
