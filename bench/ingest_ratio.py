@@ -83,9 +83,9 @@ def user_pipeline(corpus: Path, model_dir: Path, out: Path) -> None:
 def prepare(home: Path, env: dict[str, str]) -> Path:
     """Build the default model (and every ONNX file a passage path needs) before timing."""
     code = (
-        "from index.config import LibraryConfig; from index.model import embedder, passages;"
+        "from index.config import LibraryConfig; from index.model import embedder, onnx, passages;"
         "p, _ = embedder.default_model(LibraryConfig(name='ratio'));"
-        "embedder._ensure_onnx(p, print); passages.prepare(p, print, 'onnx-int8'); print(p)"
+        "onnx.ensure_exported(p, print); passages.prepare(p, print, 'onnx-int8'); print(p)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True

@@ -40,9 +40,12 @@ def passages(paths: list[str]) -> list[str]:
 def embedder(path: str, model_dir: Path):  # noqa: ANN201
     """The embedder an ingest on `path` uses (its batch size included)."""
     from index.model import passages
+    from index.model.embedder import SentenceTransformerEmbedder
 
     os.environ[passages.ENV] = path
-    return passages.load(model_dir, "x")
+    found = passages.load(model_dir, "x")
+    precision = passages.torch_precision() or "auto"
+    return found or SentenceTransformerEmbedder(model_dir, "x", precision=precision)
 
 
 def main() -> None:

@@ -38,6 +38,11 @@ LIBRARY = Setting("ASKDOCS_LIBRARY", "default", "the library `askdocs ui` / `ser
 MODEL = Setting("ASKDOCS_MODEL", "", "the embedding model `ui` / `serve` use")
 THREADS = Setting("ASKDOCS_THREADS", "", "cores the model may use (default: all this process may)")
 ORT_SPIN = Setting("ASKDOCS_ORT_SPIN", "1", "0: ONNX Runtime's workers sleep between ops")
+PASSAGE_PATH = Setting(
+    "ASKDOCS_PASSAGE_PATH",
+    "auto",
+    "how ingest embeds passages: auto, torch-bf16, torch-fp32, onnx-int8",
+)
 MAX_CHUNKS = Setting("ASKDOCS_MAX_CHUNKS", "", "chunks indexed per document (default 20,000)")
 MAX_QUERY_CHARS = Setting("ASKDOCS_MAX_QUERY_CHARS", "2000", "the longest question taken")
 LLM_BASE_URL = Setting("ASKDOCS_LLM_BASE_URL", "", "an OpenAI-compatible endpoint (LLM mode)")
@@ -59,6 +64,7 @@ SETTINGS = (
     MODEL,
     THREADS,
     ORT_SPIN,
+    PASSAGE_PATH,
     MAX_CHUNKS,
     MAX_QUERY_CHARS,
     LLM_BASE_URL,

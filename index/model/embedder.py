@@ -185,8 +185,9 @@ def load_embedder(
 
     purpose "query" (questions, answer sentences: a few texts per call) gets the default
     model under ONNX Runtime in fp32, which loads without torch (`index.model.onnx`);
-    "ingest" gets this machine's passage path (`index.model.passages`: int8 ONNX on most
-    CPUs, also without torch); an explicit `precision` gets the torch model."""
+    "ingest" gets this machine's passage path (`index.model.passages`: torch bf16 where the
+    CPU computes bf16 natively, else fp32; int8 ONNX, without torch, as an option); an
+    explicit `precision` gets the torch model."""
     model = config.model
     if model in (DEFAULT_MODEL, ADAPTED_MODEL):
         with _BUILDING:
@@ -194,8 +195,13 @@ def load_embedder(
             if precision is None and purpose == "ingest":
                 from index.model import passages
 
-                return passages.load(path, name, progress)
-            onnx_ready = precision is None and _ensure_onnx(path, progress)
+                found = passages.load(path, name, progress)
+                if found is not None:
+                    return found
+                precision = passages.torch_precision()
+            from index.model.onnx import ensure_exported
+
+            onnx_ready = precision is None and ensure_exported(path, progress)
         if onnx_ready and purpose == "query":
             from index.model.onnx import OnnxEmbedder
 
@@ -260,21 +266,3 @@ def expected_name(config: LibraryConfig) -> str | None:
     from index.model import adapter as adapters
 
     return adapters.model_name(DEFAULT_MODEL, adapters.for_library(config.path, config.model))
-
-
-def _ensure_onnx(model_dir: Path, progress: Callable[[str], None]) -> bool:
-    """Whether the ONNX graph of the rebuilt model is there, exporting it once if needed.
-    Without onnxruntime, or if the export fails, questions use the torch model."""
-    from index.model import onnx
-
-    if not onnx.available():
-        return False
-    if onnx.onnx_path(model_dir) is not None:
-        return True
-    progress("Exporting the model for fast questions (once, ~20 s)…")
-    try:
-        onnx.export(model_dir)
-    except Exception as exc:  # exporter errors have many types; the torch path still works
-        progress(f"ONNX export failed ({type(exc).__name__}: {exc}); using torch for questions")
-        return False
-    return True

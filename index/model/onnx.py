@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -231,3 +232,19 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def ensure_exported(model_dir: Path, progress: Callable[[str], None]) -> bool:
+    """Whether the ONNX graph of the rebuilt model is there, exporting it once if needed.
+    Without onnxruntime, or if the export fails, questions use the torch model."""
+    if not available():
+        return False
+    if onnx_path(model_dir) is not None:
+        return True
+    progress("Exporting the model for fast questions (once, ~20 s)…")
+    try:
+        export(model_dir)
+    except Exception as exc:  # exporter errors have many types; the torch path still works
+        progress(f"ONNX export failed ({type(exc).__name__}: {exc}); using torch for questions")
+        return False
+    return True

@@ -23,14 +23,16 @@ paths (an ingest on another machine) and still be searched as one.
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
+
+from ingest import settings
 
 PATHS = ("onnx-int8", "onnx-fp32", "torch-bf16", "torch-fp32", "torch-int8")
-ENV = "ASKDOCS_PASSAGE_PATH"
+ENV = settings.PASSAGE_PATH.name
+Precision = Literal["auto", "fp32", "bf16", "int8"]  # as index.model.embedder's
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
@@ -56,40 +58,48 @@ def choose(flags: frozenset[str]) -> str:
 
 def chosen() -> str:
     """The path this machine uses: $ASKDOCS_PASSAGE_PATH if it names one, else `choose`."""
-    wanted = os.environ.get(ENV, "auto").strip().lower()
+    wanted = settings.PASSAGE_PATH.get().strip().lower()
     return wanted if wanted in PATHS else choose(cpu_flags())
 
 
 def load(model_dir: Path, name: str, progress: Callable[[str], None] = print):  # noqa: ANN201
-    """The passage embedder of the default model on this machine's path. A graph that cannot
-    be built (an exporter or quantizer error) falls back to torch, with a message."""
-    from index.model import embedder, onnx
+    """The passage embedder of the default model when this machine's path is an ONNX graph
+    (None: a torch path, or a graph that cannot be built; `torch_precision` then says which)."""
+    from index.model import onnx
 
     path = chosen()
-    if path.startswith("onnx"):
-        graph = prepare(model_dir, progress, path)
-        if graph is not None:
-            precision = path.removeprefix("onnx-")
-            # int8 one passage a run: dynamic quantization scales each activation by its
-            # tensor's range, so in a batch a passage's vector would depend on its neighbours
-            # (cosine 0.9987 between two batchings); alone it is reproducible, and no padding
-            # is computed (45 vs 50 ms of CPU a passage, bench/passage_paths.py's sample).
-            batch = 1 if precision == "int8" else 32
-            return onnx.OnnxEmbedder(
-                model_dir, name, graph=graph, precision=precision, bulk=True, batch_size=batch
-            )
-        path = "torch-fp32" if path == "onnx-fp32" else f"torch-{embedder.PRECISION_DEFAULT}"
-    precision = cast(embedder.Precision, path.removeprefix("torch-"))
-    return embedder.SentenceTransformerEmbedder(model_dir, name, precision=precision)
+    if not path.startswith("onnx"):
+        return None
+    graph = prepare(model_dir, progress, path)
+    if graph is None:
+        return None
+    precision = path.removeprefix("onnx-")
+    # int8 one passage a run: dynamic quantization scales each activation by its tensor's
+    # range, so in a batch a passage's vector would depend on its neighbours (cosine 0.9987
+    # between two batchings); alone it is reproducible, and no padding is computed (45 vs
+    # 50 ms of CPU a passage, bench/passage_paths.py's sample).
+    batch = 1 if precision == "int8" else 32
+    return onnx.OnnxEmbedder(
+        model_dir, name, graph=graph, precision=precision, bulk=True, batch_size=batch
+    )
+
+
+def torch_precision() -> Precision | None:
+    """The torch precision of this machine's passage path (None: the embedder's default, as
+    when an int8 graph could not be built)."""
+    path = chosen()
+    if path == "onnx-fp32":
+        return "fp32"
+    return cast(Precision, path.removeprefix("torch-")) if path.startswith("torch-") else None
 
 
 def prepare(model_dir: Path, progress: Callable[[str], None], path: str | None = None):  # noqa: ANN201
     """Build what `path` (default: this machine's) needs next to the model, once; the graph's
     path, or None when it cannot be built (the caller falls back to torch)."""
-    from index.model import embedder, int8, onnx
+    from index.model import int8, onnx
 
     path = path or chosen()
-    if not path.startswith("onnx") or not embedder._ensure_onnx(model_dir, progress):
+    if not path.startswith("onnx") or not onnx.ensure_exported(model_dir, progress):
         return None
     if path == "onnx-fp32":
         return onnx.onnx_path(model_dir)
