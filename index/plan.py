@@ -1,9 +1,9 @@
 """The plan of a write, shared by both stores' writers: what changed, decided from file hashes.
 
 The plan is made from file hashes alone, so unchanged files are never parsed and, when
-nothing changed, no model is loaded and nothing is written. `Planner` scans, hashes, diffs
-against the published generation and parses what changed into a `Plan`, under the store's
-one-writer lock; a store's writer (`index.embedded.writer.Writer`,
+nothing changed, no model is loaded and nothing is written. `Planner` scans, hashes and diffs
+against the published generation; what changed is read and embedded before the store's
+one-writer lock (`index.reading`) and planned into a `Plan` under it; a store's writer (`index.embedded.writer.Writer`,
 `index.postgres.writer.PgWriter`) supplies that lock (`Planner._locked`) and publishes the plan
 (`Planner._write`). What is embedded (`passage_text`) and what BM25 sees (`lexical_text`) of a
 chunk are fixed here, for both.

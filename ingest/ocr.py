@@ -10,6 +10,9 @@ What OCR read is marked where the library keeps it: a document's `encoding` says
 were OCR'd and with what confidence (`describe` / `read_marks`, e.g. "pdf; ocr p2=0.97
 p3=0.41"), so `askdocs docs` and the library page can flag the low ones, and the chunker
 names such a page "page N (OCR)" in every citation.
+
+Over 300 lines because a page's time cap needs the detect, crop and recognise steps in one
+loop, with the picture guards before them.
 """
 
 from __future__ import annotations

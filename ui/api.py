@@ -4,6 +4,9 @@ Bodies are the CLI's JSON shapes (docs/design.md). An askdocs error becomes a 4x
 the message and hint the CLI prints; anything else a 500 without a traceback (the server
 log has it). With a token every route but /health (and the OpenAPI pages, which hold no
 data) needs `Authorization: Bearer TOKEN`.
+
+Over 300 lines because the routes, their request models and the one error → status table
+must agree with the CLI's JSON shapes, and are read together.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """`askdocs ingest`, `docs`, `stats` and `model build`, and opening the library a command names.
 
-AskdocsError passes through to `ui.cli.main`, which turns it into a message.
+AskdocsError passes through to `ui.cli.main`, which turns it into a message. Over 300 lines
+because the four commands share opening the library a command names and the progress display.
 """
 
 from __future__ import annotations

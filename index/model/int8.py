@@ -107,7 +107,7 @@ def _export_eager(model_dir: Path, out: Path) -> None:
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
-    from index.model.onnx import pooled
+    from index.model.onnx import pooled, trace
 
     hf_logging.disable_progress_bar()
     encoder = AutoModel.from_pretrained(
@@ -116,20 +116,7 @@ def _export_eager(model_dir: Path, out: Path) -> None:
     ids = torch.tensor([[0, 1000, 2000, 2], [0, 3000, 2, 1]], dtype=torch.long)
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # the exporter's tracing notes
-        torch.onnx.export(
-            pooled(encoder),
-            (ids, (ids != 1).long()),
-            str(out),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["embedding"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "tokens"},
-                "attention_mask": {0: "batch", 1: "tokens"},
-                "embedding": {0: "batch"},
-            },
-            opset_version=17,
-            dynamo=False,
-        )
+        trace(pooled(encoder), ids, (ids != 1).long(), out)
 
 
 def _relocate(graph_path: Path, model_dir: Path) -> None:

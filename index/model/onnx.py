@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,20 +70,7 @@ def export(model_dir: Path) -> Path:
     try:
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # the exporter's tracing notes
-            torch.onnx.export(
-                pooled(encoder),
-                (ids, mask),
-                str(tmp),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["embedding"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "tokens"},
-                    "attention_mask": {0: "batch", 1: "tokens"},
-                    "embedding": {0: "batch"},
-                },
-                opset_version=17,
-                dynamo=False,  # the TorchScript exporter: no onnxscript needed
-            )
+            trace(pooled(encoder), ids, mask, tmp)
         _split_weights(tmp, model_dir)
     finally:
         tmp.unlink(missing_ok=True)
@@ -248,3 +236,24 @@ def ensure_exported(model_dir: Path, progress: Callable[[str], None]) -> bool:
         progress(f"ONNX export failed ({type(exc).__name__}: {exc}); using torch for questions")
         return False
     return True
+
+
+def trace(model: Any, ids: Any, mask: Any, out: Path) -> None:  # noqa: ANN401
+    """The export both graphs share (this one and `index.model.int8`'s): token ids and mask
+    → the pooled embedding, batch and length dynamic."""
+    import torch
+
+    torch.onnx.export(
+        model,
+        (ids, mask),
+        str(out),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["embedding"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "embedding": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,  # the TorchScript exporter: no onnxscript needed
+    )
