@@ -4,8 +4,11 @@ ONNX Runtime in index/model/onnx.py): the text kinds, progress, threads and leng
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
 
 from ingest import settings
 
@@ -38,3 +41,25 @@ def group_by_length(lengths: list[int], max_batch: int, slack: float = 0.1) -> l
         else:
             batches.append([i])
     return batches
+
+
+def run_batches(
+    forward: Callable[[Any], np.ndarray],
+    inputs: Iterable[Any],
+    batches: list[list[int]],
+    out: np.ndarray,
+    workers: int,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """`forward` over each batch's input on `workers` threads (both backends release the
+    GIL), each batch's rows written to `out` at its texts' places, then every row
+    re-normalised in fp32 (a bf16 model normalises in bf16)."""
+    done = 0
+    with ThreadPoolExecutor(workers) as pool:
+        for idx, vecs in zip(batches, pool.map(forward, inputs), strict=True):
+            out[idx] = vecs
+            done += len(idx)
+            if progress is not None:
+                progress(done, len(out))
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+    return out

@@ -11,14 +11,13 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from index.config import ADAPTED_MODEL, DEFAULT_MODEL, LibraryConfig
-from index.model.batches import Kind, Progress, cores, group_by_length
+from index.model.batches import Kind, Progress, cores, group_by_length, run_batches
 from ingest import settings
 from ingest.errors import ModelError
 
@@ -141,18 +140,8 @@ class SentenceTransformerEmbedder:
         else:  # encode() tokenises and adds the prompt itself: one thread
             inputs = [[texts[i] for i in idx] for idx in batches]
             workers = 1
-        done = 0
-        with ThreadPoolExecutor(workers) as pool:
-            for idx, vecs in zip(
-                batches, pool.map(self._forward, inputs, [kind] * len(batches)), strict=True
-            ):
-                out[idx] = vecs
-                done += len(idx)
-                if progress is not None:
-                    progress(done, len(texts))
-        # Re-normalise in fp32: a bf16 model normalises in bf16.
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return run_batches(lambda batch: self._forward(batch, kind), inputs, batches, out,
+                           workers, progress)  # fmt: skip
 
     def _forward(self, batch: dict | list[str], kind: Kind) -> np.ndarray:
         import torch

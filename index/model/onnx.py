@@ -16,13 +16,12 @@ import json
 import os
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from index.model.batches import Kind, Progress, cores, group_by_length
+from index.model.batches import Kind, Progress, cores, group_by_length, run_batches
 from index.model.pieces import TABLE
 from ingest import settings
 
@@ -192,17 +191,8 @@ class OnnxEmbedder:
         encodings = self.tokenizer.encode([prompt + t for t in texts])
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         batches = group_by_length([len(e) for e in encodings], self.batch_size)
-        done = 0
-        with ThreadPoolExecutor(self.workers) as pool:  # onnxruntime runs without the GIL
-            for idx, vecs in zip(
-                batches, pool.map(lambda b: self._run(b, encodings), batches), strict=True
-            ):
-                out[idx] = vecs
-                done += len(idx)
-                if progress is not None:
-                    progress(done, len(texts))
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        return run_batches(lambda b: self._run(b, encodings), batches, batches, out,
+                           self.workers, progress)  # fmt: skip
 
     def _run(self, idx: list[int], encodings: list[list[int]]) -> np.ndarray:
         width = max(len(encodings[i]) for i in idx)
