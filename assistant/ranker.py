@@ -361,20 +361,25 @@ def score(
     query: str,
     cands: Sequence,
     similarity=None,
+    cheap: np.ndarray | None = None,
+    own: bool = True,
 ) -> np.ndarray:
     """Probability that each candidate is the one that answers (softmax over the question's
     candidates); 0 for those the cheap stage left out of the embedded few.
 
-    `similarity(texts) -> cosines` with the question (None: the cheap stage decides alone).
+    `similarity(texts) -> cosines` with the question (None: the cheap stage decides alone);
+    `cheap`: the candidates' cheap features if already computed (bench/reader.py's cache);
+    `own=False` leaves out the own-language candidate `embedded` adds (the rule before, which
+    bench/reader.py still compares).
     """
-    cheap = cheap_features(question, query, cands)
+    cheap = cheap_features(question, query, cands) if cheap is None else cheap
     if not len(cands):
         return np.zeros(0, dtype=np.float32)
     logits = ranker.cheap.logits(cheap)
     sure = _softmax(logits)
     if similarity is None or ranker.embedded <= 0 or float(sure.max()) >= SURE:
         return sure.astype(np.float32)
-    top = embedded(logits, cands, text_lang(question), ranker.embedded)
+    top = embedded(logits, cands, text_lang(question) if own else None, ranker.embedded)
     cos = similarity([cands[i].shown[:EMBED_CHARS] for i in top])
     full = np.hstack([cheap[top], dense_features(np.asarray(cos, dtype=np.float32))])
     out = np.zeros(len(cands), dtype=np.float32)

@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "bench"))  # after the root: bench/index.py must not shadow `index`
 EVAL = ROOT.parent / "shared" / "eval"
 DIRECTIONS = ("en-en", "zh-zh", "zh-en", "en-zh")
-OWN_CANDIDATE = [True]  # the full stage also reads the best candidate in the question's language
 
 
 def ablate(variant: str) -> None:
@@ -94,42 +93,17 @@ def restricted(rows, keep: tuple[str, ...]):
     return [r._replace(x=r.x[:, idx]) for r in rows]
 
 
-def fit(rows, keep: tuple[str, ...], embedded: int):
-    from assistant.ranker import DENSE, Ranker, dense_features
-    from assistant.ranker import embedded as embedded_set
-    from assistant.ranker import fit as fit_model
-    from ingest.text import text_lang
+def probs(ranker, row, own: bool) -> np.ndarray:
+    """`ranker.score` on the cached features and cosines."""
+    from assistant.ranker import EMBED_CHARS, score
 
-    rows = [r for r in rows if r.kind != "none" and r.y.any()]
-    cheap = fit_model([(r.x, r.y) for r in rows], keep)
-    groups = []
-    for r in rows:
-        lang = text_lang(r.question.question) if OWN_CANDIDATE[0] else None
-        top = embedded_set(cheap.logits(r.x), r.cands, lang, embedded)
-        groups.append((np.hstack([r.x[top], dense_features(r.cos[top])]), r.y[top]))
-    return Ranker(cheap, fit_model(groups, keep + DENSE), embedded)
+    cos = {c.shown[:EMBED_CHARS]: v for c, v in zip(row.cands, row.cos, strict=True)}
+    q = row.question.question
+    return score(ranker, q, q, row.cands, lambda texts: np.array([cos[t] for t in texts]),
+                 cheap=row.x, own=own)  # fmt: skip
 
 
-def probs(ranker, row) -> np.ndarray:
-    """`ranker.score`'s two stages on precomputed features."""
-    from assistant.ranker import SURE, dense_features, embedded
-    from ingest.text import text_lang
-
-    logits = ranker.cheap.logits(row.x)
-    sure = np.exp(logits - logits.max())
-    sure /= sure.sum()
-    if float(sure.max()) >= SURE:
-        return sure
-    lang = text_lang(row.question.question) if OWN_CANDIDATE[0] else None
-    top = embedded(logits, row.cands, lang, ranker.embedded)
-    full = ranker.full.logits(np.hstack([row.x[top], dense_features(row.cos[top])]))
-    out = np.zeros(len(row.cands))
-    e = np.exp(full - full.max())
-    out[top] = e / e.sum()
-    return out
-
-
-def answer(ranker, row, own_first: float | None) -> tuple[bool, bool, bool]:
+def answer(ranker, row, own_first: float | None, own: bool) -> tuple[bool, bool, bool]:
     """(right, first, top-1) of the sentences `choose` takes for the row's question."""
     from assistant.answer import LIST_SENTENCES, MAX_SENTENCES, choose
     from assistant.ranker import cues
@@ -138,7 +112,7 @@ def answer(ranker, row, own_first: float | None) -> tuple[bool, bool, bool]:
     if not row.answerable:
         return (False, False, False)
     q = row.question.question
-    p = probs(ranker, row)
+    p = probs(ranker, row, own)
     limit = LIST_SENTENCES if cues(q).many else MAX_SENTENCES
     kwargs = {} if own_first is None else {"lang": text_lang(q), "own_first": own_first}
     chosen = choose(row.cands, p, limit, **kwargs)
@@ -147,14 +121,21 @@ def answer(ranker, row, own_first: float | None) -> tuple[bool, bool, bool]:
     return (any(hits), bool(hits and hits[0]), bool(row.y[int(np.argmax(p))]))
 
 
-def evaluate(rows, checks, keep, own_first, folds: int, embedded: int) -> dict[str, dict]:
+def evaluate(
+    rows, checks, keep, own_first, folds: int, embedded: int, own: bool = True
+) -> dict[str, dict]:
     from train_ranker import fold_of
+    from train_ranker import train as fit_all
+
+    def train(part, embedded, keep, own):
+        # questions without a gold candidate teach nothing; left out of the standardisation too
+        return fit_all([r for r in part if r.y.any()], embedded, keep, own)
 
     out: dict[str, dict] = {}
     cv = {}
     for f in range(folds):
-        model = fit([r for r in rows if fold_of(r.id, folds) != f], keep, embedded)
-        cv.update({r.id: answer(model, r, own_first) for r in rows
+        model = train([r for r in rows if fold_of(r.id, folds) != f], embedded, keep, own)
+        cv.update({r.id: answer(model, r, own_first, own) for r in rows
                    if fold_of(r.id, folds) == f and r.kind != "none"})  # fmt: skip
     sets = {"dev": [r for r in rows if not r.id.startswith("d2-")],
             "dev2": [r for r in rows if r.id.startswith("d2-")]}  # fmt: skip
@@ -163,12 +144,12 @@ def evaluate(rows, checks, keep, own_first, folds: int, embedded: int) -> dict[s
         for r in part:
             if r.kind != "none":
                 out[name][r.kind].append(cv[r.id])
-    everything = fit(rows, keep, embedded)
+    everything = train(rows, embedded, keep, own)
     for name, part in checks.items():
         out[name] = {}
         for r in part:
             if r.kind != "none":
-                out[name].setdefault(r.kind, []).append(answer(everything, r, own_first))
+                out[name].setdefault(r.kind, []).append(answer(everything, r, own_first, own))
     return out
 
 
@@ -210,10 +191,8 @@ def main() -> None:
     rows, checks = restricted(rows, keep), {k: restricted(v, keep) for k, v in checks.items()}
     print("| variant | " + " | ".join(["dev (CV)", "dev2 (CV)", *checks]) + " |")
     print("|---|" + "---|" * (2 + len(checks)))
-    OWN_CANDIDATE[0] = False
-    res = evaluate(rows, checks, keep, None, args.folds, EMBEDDED)
+    res = evaluate(rows, checks, keep, None, args.folds, EMBEDDED, own=False)
     print(row_text(f"{len(keep)} features, best first, top {EMBEDDED} embedded", res), flush=True)
-    OWN_CANDIDATE[0] = True
     for own in [None, *args.own_first]:
         res = evaluate(rows, checks, keep, own, args.folds, EMBEDDED)
         label = f"{len(keep)} features, + own-language candidate" + (

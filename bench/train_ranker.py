@@ -85,18 +85,22 @@ def collect(assistant, questions, cache: str | None = None):
     return rows
 
 
-def train(rows, embedded: int):
-    from assistant.ranker import CHEAP, FEATURES, Ranker, dense_features, fit
+def train(rows, embedded: int, names: tuple[str, ...] | None = None, own: bool = True):
+    """Both stages fitted on `rows`, whose features are `names` (default: the ranker's own);
+    `own=False`: without the own-language candidate (bench/reader.py's comparison)."""
+    from assistant.ranker import CHEAP, DENSE, Ranker, dense_features, fit
     from assistant.ranker import embedded as embedded_set
     from ingest.text import text_lang
 
+    names = names or CHEAP
     rows = [r for r in rows if r.kind != "none"]
-    cheap = fit([(r[2], r[4]) for r in rows], CHEAP, L2)
+    cheap = fit([(r.x, r.y) for r in rows], names, L2)
     groups = []
     for r in rows:
-        top = embedded_set(cheap.logits(r.x), r.cands, text_lang(r.question.question), embedded)
+        lang = text_lang(r.question.question) if own else None
+        top = embedded_set(cheap.logits(r.x), r.cands, lang, embedded)
         groups.append((np.hstack([r.x[top], dense_features(r.cos[top])]), r.y[top]))
-    full = fit(groups, FEATURES, L2)
+    full = fit(groups, names + DENSE, L2)
     return Ranker(cheap, full, embedded)
 
 

@@ -337,17 +337,6 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     if info["re-embed_needed"]:
         print(f"           re-embed once: askdocs ingest PATH... --library {config.name}")
     return 0
-    used = adapters.for_library(config.path, config.model)
-    adapter = used and {"name": used.name, "digest": used.digest}
-    which = "its own (askdocs tune)" if used is not None and used is own else "the shipped one"
-    print(f"model      {info['uses']}")
-    if adapter:
-        print(f"adapter    {adapter['name']} ({adapter['digest']}), {which}")
-    vectors = info["library_vectors"] or "(library not built yet)"
-    print(f"library    {config.name}: vectors by {vectors}")
-    if info["re-embed_needed"]:
-        print(f"           re-embed once: askdocs ingest PATH... --library {config.name}")
-    return 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
